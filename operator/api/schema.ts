@@ -1,0 +1,471 @@
+// The ConcurrencyExperiment API, defined once.
+//
+// Everything else is derived from this file: the TypeScript types (below), the defaults and
+// the validator the CLI uses (validate.ts), the CRD in crds/ (crd.ts), and the manifest
+// reference in the README. Every field carries a description because `kubectl explain`
+// shows it to the user. Keep the schema structural (no anyOf/oneOf at the top of a field,
+// every object typed) so the API server accepts it as a CRD schema.
+//
+// Cross-field rules (a rate only for constant arrival, unique variant names, ...) live in
+// rules.ts as CEL expressions paired with the same check in TypeScript.
+import Type from 'typebox';
+
+export const GROUP = 'conclab.dev';
+export const VERSION = 'v1alpha1';
+export const KIND = 'ConcurrencyExperiment';
+export const PLURAL = 'concurrencyexperiments';
+export const SINGULAR = 'concurrencyexperiment';
+export const SHORT_NAMES = ['cx'];
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** A string restricted to a fixed set of values (`type: string` + `enum`, as CRDs want it). */
+function StringEnum<const T extends readonly string[]>(
+  values: T,
+  options: { description: string; default?: T[number] },
+) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+// Durations are strings like "30s", "250ms", "2m"; parsed by units.ts. The pattern here is
+// a first, coarse gate that the API server can apply; units.ts gives the precise error.
+const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
+function Duration(description: string, defaultValue?: string) {
+  return Type.String({
+    description: `${description} A duration such as "500ms", "30s" or "2m".`,
+    pattern: DURATION_PATTERN,
+    maxLength: 16,
+    ...(defaultValue === undefined ? {} : { default: defaultValue }),
+  });
+}
+
+// Kubernetes resource quantities ("500m", "2", "512Mi"), the same grammar as pod limits.
+const QUANTITY_PATTERN = '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$';
+function Quantity(description: string) {
+  return Type.String({ description, pattern: QUANTITY_PATTERN, maxLength: 32 });
+}
+
+export const RUNTIMES = ['node', 'python'] as const;
+export const PROFILES = ['cpu', 'io', 'mixed', 'shared-state'] as const;
+export const MODELS = ['process', 'thread', 'offload'] as const;
+export const DRIVERS = ['builtin', 'k6'] as const;
+export const PATTERNS = ['constant-arrival-rate', 'ramping-arrival-rate', 'max-throughput'] as const;
+export const FAULT_KINDS = ['exit', 'abort', 'throw', 'hang', 'leak'] as const;
+export const PHASES = ['Pending', 'Running', 'Analyzing', 'Succeeded', 'Failed'] as const;
+
+export const Workload = Type.Object(
+  {
+    runtime: StringEnum(RUNTIMES, {
+      description: 'Language runtime of the workload server: "node" (Node.js) or "python" (CPython).',
+      default: 'node',
+    }),
+    profile: StringEnum(PROFILES, {
+      description:
+        'Kind of work each request does: "cpu" burns cpuTime of real computation, "io" awaits ioWait as a downstream call would, "mixed" does both, "shared-state" updates state shared by all workers.',
+      default: 'cpu',
+    }),
+    cpuTime: Duration(
+      'CPU time of computation per request (cpu, mixed and shared-state profiles), calibrated on an idle core.',
+      '5ms',
+    ),
+    ioWait: Duration('Time each request waits on simulated downstream I/O (io and mixed profiles).', '0ms'),
+    responseBytes: Type.Integer({
+      description: 'Size of each response body in bytes.',
+      minimum: 0,
+      maximum: 16777216,
+      default: 256,
+    }),
+    replaceWorkers: Type.Boolean({
+      description:
+        'Whether the supervisor replaces a worker that dies, as production servers do. Set false to measure what a lost worker costs without replacement.',
+      default: true,
+    }),
+    racyUpdates: Type.Boolean({
+      description:
+        'shared-state profile only: update shared state without synchronisation and count the lost updates, to show what the lock or IPC is buying.',
+      default: false,
+    }),
+    image: Type.Optional(
+      Type.String({
+        description:
+          "Container image of the workload in a cluster. Defaults to conclab's own workload image for the runtime; ignored by `conclab run`.",
+        minLength: 1,
+        maxLength: 512,
+      }),
+    ),
+  },
+  {
+    description: 'The service under test. Identical for every variant: only the concurrency model differs.',
+    additionalProperties: false,
+  },
+);
+
+export const Resources = Type.Object(
+  {
+    cpu: Quantity(
+      'CPU limit given to every variant, as a Kubernetes quantity ("1", "500m"). Applied as pod requests = limits in a cluster and as a cgroup CPU quota locally.',
+    ),
+    memory: Quantity(
+      'Memory limit given to every variant, as a Kubernetes quantity ("512Mi", "1Gi"). Applied as pod requests = limits in a cluster and as a cgroup memory limit locally.',
+    ),
+  },
+  {
+    description: 'The one resource budget that every variant gets, so that they are compared fairly.',
+    additionalProperties: false,
+  },
+);
+
+export const Variant = Type.Object(
+  {
+    name: Type.String({
+      description:
+        'Name of the variant, unique within the experiment; a DNS label (lower case letters, digits and "-").',
+      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+      minLength: 1,
+      maxLength: 40,
+    }),
+    model: StringEnum(MODELS, {
+      description:
+        'Concurrency model: "process" runs workers as OS processes, "thread" as threads of one process, "offload" as one acceptor plus a pool of worker threads.',
+    }),
+    workers: Type.Integer({ description: 'Number of worker processes or threads.', minimum: 1, maximum: 256 }),
+    replicas: Type.Integer({
+      description: 'Number of copies (pods in a cluster) of the variant, each with the full resource budget.',
+      minimum: 1,
+      maximum: 64,
+      default: 1,
+    }),
+  },
+  { description: 'One concurrency configuration to compare.', additionalProperties: false },
+);
+
+export const Stage = Type.Object(
+  {
+    duration: Duration('How long this stage ramps toward its target rate.'),
+    target: Type.Integer({
+      description: 'Arrival rate, in requests per second, reached at the end of the stage.',
+      minimum: 0,
+      maximum: 1000000,
+    }),
+  },
+  { description: 'One step of a ramping arrival rate.', additionalProperties: false },
+);
+
+export const Load = Type.Object(
+  {
+    driver: StringEnum(DRIVERS, {
+      description:
+        'Load generator: "builtin" (conclab\'s own open-model driver) or "k6" (the k6 program, run as an external process or the grafana/k6 image).',
+      default: 'builtin',
+    }),
+    pattern: StringEnum(PATTERNS, {
+      description:
+        'Open-model traffic pattern: "constant-arrival-rate" sends rate requests per second, "ramping-arrival-rate" follows stages, "max-throughput" searches for the highest rate each variant sustains within the SLO.',
+      default: 'constant-arrival-rate',
+    }),
+    rate: Type.Optional(
+      Type.Integer({
+        description:
+          'Arrival rate in requests per second (constant-arrival-rate; the starting rate of the max-throughput search).',
+        minimum: 1,
+        maximum: 1000000,
+      }),
+    ),
+    stages: Type.Optional(
+      Type.Array(Stage, {
+        description: 'Rate stages, in order (ramping-arrival-rate only).',
+        minItems: 1,
+        maxItems: 32,
+      }),
+    ),
+    duration: Duration(
+      'Measured duration of each trial (constant-arrival-rate), or of each step of the max-throughput search.',
+      '30s',
+    ),
+    warmUp: Duration('Load sent before each trial is measured; excluded from results.', '5s'),
+    maxInFlight: Type.Integer({
+      description:
+        'Most requests outstanding at once. A request due while the cap is reached is not sent and is counted as dropped, as k6 counts dropped_iterations.',
+      minimum: 1,
+      maximum: 100000,
+      default: 512,
+    }),
+    timeout: Duration('A request not answered within this time counts as a timeout error.', '5s'),
+  },
+  { description: 'The traffic that drives every variant, the same for all.', additionalProperties: false },
+);
+
+export const FaultTarget = Type.Object(
+  {
+    worker: Type.Integer({
+      description:
+        "Index of the worker to break (0-based); taken modulo the variant's worker count so one manifest fits every variant.",
+      minimum: 0,
+      maximum: 255,
+      default: 0,
+    }),
+  },
+  { description: 'Which single worker the fault hits.', additionalProperties: false },
+);
+
+export const Fault = Type.Object(
+  {
+    kind: StringEnum(FAULT_KINDS, {
+      description:
+        'What breaks: "exit" (the worker exits), "abort" (a native abort, which ends the whole OS process even from a thread), "throw" (an uncaught exception inside the worker), "hang" (a busy loop: the worker stops answering), "leak" (allocates until the memory limit).',
+    }),
+    at: Duration('When to break the worker, measured from the start of the measured load.'),
+    target: Type.Optional(FaultTarget),
+    variants: Type.Optional(
+      Type.Array(Type.String({ description: 'A variant name.', maxLength: 40 }), {
+        description: 'Variants to break; all variants when omitted.',
+        maxItems: 16,
+      }),
+    ),
+  },
+  { description: 'One fault injected into exactly one worker during each trial.', additionalProperties: false },
+);
+
+export const LatencySlo = Type.Object(
+  {
+    p50: Type.Optional(Duration('Bound on the median latency.')),
+    p90: Type.Optional(Duration('Bound on the 90th percentile latency.')),
+    p99: Type.Optional(Duration('Bound on the 99th percentile latency.')),
+    p999: Type.Optional(Duration('Bound on the 99.9th percentile latency.')),
+  },
+  { description: 'Latency bounds, measured by the client from the intended send time.', additionalProperties: false },
+);
+
+export const Slo = Type.Object(
+  {
+    latency: Type.Optional(LatencySlo),
+    errorRate: Type.Number({
+      description: 'Highest acceptable share of failed requests, from 0 to 1.',
+      minimum: 0,
+      maximum: 1,
+      default: 0.01,
+    }),
+  },
+  {
+    description: 'Service level objective: what "sustained" means for max-throughput and what k6 thresholds check.',
+    additionalProperties: false,
+  },
+);
+
+export const Tracing = Type.Object(
+  {
+    enabled: Type.Boolean({ description: 'Whether workloads export OpenTelemetry spans to conclab.', default: true }),
+    sampleRatio: Type.Number({
+      description: 'Share of requests traced, from 0 to 1 (a trace-id ratio sampler).',
+      minimum: 0,
+      maximum: 1,
+      default: 0.1,
+    }),
+  },
+  { description: 'OpenTelemetry tracing of the workloads.', additionalProperties: false },
+);
+
+export const ConcurrencyExperimentSpec = Type.Object(
+  {
+    workload: Workload,
+    resources: Resources,
+    variants: Type.Array(Variant, {
+      description: 'The concurrency variants to compare (two or more), each run under the same resources.',
+      minItems: 2,
+      maxItems: 8,
+    }),
+    load: Load,
+    faults: Type.Optional(
+      Type.Array(Fault, { description: 'Faults to inject during each trial, to measure blast radius.', maxItems: 8 }),
+    ),
+    trials: Type.Integer({
+      description:
+        'Trials per variant, interleaved across variants (A B A B ...); three or more give confidence intervals.',
+      minimum: 1,
+      maximum: 50,
+      default: 3,
+    }),
+    slo: Type.Optional(Slo),
+    tracing: Type.Optional(Tracing),
+    schedule: Type.Optional(
+      Type.String({
+        description: 'Cron schedule ("0 3 * * 1") on which the operator repeats the experiment; run once when omitted.',
+        minLength: 9,
+        maxLength: 100,
+      }),
+    ),
+    historyLimit: Type.Integer({
+      description: 'How many past runs the status keeps in history (scheduled experiments).',
+      minimum: 0,
+      maximum: 100,
+      default: 5,
+    }),
+  },
+  { description: 'What to compare and how.', additionalProperties: false },
+);
+
+export const Condition = Type.Object(
+  {
+    type: Type.String({
+      description: 'Type of condition, in CamelCase (Ready, Progressing, Degraded).',
+      maxLength: 316,
+    }),
+    status: StringEnum(['True', 'False', 'Unknown'] as const, {
+      description: 'Status of the condition: True, False or Unknown.',
+    }),
+    reason: Type.String({
+      description: 'Machine-readable reason for the last transition, in CamelCase.',
+      maxLength: 1024,
+    }),
+    message: Type.String({ description: 'Human-readable explanation of the last transition.', maxLength: 32768 }),
+    lastTransitionTime: Type.String({
+      description: 'When the condition last changed status (RFC 3339).',
+      format: 'date-time',
+    }),
+    observedGeneration: Type.Optional(
+      Type.Integer({ description: 'The .metadata.generation the condition was set for.', minimum: 0 }),
+    ),
+  },
+  { description: 'A standard Kubernetes condition.', additionalProperties: false },
+);
+
+export const VariantResult = Type.Object(
+  {
+    name: Type.String({ description: 'Variant name.' }),
+    throughput: Type.Number({ description: 'Mean completed requests per second across trials.' }),
+    throughputCI: Type.Optional(
+      Type.Number({ description: 'Half-width of the 95% confidence interval of throughput.' }),
+    ),
+    p50Millis: Type.Number({ description: 'Median latency in milliseconds (client side, from intended send time).' }),
+    p99Millis: Type.Number({ description: '99th percentile latency in milliseconds (client side).' }),
+    errorRate: Type.Number({ description: 'Share of requests that failed.' }),
+    peakMemoryBytes: Type.Optional(Type.Number({ description: 'Peak memory of the variant in bytes.' })),
+    cpuSeconds: Type.Optional(Type.Number({ description: 'CPU time the variant used per trial, in seconds.' })),
+    throttledSeconds: Type.Optional(
+      Type.Number({ description: 'Time the variant was CPU-throttled per trial, in seconds.' }),
+    ),
+    capacityLostPercent: Type.Optional(
+      Type.Number({ description: 'Peak share of capacity lost after the injected fault, in percent.' }),
+    ),
+    recoverySeconds: Type.Optional(
+      Type.Number({ description: 'Time until throughput was back to 95% of the pre-fault baseline, in seconds.' }),
+    ),
+    restarts: Type.Optional(Type.Integer({ description: 'Container restarts or replaced workers observed.' })),
+  },
+  { description: 'Summary of one variant across its trials.', additionalProperties: false },
+);
+
+export const Verdict = Type.Object(
+  {
+    winner: Type.Optional(
+      Type.String({
+        description: 'Variant that wins on throughput with a significant difference; absent when there is none.',
+      }),
+    ),
+    throughputDelta: Type.Optional(
+      Type.String({ description: 'Throughput difference of the winner over the runner-up, such as "+23%".' }),
+    ),
+    p99Delta: Type.Optional(
+      Type.String({ description: 'p99 latency difference of the winner against the runner-up, such as "-40%".' }),
+    ),
+    blastRadius: Type.Optional(
+      Type.String({
+        description: 'Capacity lost to the injected fault per variant, such as "process 25% / thread 100%".',
+      }),
+    ),
+    summary: Type.String({ description: 'One-sentence verdict, stating when differences are not significant.' }),
+  },
+  { description: 'The comparison in brief.', additionalProperties: false },
+);
+
+export const RunRecord = Type.Object(
+  {
+    startTime: Type.String({ description: 'When the run started (RFC 3339).', format: 'date-time' }),
+    completionTime: Type.Optional(Type.String({ description: 'When the run ended (RFC 3339).', format: 'date-time' })),
+    phase: StringEnum(PHASES, { description: 'How the run ended.' }),
+    winner: Type.Optional(Type.String({ description: 'Winner of that run, if any.' })),
+    reportRef: Type.Optional(Type.String({ description: "Name of the ConfigMap holding that run's report." })),
+  },
+  { description: 'One past run.', additionalProperties: false },
+);
+
+export const ConcurrencyExperimentStatus = Type.Object(
+  {
+    phase: Type.Optional(
+      StringEnum(PHASES, { description: 'Where the experiment is: Pending, Running, Analyzing, Succeeded or Failed.' }),
+    ),
+    observedGeneration: Type.Optional(
+      Type.Integer({ description: 'The .metadata.generation this status describes.', minimum: 0 }),
+    ),
+    conditions: Type.Optional(
+      Type.Array(Condition, { description: 'Standard conditions: Ready, Progressing, Degraded.', maxItems: 16 }),
+    ),
+    currentTrial: Type.Optional(Type.Integer({ description: 'Trial in progress (1-based).', minimum: 0 })),
+    currentVariant: Type.Optional(Type.String({ description: 'Variant in progress.' })),
+    startTime: Type.Optional(
+      Type.String({ description: 'When the current run started (RFC 3339).', format: 'date-time' }),
+    ),
+    completionTime: Type.Optional(
+      Type.String({ description: 'When the current run ended (RFC 3339).', format: 'date-time' }),
+    ),
+    results: Type.Optional(
+      Type.Array(VariantResult, { description: 'Per-variant results of the last finished run.', maxItems: 8 }),
+    ),
+    verdict: Type.Optional(Verdict),
+    reportRef: Type.Optional(
+      Type.Object(
+        {
+          configMap: Type.String({ description: "Name of the ConfigMap in the experiment's namespace." }),
+          key: Type.String({ description: 'Key holding the JSON report.' }),
+        },
+        { description: 'Where the full report of the last run is stored.', additionalProperties: false },
+      ),
+    ),
+    lastScheduleTime: Type.Optional(
+      Type.String({ description: 'When the schedule last started a run (RFC 3339).', format: 'date-time' }),
+    ),
+    history: Type.Optional(
+      Type.Array(RunRecord, { description: 'Past runs, newest first, at most historyLimit.', maxItems: 100 }),
+    ),
+  },
+  { description: 'What the operator observed.', additionalProperties: false },
+);
+
+export type Workload = Type.Static<typeof Workload>;
+export type Resources = Type.Static<typeof Resources>;
+export type Variant = Type.Static<typeof Variant>;
+export type Stage = Type.Static<typeof Stage>;
+export type Load = Type.Static<typeof Load>;
+export type Fault = Type.Static<typeof Fault>;
+export type Slo = Type.Static<typeof Slo>;
+export type Tracing = Type.Static<typeof Tracing>;
+export type ConcurrencyExperimentSpec = Type.Static<typeof ConcurrencyExperimentSpec>;
+export type ConcurrencyExperimentStatus = Type.Static<typeof ConcurrencyExperimentStatus>;
+export type Condition = Type.Static<typeof Condition>;
+export type VariantResult = Type.Static<typeof VariantResult>;
+export type Verdict = Type.Static<typeof Verdict>;
+export type Model = (typeof MODELS)[number];
+export type Profile = (typeof PROFILES)[number];
+export type FaultKind = (typeof FAULT_KINDS)[number];
+export type Phase = (typeof PHASES)[number];
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  deletionTimestamp?: string;
+  creationTimestamp?: string;
+}
+
+/** A whole ConcurrencyExperiment object, as read from YAML or from the API server. */
+export interface ConcurrencyExperiment {
+  apiVersion: typeof API_VERSION;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: ConcurrencyExperimentSpec;
+  status?: ConcurrencyExperimentStatus;
+}
