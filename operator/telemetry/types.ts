@@ -1,0 +1,35 @@
+// The contract of the trace receiver: OTLP/HTTP spans in, streaming aggregates out.
+
+/** Identifies a group of spans: taken from span and resource attributes. */
+export interface SpanKey {
+  experiment: string;
+  trial: string;
+  variant: string;
+  /** Worker id attribute (conclab.worker), or "unknown". */
+  worker: string;
+}
+
+/** Aggregate for one SpanKey. Histograms use operator/analysis/histogram.ts. */
+export interface SpanAggregate {
+  key: SpanKey;
+  spans: number;
+  errors: number;
+  /** Encoded HDR histograms (microseconds) of span duration and of queue time. */
+  durationHistogram: string;
+  queueHistogram: string;
+  /** pids and thread ids seen for this worker (a replaced worker shows a new pid). */
+  pids: number[];
+  threadIds: number[];
+  /** Span counts per epoch second of span end time: [epochSecond, count, errors][]. */
+  perSecond: [number, number, number][];
+}
+
+export interface TraceReceiver {
+  /** Base URL the workloads export to; they POST to `${url}/v1/traces`. */
+  readonly url: string;
+  /** Current aggregates, optionally only one experiment's. Cheap; never all raw spans. */
+  aggregates(filter?: Partial<SpanKey>): SpanAggregate[];
+  /** Counters for metrics and tests. */
+  stats(): { spansAccepted: number; requestsRejected: number; bytesReceived: number };
+  close(): Promise<void>;
+}
