@@ -2,6 +2,7 @@
 // drives load, injects faults and analyses; a Runtime only starts, observes and removes
 // workloads. runtime/local implements it with processes and cgroups, runtime/kube with pods.
 import type { ConcurrencyExperiment, Variant } from '../api/schema.ts';
+import type { WorkloadEvent } from './records.ts';
 
 /** Everything the workload needs to know, identical in shape for every runtime. */
 export interface WorkloadLaunch {
@@ -45,6 +46,8 @@ export interface Runtime {
   start(launch: WorkloadLaunch): Promise<DeployedWorkload>;
   /** Usage since start; called after the load ended and before stop. */
   usage(deployed: DeployedWorkload): Promise<ResourceUsage>;
+  /** Workload events observed so far (worker exits and replacements, restarts), oldest first. */
+  events(deployed: DeployedWorkload): WorkloadEvent[];
   stop(deployed: DeployedWorkload): Promise<void>;
   /** Removes everything this runtime created. Idempotent; safe after a failed start. */
   cleanup(): Promise<void>;
