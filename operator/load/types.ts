@@ -14,6 +14,8 @@ export interface LoadPlan {
   /** Constant arrival rate (requests/s) or the ramp; exactly one of the two is set. */
   rate?: number;
   stages?: RateStage[];
+  /** Ramps only: requests/s at the start of the first stage (default 0, as k6's startRate). */
+  startRate?: number;
   /** Measured duration for constant rate; for stages the sum of the stage durations. */
   durationMillis: number;
   /** Load sent at the start rate before measurement starts; excluded from the result. */
@@ -78,4 +80,9 @@ export interface LoadResult {
     reason?: string;
   };
   partial: boolean;
+  /**
+   * True when latencyHistogram was rebuilt from a few summary percentiles (k6 summaries give
+   * no raw samples): its percentiles at those points are right, merged figures are approximate.
+   */
+  latencyHistogramSynthesized?: boolean;
 }
