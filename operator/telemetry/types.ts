@@ -29,7 +29,16 @@ export interface TraceReceiver {
   readonly url: string;
   /** Current aggregates, optionally only one experiment's. Cheap; never all raw spans. */
   aggregates(filter?: Partial<SpanKey>): SpanAggregate[];
-  /** Counters for metrics and tests. */
-  stats(): { spansAccepted: number; requestsRejected: number; bytesReceived: number };
+  /**
+   * Counters for metrics and tests. spansDropped counts spans refused because the aggregator
+   * already held its maximum number of keys (they are reported to the sender as rejected in
+   * the OTLP partial_success).
+   */
+  stats(): { spansAccepted: number; requestsRejected: number; bytesReceived: number; spansDropped: number };
+  /**
+   * Forgets the aggregates matching the filter (all without one), so a long-running operator
+   * can release finished experiments and never reach the key limit.
+   */
+  clear(filter?: Partial<SpanKey>): void;
   close(): Promise<void>;
 }
