@@ -282,7 +282,8 @@ class RequestDecoder {
     }
     if (keyStart < 0 || valueStart < 0) return;
     const key = this.keys ? this.keys.match(r.buf, keyStart, keyEnd) : r.buf.toString('utf8', keyStart, keyEnd);
-    if (key === undefined) return;
+    // __proto__ would replace the target's prototype instead of adding an attribute.
+    if (key === undefined || key === '__proto__') return;
     r.pos = valueStart;
     const value = this.anyValue(valueEnd);
     r.pos = end;

@@ -1,0 +1,159 @@
+import test from 'ava';
+import { decodeHistogram, summarize } from '../../operator/analysis/histogram.ts';
+import { SpanAggregator } from '../../operator/telemetry/aggregator.ts';
+import type { AttributeValue, DecodedSpan } from '../../operator/telemetry/span.ts';
+
+const SECOND = 1_700_000_000;
+
+function span(
+  attributes: Record<string, AttributeValue>,
+  options: {
+    resource?: Record<string, AttributeValue>;
+    durationMillis?: number;
+    error?: boolean;
+    second?: number;
+  } = {},
+): DecodedSpan {
+  const end = (options.second ?? SECOND) * 1e9 + 5e8;
+  const durationNanos = (options.durationMillis ?? 10) * 1e6;
+  return {
+    traceId: '',
+    spanId: '',
+    name: 'GET /',
+    kind: 2,
+    startTimeUnixNano: end - durationNanos,
+    endTimeUnixNano: end,
+    durationNanos,
+    statusCode: options.error ? 2 : 0,
+    attributes,
+    resource: options.resource ?? {},
+  };
+}
+
+const base = { 'conclab.experiment': 'e1', 'conclab.trial': '0', 'conclab.variant': 'process' };
+
+test('groups spans per experiment, trial, variant and worker and counts errors', (t) => {
+  const agg = new SpanAggregator();
+  agg.add(span({ ...base, 'conclab.worker': 'w0' }));
+  agg.add(span({ ...base, 'conclab.worker': 'w0' }, { error: true }));
+  agg.add(span({ ...base, 'conclab.worker': 'w1' }));
+  const out = agg.aggregates();
+  t.deepEqual(
+    out.map((a) => [a.key.worker, a.spans, a.errors]),
+    [
+      ['w0', 2, 1],
+      ['w1', 1, 0],
+    ],
+  );
+});
+
+test('takes key parts, pid and thread id from the resource when the span lacks them', (t) => {
+  const agg = new SpanAggregator();
+  agg.add(span({ 'thread.id': 7 }, { resource: { ...base, 'conclab.worker': 3, 'process.pid': 1234 } }));
+  const [a] = agg.aggregates();
+  t.deepEqual(a!.key, { experiment: 'e1', trial: '0', variant: 'process', worker: '3' });
+  t.deepEqual(a!.pids, [1234]);
+  t.deepEqual(a!.threadIds, [7]);
+});
+
+test('span attributes win over resource attributes', (t) => {
+  const agg = new SpanAggregator();
+  agg.add(span({ ...base, 'conclab.worker': 'span' }, { resource: { 'conclab.worker': 'resource' } }));
+  t.is(agg.aggregates()[0]!.key.worker, 'span');
+});
+
+test('missing attributes give the key part "unknown"', (t) => {
+  const agg = new SpanAggregator();
+  agg.add(span({}));
+  t.deepEqual(agg.aggregates()[0]!.key, {
+    experiment: 'unknown',
+    trial: 'unknown',
+    variant: 'unknown',
+    worker: 'unknown',
+  });
+});
+
+test('records durations and queue times in histograms', (t) => {
+  const agg = new SpanAggregator();
+  for (let i = 1; i <= 100; i++) agg.add(span({ ...base, 'conclab.queue_time_ms': i / 10 }, { durationMillis: i }));
+  agg.add(span({ ...base })); // no queue time: counted in duration only
+  const [a] = agg.aggregates();
+  const d = summarize(decodeHistogram(a!.durationHistogram));
+  const q = summarize(decodeHistogram(a!.queueHistogram));
+  t.is(d.count, 101);
+  t.true(Math.abs(d.p50Millis - 50) < 0.5, `p50 ${d.p50Millis}`);
+  t.true(Math.abs(d.maxMillis - 100) < 0.1, `max ${d.maxMillis}`);
+  t.is(q.count, 100);
+  t.true(Math.abs(q.maxMillis - 10) < 0.01, `queue max ${q.maxMillis}`);
+});
+
+test('counts spans and errors per second of end time, sorted', (t) => {
+  const agg = new SpanAggregator();
+  agg.add(span(base, { second: SECOND + 1 }));
+  agg.add(span(base, { second: SECOND }));
+  agg.add(span(base, { second: SECOND, error: true }));
+  t.deepEqual(agg.aggregates()[0]!.perSecond, [
+    [SECOND, 2, 1],
+    [SECOND + 1, 1, 0],
+  ]);
+});
+
+test('a replaced worker shows every pid it had', (t) => {
+  const agg = new SpanAggregator();
+  agg.add(span({ ...base, 'process.pid': 20 }));
+  agg.add(span({ ...base, 'process.pid': 10 }));
+  agg.add(span({ ...base, 'process.pid': 20 }));
+  t.deepEqual(agg.aggregates()[0]!.pids, [10, 20]);
+});
+
+test('beyond maxKeys new keys are dropped and counted while existing keys keep aggregating', (t) => {
+  const agg = new SpanAggregator({ maxKeys: 2 });
+  t.true(agg.add(span({ ...base, 'conclab.worker': 'a' })));
+  t.true(agg.add(span({ ...base, 'conclab.worker': 'b' })));
+  t.false(agg.add(span({ ...base, 'conclab.worker': 'c' })));
+  t.true(agg.add(span({ ...base, 'conclab.worker': 'a' })));
+  t.is(agg.keyCount, 2);
+  t.is(agg.dropped, 1);
+  t.deepEqual(
+    agg.aggregates().map((a) => [a.key.worker, a.spans]),
+    [
+      ['a', 2],
+      ['b', 1],
+    ],
+  );
+});
+
+test('per-second buckets and ids are bounded per key, totals still count', (t) => {
+  const agg = new SpanAggregator({ maxSecondsPerKey: 3, maxIdsPerKey: 2 });
+  for (let i = 0; i < 10; i++) agg.add(span({ ...base, 'process.pid': i, 'thread.id': i }, { second: SECOND + i }));
+  const [a] = agg.aggregates();
+  t.is(a!.spans, 10);
+  t.is(a!.perSecond.length, 3);
+  t.is(a!.pids.length, 2);
+  t.is(a!.threadIds.length, 2);
+});
+
+test('filters and clears by any part of the key', (t) => {
+  const agg = new SpanAggregator();
+  agg.add(span({ ...base, 'conclab.experiment': 'e1' }));
+  agg.add(span({ ...base, 'conclab.experiment': 'e2', 'conclab.variant': 'thread' }));
+  agg.add(span({ ...base, 'conclab.experiment': 'e2', 'conclab.variant': 'process' }));
+  t.is(agg.aggregates({ experiment: 'e2' }).length, 2);
+  t.is(agg.aggregates({ experiment: 'e2', variant: 'thread' }).length, 1);
+  t.is(agg.aggregates({ experiment: 'nope' }).length, 0);
+  agg.clear({ experiment: 'e2' });
+  t.deepEqual(
+    agg.aggregates().map((a) => a.key.experiment),
+    ['e1'],
+  );
+});
+
+test('rejects a non-positive maxKeys with the option named', (t) => {
+  t.throws(() => new SpanAggregator({ maxKeys: 0 }), { message: /maxKeys must be a positive integer/ });
+});
+
+test('negative durations from a jumping clock are recorded as the minimum, not lost', (t) => {
+  const agg = new SpanAggregator();
+  agg.add(span(base, { durationMillis: -5 }));
+  t.is(summarize(decodeHistogram(agg.aggregates()[0]!.durationHistogram)).count, 1);
+});
