@@ -1,0 +1,42 @@
+// Fault injection inside one worker. Each kind does what a real failure of that sort does; the
+// effect on the service depends on the model (see README.md, "Faults per model").
+import type { FaultKind } from './config.ts';
+
+const LEAK_CHUNK_ELEMENTS = 131_072; // 1 MiB of doubles per chunk, kept in the JS heap
+const LEAK_CHUNKS_PER_STEP = 16;
+// Retained forever on purpose: the leak.
+const hoard: number[][] = [];
+
+function leakStep(): void {
+  for (let i = 0; i < LEAK_CHUNKS_PER_STEP; i++) hoard.push(new Array<number>(LEAK_CHUNK_ELEMENTS).fill(i + 0.5));
+  // Yield between steps so the worker keeps serving while it grows, as a real leak does.
+  setImmediate(leakStep);
+}
+
+export function fireFault(kind: FaultKind): void {
+  switch (kind) {
+    case 'exit':
+      // In a worker thread this ends only the thread; in a process, the process.
+      process.exit(70);
+      break;
+    case 'abort':
+      // Native abort (SIGABRT): always ends the whole OS process, even when called from a thread.
+      process.abort();
+      break;
+    case 'throw':
+      setImmediate(() => {
+        throw new Error('conclab injected fault: uncaught exception');
+      });
+      break;
+    case 'hang':
+      setImmediate(() => {
+        let spins = 0;
+        // A busy loop that never yields: the event loop of this worker stops.
+        while (spins >= 0) spins = (spins + 1) % 1_000_000;
+      });
+      break;
+    case 'leak':
+      setImmediate(leakStep);
+      break;
+  }
+}

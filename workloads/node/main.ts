@@ -1,0 +1,56 @@
+// conclab's Node.js workload. One entrypoint, configured only by environment variables
+// (README.md has the table). Run it as `node workloads/node/main.ts`.
+//
+// The same file is the entry of the worker processes of the process model: the supervisor forks
+// it with CONCLAB_INTERNAL_WORKER set, and then it serves instead of supervising.
+import { parseConfig, type WorkloadConfig } from './config.ts';
+import { calibrate } from './cpu-work.ts';
+import { logEvent } from './log.ts';
+import type { ToWorker, WorkerInit } from './messages.ts';
+import { Supervisor } from './supervisor.ts';
+import { runWorker } from './worker.ts';
+
+function runProcessWorker(config: WorkloadConfig, init: WorkerInit): void {
+  // The supervisor is gone (even if it was SIGKILLed): never outlive it.
+  process.on('disconnect', () => process.exit(0));
+  const { shutdown } = runWorker(
+    config,
+    init,
+    {
+      send: (message) => {
+        if (process.connected) process.send?.(message);
+      },
+      onMessage: (listener) => process.on('message', (message) => listener(message as ToWorker)),
+    },
+    { index: init.index, pid: process.pid, threadId: 0 },
+  );
+  // SIGTERM sent to the whole process group reaches workers directly: drain the same way.
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+}
+
+async function runSupervisor(config: WorkloadConfig): Promise<void> {
+  const needsCpu = config.profile !== 'io' && config.cpuMillis > 0;
+  const cpuIterationsPerMilli = config.cpuIterationsPerMilli ?? (needsCpu ? calibrate() : 1);
+  const supervisor = new Supervisor({ config, cpuIterationsPerMilli });
+  process.on('SIGTERM', () => void supervisor.shutdown('SIGTERM'));
+  process.on('SIGINT', () => void supervisor.shutdown('SIGINT'));
+  try {
+    await supervisor.start();
+  } catch (error) {
+    logEvent('error', { message: `start failed: ${(error as Error).message}` });
+    await supervisor.shutdown('startup-failure', 1);
+  }
+}
+
+let config: WorkloadConfig;
+try {
+  config = parseConfig(process.env);
+} catch (error) {
+  logEvent('error', { message: (error as Error).message });
+  process.stderr.write(`${(error as Error).message}\n`);
+  process.exit(2);
+}
+const internal = process.env['CONCLAB_INTERNAL_WORKER'];
+if (internal !== undefined) runProcessWorker(config, JSON.parse(internal) as WorkerInit);
+else await runSupervisor(config);

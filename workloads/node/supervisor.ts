@@ -1,0 +1,499 @@
+// The supervisor: primary process (process model) or main thread (thread, offload). It starts the
+// N workers, replaces the ones that die, answers the admin endpoints, injects faults, owns the
+// shared state of the process model, runs the offload acceptor, and shuts everything down.
+import { type ChildProcess, fork } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { FAULT_KINDS, type FaultKind, type WorkloadConfig } from './config.ts';
+import { epochMillis, logEvent } from './log.ts';
+import type { Carrier, ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
+import { newSharedStateBuffer, readSharedBuffer, StateOwner } from './shared-state.ts';
+import { extractContext, injectContext } from './tracing.ts';
+import { responseBody, workerHeaders } from './worker.ts';
+
+/** A worker counts as serving only while its event loop keeps sending heartbeats. */
+const HEARTBEAT_STALE_MILLIS = 1000;
+const STARTUP_TIMEOUT_MILLIS = 30_000;
+const MAX_OFFLOAD_QUEUE = 100_000;
+
+interface WorkerHandle {
+  send(message: ToWorker): void;
+  kill(): void;
+}
+
+interface Slot {
+  index: number;
+  handle: WorkerHandle | undefined;
+  pid: number;
+  threadId: number;
+  alive: boolean;
+  listening: boolean;
+  /** Announced a graceful stop (SIGTERM or shutdown): its exit is not a failure to repair. */
+  stopping: boolean;
+  lastHeartbeatMillis: number;
+  /** Counters of earlier incarnations of this slot plus the current one's last heartbeat. */
+  requestsBefore: number;
+  errorsBefore: number;
+  requests: number;
+  errors: number;
+  startedAt: number;
+  replacedCount: number;
+  /** pid/thread id of the incarnation this one replaced, for the worker-replaced log line. */
+  replacing: { pid: number; threadId: number } | undefined;
+  /** Consecutive deaths shortly after start: drives the restart back-off. */
+  quickDeaths: number;
+  /** Offload: the task this pool thread is working on. */
+  busyTask: number | undefined;
+}
+
+interface OffloadTask {
+  res: http.ServerResponse;
+  arrivalEpochMillis: number;
+  carrier: Carrier;
+  slot: number | undefined;
+}
+
+export interface SupervisorOptions {
+  config: WorkloadConfig;
+  cpuIterationsPerMilli: number;
+}
+
+const MAIN_PATH = fileURLToPath(new URL('./main.ts', import.meta.url));
+const THREAD_ENTRY = new URL('./worker-thread.ts', import.meta.url);
+
+export class Supervisor {
+  readonly #config: WorkloadConfig;
+  readonly #cpuIterationsPerMilli: number;
+  readonly #slots: Slot[];
+  readonly #stateOwner = new StateOwner();
+  readonly #sharedBuffer: SharedArrayBuffer | undefined;
+  #port = 0;
+  #adminPort = 0;
+  #ready = false;
+  #shuttingDown = false;
+  #restarts = 0;
+  #admin: http.Server | undefined;
+  #acceptor: http.Server | undefined;
+  readonly #tasks = new Map<number, OffloadTask>();
+  readonly #queue: number[] = [];
+  #nextTask = 1;
+  #nextDispatch = 0;
+
+  constructor(options: SupervisorOptions) {
+    this.#config = options.config;
+    this.#cpuIterationsPerMilli = options.cpuIterationsPerMilli;
+    this.#sharedBuffer = options.config.model === 'process' ? undefined : newSharedStateBuffer();
+    this.#slots = Array.from({ length: options.config.workers }, (_, index) => ({
+      index,
+      handle: undefined,
+      pid: 0,
+      threadId: 0,
+      alive: false,
+      listening: false,
+      stopping: false,
+      lastHeartbeatMillis: 0,
+      requestsBefore: 0,
+      errorsBefore: 0,
+      requests: 0,
+      errors: 0,
+      startedAt: 0,
+      replacedCount: 0,
+      replacing: undefined,
+      quickDeaths: 0,
+      busyTask: undefined,
+    }));
+  }
+
+  async start(): Promise<void> {
+    const config = this.#config;
+    this.#admin = http.createServer((req, res) => this.#onAdmin(req, res));
+    this.#adminPort = await listen(this.#admin, config.host, config.adminPort);
+    if (config.model === 'offload') {
+      this.#acceptor = this.#createAcceptor();
+      this.#port = await listen(this.#acceptor, config.host, config.port);
+      for (const slot of this.#slots) this.#spawn(slot, 0);
+    } else {
+      // The first worker binds (maybe port 0); the rest join the port it got, with reusePort.
+      const first = this.#slots[0]!;
+      this.#spawn(first, config.port);
+      await this.#waitFor(() => first.listening, 'worker 0 to listen');
+      for (const slot of this.#slots.slice(1)) this.#spawn(slot, this.#port);
+    }
+    await this.#waitFor(() => this.#slots.every((s) => s.listening), 'all workers to start');
+    this.#ready = true;
+    process.stdout.write(
+      `${JSON.stringify({
+        event: 'ready',
+        port: this.#port,
+        adminPort: this.#adminPort,
+        pid: process.pid,
+        model: config.model,
+        workers: config.workers,
+        cpuIterationsPerMilli: Math.round(this.#cpuIterationsPerMilli),
+      })}\n`,
+    );
+    const fault = config.fault;
+    if (fault !== undefined) {
+      setTimeout(() => {
+        if (!this.#shuttingDown) this.injectFault(fault.kind, fault.worker);
+      }, fault.afterMillis).unref();
+    }
+  }
+
+  async #waitFor(condition: () => boolean, what: string): Promise<void> {
+    const deadline = Date.now() + STARTUP_TIMEOUT_MILLIS;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${STARTUP_TIMEOUT_MILLIS} ms waiting for ${what}`);
+      await sleep(5);
+    }
+  }
+
+  #spawn(slot: Slot, listenPort: number): void {
+    const config = this.#config;
+    const init: WorkerInit = {
+      index: slot.index,
+      listenPort,
+      cpuIterationsPerMilli: this.#cpuIterationsPerMilli,
+      sharedState: this.#sharedBuffer,
+      pool: config.model === 'offload',
+    };
+    slot.alive = true;
+    slot.listening = false;
+    slot.stopping = false;
+    slot.startedAt = Date.now();
+    slot.lastHeartbeatMillis = Date.now();
+    slot.requests = 0;
+    slot.errors = 0;
+    if (config.model === 'process') {
+      const heapArgs = config.workerHeapMb === undefined ? [] : [`--max-old-space-size=${config.workerHeapMb}`];
+      const child: ChildProcess = fork(MAIN_PATH, [], {
+        env: { ...process.env, CONCLAB_INTERNAL_WORKER: JSON.stringify(init) },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        execArgv: [...process.execArgv.filter((a) => !a.startsWith('--max-old-space-size')), ...heapArgs],
+      });
+      slot.pid = child.pid ?? 0;
+      slot.threadId = 0;
+      slot.handle = {
+        send: (message) => {
+          if (child.connected) child.send(message);
+        },
+        kill: () => child.kill('SIGKILL'),
+      };
+      child.on('message', (message) => this.#onMessage(slot, message as ToSupervisor));
+      child.on('error', (error) =>
+        logEvent('worker-error', { worker: slot.index, pid: slot.pid, error: error.message }),
+      );
+      child.on('exit', (code, signal) => this.#onExit(slot, code, signal, undefined));
+    } else {
+      const worker = new Worker(THREAD_ENTRY, {
+        workerData: { config, init },
+        ...(config.workerHeapMb === undefined
+          ? {}
+          : { resourceLimits: { maxOldGenerationSizeMb: config.workerHeapMb } }),
+      });
+      slot.pid = process.pid;
+      slot.threadId = worker.threadId;
+      slot.handle = {
+        send: (message) => worker.postMessage(message),
+        kill: () => void worker.terminate(),
+      };
+      let failure: string | undefined;
+      worker.on('message', (message) => this.#onMessage(slot, message as ToSupervisor));
+      // An uncaught exception or heap exhaustion ends only this thread; 'exit' follows.
+      worker.on('error', (error: Error & { code?: string }) => {
+        failure = error.code ?? error.message;
+      });
+      worker.on('exit', (code) => this.#onExit(slot, code, null, failure));
+    }
+  }
+
+  #onMessage(slot: Slot, message: ToSupervisor): void {
+    switch (message.type) {
+      case 'heartbeat':
+        slot.lastHeartbeatMillis = Date.now();
+        slot.requests = message.requests;
+        slot.errors = message.errors;
+        break;
+      case 'listening':
+        slot.listening = true;
+        slot.lastHeartbeatMillis = Date.now();
+        if (this.#port === 0 && message.port !== 0) this.#port = message.port;
+        if (slot.replacing !== undefined) {
+          logEvent('worker-replaced', {
+            worker: slot.index,
+            oldPid: slot.replacing.pid,
+            oldThreadId: slot.replacing.threadId,
+            pid: message.pid,
+            threadId: message.threadId,
+            replacedCount: slot.replacedCount,
+            at: Date.now(),
+          });
+          slot.replacing = undefined;
+        }
+        if (this.#config.model === 'offload') this.#dispatch();
+        break;
+      case 'stopping':
+        slot.stopping = true;
+        // A worker told to stop by a signal means the whole service is being stopped.
+        if (!this.#shuttingDown && this.#ready) void this.shutdown('worker-signal');
+        break;
+      case 'task-done':
+        this.#onTaskDone(slot, message);
+        break;
+      default: {
+        const reply = this.#stateOwner.handle(message);
+        if (reply !== undefined) slot.handle?.send(reply);
+      }
+    }
+  }
+
+  #onExit(slot: Slot, code: number | null, signal: NodeJS.Signals | null, failure: string | undefined): void {
+    slot.alive = false;
+    slot.listening = false;
+    slot.requestsBefore += slot.requests;
+    slot.errorsBefore += slot.errors;
+    slot.requests = 0;
+    slot.errors = 0;
+    slot.handle = undefined;
+    logEvent('worker-exit', {
+      worker: slot.index,
+      pid: slot.pid,
+      threadId: slot.threadId,
+      code,
+      signal,
+      ...(failure === undefined ? {} : { error: failure }),
+      expected: slot.stopping || this.#shuttingDown,
+      at: Date.now(),
+    });
+    if (slot.busyTask !== undefined) {
+      const task = this.#tasks.get(slot.busyTask);
+      this.#tasks.delete(slot.busyTask);
+      slot.busyTask = undefined;
+      task?.res.writeHead(502, { 'content-type': 'text/plain' }).end('worker died\n');
+    }
+    if (this.#shuttingDown || slot.stopping) return;
+    if (!this.#ready) {
+      logEvent('error', { message: `worker ${slot.index} exited during startup (code ${code}, signal ${signal})` });
+      void this.shutdown('startup-failure', 1);
+      return;
+    }
+    if (!this.#config.replaceWorkers) return;
+    // Back off when a slot keeps dying right after start, so a crash loop cannot spin the CPU.
+    slot.quickDeaths = Date.now() - slot.startedAt < 2000 ? slot.quickDeaths + 1 : 0;
+    const delayMillis = slot.quickDeaths === 0 ? 0 : Math.min(5000, 100 * 2 ** slot.quickDeaths);
+    const replacing = { pid: slot.pid, threadId: slot.threadId };
+    setTimeout(() => {
+      if (this.#shuttingDown) return;
+      slot.replacedCount++;
+      this.#restarts++;
+      slot.replacing = replacing;
+      this.#spawn(slot, this.#port);
+    }, delayMillis).unref();
+  }
+
+  #serving(slot: Slot, now: number): boolean {
+    return slot.alive && slot.listening && now - slot.lastHeartbeatMillis < HEARTBEAT_STALE_MILLIS;
+  }
+
+  /** Sends a fault to exactly one worker; returns an error message when that is impossible. */
+  injectFault(kind: FaultKind, worker: number): string | undefined {
+    const slot = this.#slots[worker];
+    if (slot === undefined) return `worker ${worker} does not exist: indices are 0 to ${this.#slots.length - 1}`;
+    if (!slot.alive || slot.handle === undefined) return `worker ${worker} is not running`;
+    logEvent('fault', { kind, worker, pid: slot.pid, threadId: slot.threadId, at: Date.now() });
+    slot.handle.send({ type: 'fault', kind });
+    return undefined;
+  }
+
+  stats(): Record<string, unknown> {
+    const now = Date.now();
+    const shared =
+      this.#config.profile !== 'shared-state'
+        ? undefined
+        : this.#sharedBuffer === undefined
+          ? { attempts: this.#stateOwner.attempts, value: this.#stateOwner.value }
+          : readSharedBuffer(this.#sharedBuffer);
+    return {
+      model: this.#config.model,
+      pid: process.pid,
+      port: this.#port,
+      adminPort: this.#adminPort,
+      ready: this.#isReady(now),
+      restarts: this.#restarts,
+      lostUpdates: shared === undefined ? 0 : shared.attempts - shared.value,
+      sharedState: shared ?? null,
+      cpuIterationsPerMilli: this.#cpuIterationsPerMilli,
+      workers: this.#slots.map((slot) => ({
+        worker: slot.index,
+        pid: slot.pid,
+        threadId: slot.threadId,
+        requests: slot.requestsBefore + slot.requests,
+        errors: slot.errorsBefore + slot.errors,
+        alive: slot.alive,
+        serving: this.#serving(slot, now),
+        startedAt: slot.startedAt,
+        replacedCount: slot.replacedCount,
+      })),
+    };
+  }
+
+  #isReady(now: number): boolean {
+    return this.#ready && !this.#shuttingDown && this.#slots.every((slot) => this.#serving(slot, now));
+  }
+
+  #onAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.resume();
+    const { status, body, after } = this.#adminResponse(req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'));
+    const text = JSON.stringify(body);
+    if (after !== undefined) res.on('finish', after);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+  }
+
+  #adminResponse(method: string, url: URL): { status: number; body: unknown; after?: () => void } {
+    if (method === 'GET' && url.pathname === '/healthz')
+      return { status: 200, body: { status: 'ok', pid: process.pid } };
+    if (method === 'GET' && url.pathname === '/readyz') {
+      const now = Date.now();
+      const serving = this.#slots.filter((slot) => this.#serving(slot, now)).length;
+      const ready = this.#isReady(now);
+      return { status: ready ? 200 : 503, body: { ready, serving, workers: this.#slots.length } };
+    }
+    if (method === 'GET' && url.pathname === '/stats') return { status: 200, body: this.stats() };
+    if (url.pathname === '/fault') {
+      if (method !== 'POST') return { status: 405, body: { error: 'use POST /fault?kind=K&worker=I' } };
+      const kind = url.searchParams.get('kind') ?? '';
+      const workerRaw = url.searchParams.get('worker') ?? '0';
+      const worker = Number(workerRaw);
+      if (!(FAULT_KINDS as readonly string[]).includes(kind)) {
+        const error = `kind=${JSON.stringify(kind)} is invalid: expected one of ${FAULT_KINDS.join(', ')}`;
+        return { status: 400, body: { error } };
+      }
+      if (!Number.isInteger(worker) || worker < 0 || worker >= this.#slots.length) {
+        const error = `worker=${workerRaw} is invalid: expected an index from 0 to ${this.#slots.length - 1}`;
+        return { status: 400, body: { error } };
+      }
+      if (!this.#slots[worker]!.alive) return { status: 409, body: { error: `worker ${worker} is not running` } };
+      // 202 goes out first: an abort under the thread model ends this very process.
+      const after = () => setTimeout(() => this.injectFault(kind as FaultKind, worker), 20);
+      return { status: 202, body: { accepted: true, kind, worker }, after };
+    }
+    const error = `no admin endpoint ${method} ${url.pathname}; try GET /healthz, /readyz, /stats or POST /fault`;
+    return { status: 404, body: { error } };
+  }
+
+  // ---- offload: one acceptor (this thread) hands each request to an idle pool thread ----
+
+  #createAcceptor(): http.Server {
+    const body = responseBody(this.#config.responseBytes);
+    this.#offloadBody = body;
+    const server = http.createServer((req, res) => {
+      const arrivalEpochMillis = epochMillis();
+      if (req.method !== 'GET' && req.method !== 'HEAD') req.resume();
+      if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' }).end('ok\n');
+        return;
+      }
+      if (this.#queue.length >= MAX_OFFLOAD_QUEUE) {
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('queue full\n');
+        return;
+      }
+      const id = this.#nextTask++;
+      const carrier = this.#config.tracing ? injectContext(extractContext(req.headers)) : {};
+      this.#tasks.set(id, { res, arrivalEpochMillis, carrier, slot: undefined });
+      this.#queue.push(id);
+      this.#dispatch();
+    });
+    server.keepAliveTimeout = 5000;
+    return server;
+  }
+
+  #offloadBody: Buffer = Buffer.alloc(0);
+
+  #dispatch(): void {
+    const n = this.#slots.length;
+    while (this.#queue.length > 0) {
+      let chosen: Slot | undefined;
+      for (let k = 0; k < n; k++) {
+        const slot = this.#slots[(this.#nextDispatch + k) % n]!;
+        if (slot.alive && slot.listening && slot.busyTask === undefined) {
+          chosen = slot;
+          this.#nextDispatch = (slot.index + 1) % n;
+          break;
+        }
+      }
+      if (chosen === undefined) return;
+      const id = this.#queue.shift()!;
+      const task = this.#tasks.get(id);
+      if (task === undefined) continue;
+      task.slot = chosen.index;
+      chosen.busyTask = id;
+      chosen.handle?.send({ type: 'task', id, arrivalEpochMillis: task.arrivalEpochMillis, carrier: task.carrier });
+    }
+  }
+
+  #onTaskDone(slot: Slot, message: Extract<ToSupervisor, { type: 'task-done' }>): void {
+    if (slot.busyTask === message.id) slot.busyTask = undefined;
+    const task = this.#tasks.get(message.id);
+    this.#tasks.delete(message.id);
+    if (task !== undefined) {
+      if (message.status === 200) {
+        const headers = workerHeaders(
+          { index: message.worker, pid: message.pid, threadId: message.threadId },
+          this.#offloadBody.length,
+        );
+        task.res.writeHead(200, { ...headers, 'x-conclab-result': String(message.result) }).end(this.#offloadBody);
+      } else {
+        task.res.writeHead(message.status, { 'content-type': 'text/plain' }).end('work failed\n');
+      }
+    }
+    this.#dispatch();
+  }
+
+  // ---- shutdown ----
+
+  /** Stops accepting, drains, lets workers flush their spans, and exits within the bound. */
+  async shutdown(reason: string, exitCode = 0): Promise<void> {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    const started = Date.now();
+    const deadline = started + this.#config.shutdownTimeoutMillis * 0.9;
+    logEvent('shutdown', { reason, at: started });
+    // Hard bound whatever happens below.
+    setTimeout(() => {
+      for (const slot of this.#slots) slot.handle?.kill();
+      logEvent('stopped', { forced: true, at: Date.now() });
+      process.exit(exitCode);
+    }, this.#config.shutdownTimeoutMillis).unref();
+    if (this.#acceptor !== undefined) {
+      const acceptor = this.#acceptor;
+      acceptor.close();
+      while ((this.#tasks.size > 0 || acceptor.listening) && Date.now() < deadline) {
+        acceptor.closeIdleConnections();
+        await sleep(20);
+      }
+      acceptor.closeAllConnections();
+    }
+    for (const slot of this.#slots) slot.handle?.send({ type: 'shutdown' });
+    while (this.#slots.some((slot) => slot.alive) && Date.now() < deadline) await sleep(20);
+    for (const slot of this.#slots) if (slot.alive) slot.handle?.kill();
+    const killDeadline = Date.now() + 1000;
+    while (this.#slots.some((slot) => slot.alive) && Date.now() < killDeadline) await sleep(10);
+    this.#admin?.closeAllConnections();
+    this.#admin?.close();
+    logEvent('stopped', { forced: false, millis: Date.now() - started, at: Date.now() });
+    process.exit(exitCode);
+  }
+}
+
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}

@@ -1,0 +1,182 @@
+// A worker: one HTTP server on the shared port (process and thread models) or one thread of the
+// offload pool. The same code runs in a child process and in a worker_thread; only the channel
+// to the supervisor differs (IPC or a MessagePort).
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Context } from '@opentelemetry/api';
+import type { WorkloadConfig } from './config.ts';
+import { fireFault } from './faults.ts';
+import { epochMillis } from './log.ts';
+import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
+import { ProcessSharedState, type SharedStateClient, ThreadSharedState } from './shared-state.ts';
+import { extractContext, RequestTracer, type WorkerIdentity } from './tracing.ts';
+import { performWork, planWork } from './work.ts';
+
+export interface WorkerChannel {
+  send(message: ToSupervisor): void;
+  onMessage(listener: (message: ToWorker) => void): void;
+}
+
+const HEARTBEAT_MILLIS = 100;
+
+/** Response headers naming the worker, shared by every model (offload writes them in the acceptor). */
+export function workerHeaders(identity: WorkerIdentity, bodyBytes: number): Record<string, string> {
+  return {
+    'content-type': 'application/octet-stream',
+    'content-length': String(bodyBytes),
+    'x-conclab-worker': String(identity.index),
+    'x-conclab-pid': String(identity.pid),
+    'x-conclab-thread': String(identity.threadId),
+  };
+}
+
+export function responseBody(bytes: number): Buffer {
+  return Buffer.alloc(bytes, 'x');
+}
+
+export function runWorker(
+  config: WorkloadConfig,
+  init: WorkerInit,
+  channel: WorkerChannel,
+  identity: WorkerIdentity,
+): { shutdown: () => Promise<void> } {
+  const tracer = config.tracing ? new RequestTracer(config, identity) : undefined;
+  let processState: ProcessSharedState | undefined;
+  let sharedState: SharedStateClient | undefined;
+  if (config.profile === 'shared-state') {
+    if (init.sharedState !== undefined) sharedState = new ThreadSharedState(init.sharedState, config.racy);
+    else sharedState = processState = new ProcessSharedState((m) => channel.send(m), config.racy);
+  }
+  const plan = planWork({
+    profile: config.profile,
+    cpuMillis: config.cpuMillis,
+    ioMillis: config.ioMillis,
+    cpuIterationsPerMilli: init.cpuIterationsPerMilli,
+    sharedState,
+  });
+  const body = responseBody(config.responseBytes);
+  const headers = workerHeaders(identity, body.length);
+  let requests = 0;
+  let errors = 0;
+  let inFlight = 0;
+  let stopping = false;
+
+  const heartbeat = () => channel.send({ type: 'heartbeat', requests, errors, inFlight });
+  const heartbeatTimer = setInterval(heartbeat, HEARTBEAT_MILLIS);
+  heartbeatTimer.unref();
+
+  /** Runs the work and reports the outcome; the one path every model shares. */
+  function serve(
+    parent: Context | undefined,
+    arrivalEpochMillis: number,
+    done: (status: number, result: number) => void,
+  ): void {
+    requests++;
+    inFlight++;
+    const span = tracer?.start(parent!, arrivalEpochMillis, epochMillis());
+    const finish = (status: number, result: number) => {
+      inFlight--;
+      if (status >= 500) errors++;
+      if (span !== undefined) tracer!.end(span, status);
+      done(status, result);
+    };
+    let outcome: number | Promise<number>;
+    try {
+      outcome = performWork(plan, requests);
+    } catch {
+      finish(500, 0);
+      return;
+    }
+    if (typeof outcome === 'number') finish(200, outcome);
+    else
+      outcome.then(
+        (result) => finish(200, result),
+        () => finish(500, 0),
+      );
+  }
+
+  let server: http.Server | undefined;
+  if (init.pool) {
+    channel.send({ type: 'listening', port: 0, pid: identity.pid, threadId: identity.threadId });
+  } else {
+    server = http.createServer((req, res) => {
+      const arrival = epochMillis();
+      if (req.method !== 'GET' && req.method !== 'HEAD') req.resume();
+      if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' }).end('ok\n');
+        return;
+      }
+      serve(tracer === undefined ? undefined : extractContext(req.headers), arrival, (status, result) => {
+        if (status === 200) {
+          res.writeHead(200, { ...headers, 'x-conclab-result': String(result) }).end(body);
+        } else {
+          res.writeHead(status, { 'content-type': 'text/plain' }).end('work failed\n');
+        }
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    server.listen({ host: config.host, port: init.listenPort, reusePort: true }, () => {
+      const address = server!.address();
+      const port = typeof address === 'object' && address !== null ? address.port : init.listenPort;
+      channel.send({ type: 'listening', port, pid: identity.pid, threadId: identity.threadId });
+    });
+  }
+
+  async function shutdown(): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    channel.send({ type: 'stopping' });
+    const deadline = Date.now() + config.shutdownTimeoutMillis * 0.8;
+    if (server !== undefined) {
+      let closed = false;
+      server.close(() => {
+        closed = true;
+      });
+      // Drain: idle keep-alive connections are closed now, busy ones once their response is out.
+      while ((!closed || inFlight > 0) && Date.now() < deadline) {
+        server.closeIdleConnections();
+        await sleep(20);
+      }
+      server.closeAllConnections();
+    } else {
+      while (inFlight > 0 && Date.now() < deadline) await sleep(20);
+    }
+    clearInterval(heartbeatTimer);
+    heartbeat();
+    await tracer?.shutdown(Math.max(200, deadline - Date.now()));
+    process.exit(0);
+  }
+
+  channel.onMessage((message) => {
+    if (processState?.onMessage(message)) return;
+    switch (message.type) {
+      case 'fault':
+        fireFault(message.kind);
+        break;
+      case 'shutdown':
+        void shutdown();
+        break;
+      case 'task': {
+        const { id } = message;
+        serve(
+          tracer === undefined ? undefined : extractContext(message.carrier),
+          message.arrivalEpochMillis,
+          (status, result) =>
+            channel.send({
+              type: 'task-done',
+              id,
+              status,
+              result,
+              worker: identity.index,
+              pid: identity.pid,
+              threadId: identity.threadId,
+            }),
+        );
+        break;
+      }
+      default:
+        break;
+    }
+  });
+  return { shutdown };
+}
