@@ -1,0 +1,252 @@
+// The built-in driver against real HTTP servers on 127.0.0.1. Serial: every test here is
+// timing-sensitive and shares this process's event loop with its server.
+import { performance } from 'node:perf_hooks';
+import anyTest, { type ExecutionContext } from 'ava';
+import { decodeHistogram, summarize } from '../../operator/analysis/histogram.ts';
+import { runBuiltinLoad } from '../../operator/load/builtin.ts';
+import { LoadPlanError } from '../../operator/load/plan-validation.ts';
+import type { LoadPlan, LoadProgress, LoadResult } from '../../operator/load/types.ts';
+import { closedPortUrl, startServer, startStallingServer } from './servers.ts';
+
+const test = anyTest.serial;
+
+const base = { warmUpMillis: 0, maxInFlight: 64, timeoutMillis: 2000 };
+const errorSum = (r: LoadResult) => Object.values(r.errors).reduce((a, b) => a + b, 0);
+
+/** The bookkeeping every result must satisfy, whatever happened during the run. */
+function assertConsistent(t: ExecutionContext, r: LoadResult) {
+  t.is(r.scheduled, r.sent + r.dropped, 'scheduled = sent + dropped');
+  t.is(r.sent, r.completed + errorSum(r) + r.inFlightAtEnd, 'sent = completed + errors + inFlightAtEnd');
+  const sum = (f: (s: LoadResult['perSecond'][number]) => number) => r.perSecond.reduce((a, s) => a + f(s), 0);
+  t.is(
+    sum((s) => s.sent),
+    r.sent,
+    'per-second sent sums to the total',
+  );
+  t.is(
+    sum((s) => s.completed),
+    r.completed,
+    'per-second completed sums to the total',
+  );
+  t.is(
+    sum((s) => s.errors),
+    errorSum(r),
+    'per-second errors sum to the total',
+  );
+  t.is(
+    sum((s) => s.dropped),
+    r.dropped,
+    'per-second dropped sums to the total',
+  );
+  t.is(decodeHistogram(r.latencyHistogram).totalCount, r.completed, 'histogram holds every success');
+  t.deepEqual(
+    r.perSecond.map((s) => s.second),
+    r.perSecond.map((_, i) => i),
+  );
+}
+
+test('a constant rate sends the scheduled count at even spacing, warm-up excluded', async (t) => {
+  const server = await startServer(t, (_req, res) => res.end('ok'));
+  const plan: LoadPlan = { ...base, url: server.url, rate: 100, durationMillis: 1500, warmUpMillis: 300 };
+  const r = await runBuiltinLoad(plan);
+  assertConsistent(t, r);
+  t.is(r.scheduled, 150, 'exactly rate x duration in the measured window');
+  t.is(r.completed, 150);
+  t.is(server.arrivals.length, 180, 'warm-up requests reached the server but not the result');
+  t.is(r.perSecond.length >= 2, true);
+  t.is(r.perSecond[0]?.sent, 100);
+  t.is(r.perSecond[1]?.sent, 50);
+  const gaps = server.arrivals.slice(1).map((x, i) => x - (server.arrivals[i] as number));
+  gaps.sort((a, b) => a - b);
+  const median = gaps[Math.floor(gaps.length / 2)] as number;
+  t.true(median > 7 && median < 13, `median gap ${median.toFixed(2)} ms is about 10 ms`);
+  t.is(r.endedAtMillis - r.startedAtMillis, 1500);
+  t.false(r.partial);
+});
+
+test('a ramping rate follows its stages', async (t) => {
+  const server = await startServer(t, (_req, res) => res.end('ok'));
+  const start = performance.now();
+  // 0 -> 100/s over 1 s (50 requests), then 100/s for 1 s (100 requests).
+  const r = await runBuiltinLoad({
+    ...base,
+    url: server.url,
+    stages: [
+      { durationMillis: 1000, targetRate: 100 },
+      { durationMillis: 1000, targetRate: 100 },
+    ],
+    durationMillis: 2000,
+  });
+  assertConsistent(t, r);
+  t.is(r.scheduled, 150);
+  t.is(r.perSecond[0]?.sent, 50);
+  t.is(r.perSecond[1]?.sent, 100);
+  // Within the ramp the second half carries three times the first half (25% vs 75% of 50).
+  const firstHalf = server.arrivals.filter((x) => x - start < 500).length;
+  const secondHalf = server.arrivals.filter((x) => x - start >= 500 && x - start < 1000).length;
+  t.true(firstHalf >= 8 && firstHalf <= 17, `first half of the ramp: ${firstHalf} (expected ~12.5)`);
+  t.true(secondHalf >= 30 && secondHalf <= 45, `second half of the ramp: ${secondHalf} (expected ~37.5)`);
+});
+
+test('requests due while maxInFlight is reached are dropped, not queued', async (t) => {
+  const server = await startServer(t, (_req, res) => setTimeout(() => res.end('ok'), 200));
+  const r = await runBuiltinLoad({ ...base, url: server.url, rate: 100, durationMillis: 1000, maxInFlight: 2 });
+  assertConsistent(t, r);
+  t.is(r.scheduled, 100);
+  // Two slots freed every ~200 ms: about 10 sent; allow for timer jitter on a busy machine.
+  t.true(r.sent >= 6 && r.sent <= 20, `sent ${r.sent}`);
+  t.true(r.dropped >= 80, `dropped ${r.dropped}`);
+  t.true(server.arrivals.length <= 20);
+});
+
+const errorCases: {
+  kind: keyof LoadResult['errors'];
+  name: string;
+  url: (t: ExecutionContext) => Promise<string>;
+  timeoutMillis?: number;
+}[] = [
+  { kind: 'refused', name: 'a closed port is refused', url: () => closedPortUrl() },
+  {
+    kind: 'reset',
+    name: 'a server that destroys the socket is a reset',
+    url: async (t) => (await startServer(t, (req) => req.socket.destroy())).url,
+  },
+  {
+    kind: 'timeout',
+    name: 'a server that never answers is a timeout',
+    url: async (t) => (await startServer(t, () => {})).url,
+    timeoutMillis: 300,
+  },
+  {
+    kind: 'http4xx',
+    name: 'a 404 is http4xx',
+    url: async (t) => (await startServer(t, (_req, res) => res.writeHead(404).end('no'))).url,
+  },
+  {
+    kind: 'http5xx',
+    name: 'a 503 is http5xx',
+    url: async (t) => (await startServer(t, (_req, res) => res.writeHead(503).end('busy'))).url,
+  },
+];
+for (const c of errorCases) {
+  test(`errors: ${c.name}`, async (t) => {
+    const url = await c.url(t);
+    const began = performance.now();
+    const r = await runBuiltinLoad({
+      ...base,
+      url,
+      rate: 20,
+      durationMillis: 500,
+      timeoutMillis: c.timeoutMillis ?? 2000,
+    });
+    assertConsistent(t, r);
+    t.is(r.scheduled, 10);
+    t.is(r.errors[c.kind], 10, JSON.stringify(r.errors));
+    t.is(r.completed, 0);
+    t.is(r.inFlightAtEnd, 0);
+    t.true(performance.now() - began < 3000, 'the run ends within duration + timeout');
+  });
+}
+
+test('a server that stalls for 1 s under a steady rate shows p99 of about 1 s (no coordinated omission)', async (t) => {
+  // 100/s for 3 s; the server's event loop blocks for 1 s at its 100th request (~1 s in).
+  const url = await startStallingServer(t, 100, 1000);
+  const r = await runBuiltinLoad({ ...base, url, rate: 100, durationMillis: 3000, maxInFlight: 512 });
+  assertConsistent(t, r);
+  t.is(r.completed, 300, JSON.stringify(r.errors));
+  const s = summarize(decodeHistogram(r.latencyHistogram));
+  // Requests due during the stall wait up to 1 s counted from their intended time: about a
+  // third of all requests spread over 0..1000 ms, so the 99th percentile sits near 1 s. A
+  // closed-loop driver would have sent one request and waited, reporting a p99 of a few ms.
+  t.true(s.p99Millis >= 900, `p99 ${s.p99Millis} ms`);
+  t.true(s.p50Millis < 100, `p50 ${s.p50Millis} ms stays low outside the stall`);
+  t.true(r.saturation.sendSlipP99Millis < 100, 'the driver itself kept its schedule');
+  const worst = Math.max(...r.perSecond.map((x) => x.p99Millis));
+  t.true(worst >= 900, `the stall shows in the per-second p99 (${worst} ms)`);
+});
+
+test('saturation: a blocked driver event loop marks the result unreliable with a reason', async (t) => {
+  const server = await startServer(t, (_req, res) => res.end('ok'));
+  const timer = setTimeout(() => {
+    const end = performance.now() + 400;
+    while (performance.now() < end);
+  }, 500);
+  t.teardown(() => clearTimeout(timer));
+  const r = await runBuiltinLoad({ ...base, url: server.url, rate: 100, durationMillis: 1500 });
+  assertConsistent(t, r);
+  t.true(r.saturation.unreliable);
+  t.true(r.saturation.eventLoopLagMaxMillis >= 300, `lag ${r.saturation.eventLoopLagMaxMillis}`);
+  t.true(r.saturation.sendSlipP99Millis >= 100, `slip ${r.saturation.sendSlipP99Millis}`);
+  t.regex(r.saturation.reason ?? '', /load generator/);
+});
+
+test('an abort returns promptly with a partial result counting requests still in flight', async (t) => {
+  const server = await startServer(t, (_req, res) => setTimeout(() => res.end('ok'), 2000));
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 500);
+  t.teardown(() => clearTimeout(timer));
+  const began = performance.now();
+  const r = await runBuiltinLoad({
+    ...base,
+    url: server.url,
+    rate: 50,
+    durationMillis: 5000,
+    timeoutMillis: 5000,
+    signal: controller.signal,
+  });
+  t.true(performance.now() - began < 1500, 'returned soon after the abort');
+  assertConsistent(t, r);
+  t.true(r.partial);
+  t.true(r.inFlightAtEnd >= 20, `inFlightAtEnd ${r.inFlightAtEnd}`);
+  t.true(r.endedAtMillis - r.startedAtMillis < 1500);
+});
+
+test('an already aborted signal sends nothing and returns a partial result', async (t) => {
+  const server = await startServer(t, (_req, res) => res.end('ok'));
+  const r = await runBuiltinLoad({
+    ...base,
+    url: server.url,
+    rate: 50,
+    durationMillis: 1000,
+    signal: AbortSignal.abort(),
+  });
+  t.true(r.partial);
+  t.is(r.sent, 0);
+  t.is(server.arrivals.length, 0);
+});
+
+test('onProgress is called about once a second, and a throwing callback does not stop the run', async (t) => {
+  const server = await startServer(t, (_req, res) => res.end('ok'));
+  const seen: LoadProgress[] = [];
+  const r = await runBuiltinLoad({
+    ...base,
+    url: server.url,
+    rate: 50,
+    durationMillis: 2000,
+    warmUpMillis: 500,
+    onProgress: (p) => {
+      seen.push(p);
+      throw new Error('broken display');
+    },
+  });
+  t.is(r.completed, 100);
+  t.true(seen.length >= 2 && seen.length <= 3, `${seen.length} progress calls`);
+  t.true(seen[0]?.measuring, 'at 1 s the 500 ms warm-up is over');
+  t.is(seen[0]?.currentRate, 50);
+  t.true(Math.abs((seen[0]?.elapsedMillis ?? 0) - 1000) < 100, `first call at ${seen[0]?.elapsedMillis} ms`);
+});
+
+test('a bad plan is refused before anything starts, naming the field and the fix', async (t) => {
+  const bad: [Partial<LoadPlan>, RegExp][] = [
+    [{ url: 'not a url' }, /url .* is not a URL/],
+    [{ rate: undefined }, /exactly one of rate/],
+    [{ rate: 0 }, /rate 0 must be a number above 0/],
+    [{ maxInFlight: 0 }, /maxInFlight/],
+    [{ timeoutMillis: 0 }, /timeoutMillis/],
+    [{ rate: undefined, stages: [{ durationMillis: 500, targetRate: 5 }] }, /sum of the stages/],
+  ];
+  for (const [patch, message] of bad) {
+    const plan = { ...base, url: 'http://127.0.0.1:9/work', rate: 10, durationMillis: 1000, ...patch };
+    await t.throwsAsync(runBuiltinLoad(plan), { instanceOf: LoadPlanError, message });
+  }
+});
