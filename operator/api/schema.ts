@@ -26,9 +26,10 @@ function StringEnum<const T extends readonly string[]>(
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 }
 
-// Durations are strings like "30s", "250ms", "2m"; parsed by units.ts. The pattern here is
-// a first, coarse gate that the API server can apply; units.ts gives the precise error.
-const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
+// Durations are strings like "30s", "250ms", "2m"; parsed by units.ts. The API server applies
+// this pattern, and every string it admits is also a Go duration, so CEL's duration() in
+// rules.ts can read it.
+export const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
 function Duration(description: string, defaultValue?: string) {
   return Type.String({
     description: `${description} A duration such as "500ms", "30s" or "2m".`,
@@ -38,11 +39,16 @@ function Duration(description: string, defaultValue?: string) {
   });
 }
 
-// Kubernetes resource quantities ("500m", "2", "512Mi"), the same grammar as pod limits.
-const QUANTITY_PATTERN = '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$';
+// Kubernetes resource quantities ("500m", "2", "512Mi"): the grammar of resource.Quantity, as
+// controller-gen writes it into CRDs, so the API server accepts exactly what pod limits accept.
+export const QUANTITY_PATTERN =
+  '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
 function Quantity(description: string) {
   return Type.String({ description, pattern: QUANTITY_PATTERN, maxLength: 32 });
 }
+
+// Variant names end up in pod and label names, so they are DNS labels.
+export const VARIANT_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
 export const RUNTIMES = ['node', 'python'] as const;
 export const PROFILES = ['cpu', 'io', 'mixed', 'shared-state'] as const;
@@ -102,10 +108,10 @@ export const Workload = Type.Object(
 export const Resources = Type.Object(
   {
     cpu: Quantity(
-      'CPU limit given to every variant, as a Kubernetes quantity ("1", "500m"). Applied as pod requests = limits in a cluster and as a cgroup CPU quota locally.',
+      'CPU limit given to every variant, as a Kubernetes quantity from "10m" to "64" cores ("1", "500m"). Applied as pod requests = limits in a cluster and as a cgroup CPU quota locally.',
     ),
     memory: Quantity(
-      'Memory limit given to every variant, as a Kubernetes quantity ("512Mi", "1Gi"). Applied as pod requests = limits in a cluster and as a cgroup memory limit locally.',
+      'Memory limit given to every variant, as a Kubernetes quantity from "32Mi" to "256Gi" ("512Mi", "1Gi"). Applied as pod requests = limits in a cluster and as a cgroup memory limit locally.',
     ),
   },
   {
@@ -119,7 +125,7 @@ export const Variant = Type.Object(
     name: Type.String({
       description:
         'Name of the variant, unique within the experiment; a DNS label (lower case letters, digits and "-").',
-      pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+      pattern: VARIANT_NAME_PATTERN,
       minLength: 1,
       maxLength: 40,
     }),

@@ -1,0 +1,412 @@
+// Reading and validating ConcurrencyExperiment manifests: the one path from YAML text to a
+// defaulted, typed experiment, used by `conclab validate`, `conclab run` and the operator.
+//
+// Order, as the API server does it: parse, check apiVersion/kind, apply schema defaults,
+// validate against the schema (unknown fields are errors, as with kubectl's strict field
+// validation), then the cross-field rules of rules.ts. Every problem is collected, never just
+// the first, and each is one line: file, document, line, field path, the offending value and
+// what is allowed.
+import { readFile } from 'node:fs/promises';
+import Value from 'typebox/value';
+import { type Document, isNode, LineCounter, parseAllDocuments } from 'yaml';
+import { checkRules } from './rules.ts';
+import {
+  API_VERSION,
+  type ConcurrencyExperiment,
+  ConcurrencyExperimentSpec,
+  DURATION_PATTERN,
+  KIND,
+  QUANTITY_PATTERN,
+  VARIANT_NAME_PATTERN,
+} from './schema.ts';
+import {
+  DURATION_ALLOWED,
+  formatValue,
+  parseDurationMillis,
+  parseQuantity,
+  QUANTITY_ALLOWED,
+  typeName,
+  UnitError,
+} from './units.ts';
+
+/** One problem in a manifest. `format()` turns it into the one line the CLI prints. */
+export interface Problem {
+  file: string;
+  /** 1-based position of the YAML document in the file. */
+  document: number;
+  /** Whether the file holds more than one document (then the line names the document). */
+  multiDocument: boolean;
+  /** 1-based line of the offending field (or of its nearest existing parent), when known. */
+  line?: number;
+  /** Field path such as `spec.variants[1].workers`; empty for problems of the whole document. */
+  path: string;
+  /** The rest of the line: offending value, what is wrong, what is allowed. */
+  message: string;
+}
+
+/** `FILE[#document][:line]: path: message`, the one-line form of a problem. */
+export function formatProblem(problem: Problem): string {
+  const document = problem.multiDocument ? `#${problem.document}` : '';
+  const line = problem.line === undefined ? '' : `:${problem.line}`;
+  const path = problem.path === '' ? '' : `${problem.path}: `;
+  return `${problem.file}${document}${line}: ${path}${problem.message}`;
+}
+
+/** A manifest that does not validate; `problems` holds every problem found. */
+export class ManifestError extends Error {
+  readonly problems: Problem[];
+  constructor(problems: Problem[]) {
+    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    super(`invalid ConcurrencyExperiment manifest (${count}):\n${problems.map(formatProblem).join('\n')}`);
+    this.name = 'ManifestError';
+    this.problems = problems;
+  }
+}
+
+/** What checking a manifest found: the valid experiments (defaulted) and every problem. */
+export interface CheckResult {
+  experiments: ConcurrencyExperiment[];
+  problems: Problem[];
+}
+
+type Segment = string | number;
+type JsonSchema = Record<string, unknown>;
+
+const TOP_LEVEL_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'];
+// The API server's rule for object names (a DNS-1123 subdomain).
+const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const NAME_ALLOWED =
+  'a DNS-1123 name of at most 253 characters: lower-case letters, digits, "-" and ".", starting and ending with a letter or digit';
+
+/** `spec.variants[1].workers` from ['spec', 'variants', 1, 'workers']. */
+export function formatPath(segments: readonly Segment[]): string {
+  let out = '';
+  for (const segment of segments) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out === '' ? segment : `.${segment}`;
+  }
+  return out;
+}
+
+/** Segments of a JSON pointer such as `/variants/1/workers` (array indices as numbers). */
+function pointerSegments(pointer: string): Segment[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((raw) => {
+      const segment = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+      return /^(0|[1-9][0-9]*)$/.test(segment) ? Number(segment) : segment;
+    });
+}
+
+/** The subschema at `segments` below `schema`, following properties and items. */
+function schemaAt(schema: JsonSchema, segments: readonly Segment[]): JsonSchema | undefined {
+  let node: JsonSchema | undefined = schema;
+  for (const segment of segments) {
+    if (node === undefined) return undefined;
+    if (typeof segment === 'number') node = node['items'] as JsonSchema | undefined;
+    else node = (node['properties'] as Record<string, JsonSchema> | undefined)?.[segment];
+  }
+  return node;
+}
+
+function valueAt(value: unknown, segments: readonly Segment[]): unknown {
+  let node = value;
+  for (const segment of segments) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<Segment, unknown>)[segment];
+  }
+  return node;
+}
+
+function range(schema: JsonSchema, noun: string): string {
+  const min = schema['minimum'] as number | undefined;
+  const max = schema['maximum'] as number | undefined;
+  if (min !== undefined && max !== undefined) return `${noun} from ${min} to ${max}`;
+  if (min !== undefined) return `${noun} of at least ${min}`;
+  if (max !== undefined) return `${noun} of at most ${max}`;
+  return noun;
+}
+
+/** What a schema allows, in words: `an integer from 1 to 256`, `one of "process", "thread"`. */
+export function describeAllowed(schema: JsonSchema): string {
+  if (Array.isArray(schema['enum'])) return `one of ${schema['enum'].map((v) => JSON.stringify(v)).join(', ')}`;
+  switch (schema['type']) {
+    case 'integer':
+      return range(schema, 'an integer');
+    case 'number':
+      return range(schema, 'a number');
+    case 'boolean':
+      return 'true or false';
+    case 'array': {
+      const min = schema['minItems'] as number | undefined;
+      const max = schema['maxItems'] as number | undefined;
+      if (min !== undefined && max !== undefined) return `a list of ${min} to ${max} items`;
+      if (max !== undefined) return `a list of at most ${max} items`;
+      return 'a list';
+    }
+    case 'object': {
+      const names = Object.keys((schema['properties'] as JsonSchema | undefined) ?? {});
+      return `a mapping with the fields ${names.join(', ')}`;
+    }
+    case 'string': {
+      if (schema['pattern'] === DURATION_PATTERN) return DURATION_ALLOWED;
+      if (schema['pattern'] === QUANTITY_PATTERN) return QUANTITY_ALLOWED;
+      if (schema['pattern'] === VARIANT_NAME_PATTERN)
+        return `a DNS label of at most ${schema['maxLength']} characters: lower-case letters, digits and "-", starting and ending with a letter or digit`;
+      const min = (schema['minLength'] as number | undefined) ?? 0;
+      const max = schema['maxLength'] as number | undefined;
+      if (max !== undefined) return `a string of ${min} to ${max} characters`;
+      return 'a string';
+    }
+    default:
+      return 'a value as described by `conclab validate --help`';
+  }
+}
+
+interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+}
+
+/** One `path -> message` per offending field of the spec, from TypeBox's errors. */
+function specProblems(spec: unknown): Array<{ segments: Segment[]; message: string }> {
+  const out: Array<{ segments: Segment[]; message: string }> = [];
+  const seen = new Set<string>();
+  const add = (segments: Segment[], message: string) => {
+    const key = formatPath(segments);
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push({ segments: ['spec', ...segments], message });
+  };
+  const root = ConcurrencyExperimentSpec as unknown as JsonSchema;
+  for (const error of Value.Errors(ConcurrencyExperimentSpec, spec) as SchemaError[]) {
+    const at = pointerSegments(error.instancePath);
+    const schema = schemaAt(root, at) ?? {};
+    const value = valueAt(spec, at);
+    switch (error.keyword) {
+      case 'required':
+        for (const name of (error.params['requiredProperties'] as string[] | undefined) ?? []) {
+          const child = schemaAt(schema, [name]) ?? {};
+          add([...at, name], `is missing; allowed: ${describeAllowed(child)}`);
+        }
+        break;
+      case 'additionalProperties': {
+        const names = Object.keys((schema['properties'] as JsonSchema | undefined) ?? {});
+        const where = formatPath(['spec', ...at]);
+        for (const name of (error.params['additionalProperties'] as string[] | undefined) ?? []) {
+          add([...at, name], `is not a field of ${where}; allowed: ${names.join(', ')}`);
+        }
+        break;
+      }
+      case 'boolean':
+        // `additionalProperties: false` also fails per property; the case above words it better.
+        break;
+      case 'type': {
+        add(at, `${formatValue(value)} is ${typeName(value)}; allowed: ${describeAllowed(schema)}`);
+        break;
+      }
+      case 'pattern':
+        if (schema['pattern'] === DURATION_PATTERN || schema['pattern'] === QUANTITY_PATTERN) {
+          try {
+            if (schema['pattern'] === DURATION_PATTERN) parseDurationMillis(value);
+            else parseQuantity(value);
+          } catch (problem) {
+            if (problem instanceof UnitError) {
+              add(at, problem.message);
+              break;
+            }
+          }
+        }
+        add(at, `${formatValue(value)} is not in the required form; allowed: ${describeAllowed(schema)}`);
+        break;
+      case 'enum':
+        add(at, `${formatValue(value)} is not allowed; allowed: ${describeAllowed(schema)}`);
+        break;
+      case 'minimum':
+      case 'maximum':
+      case 'exclusiveMinimum':
+      case 'exclusiveMaximum':
+        add(at, `${formatValue(value)} is out of range; allowed: ${describeAllowed(schema)}`);
+        break;
+      case 'minLength':
+      case 'maxLength':
+        add(at, `${formatValue(value)} has ${String(value).length} characters; allowed: ${describeAllowed(schema)}`);
+        break;
+      case 'minItems':
+      case 'maxItems':
+        add(at, `has ${Array.isArray(value) ? value.length : 0} items; allowed: ${describeAllowed(schema)}`);
+        break;
+      default:
+        add(at, `${formatValue(value)} is not valid (${error.keyword}); allowed: ${describeAllowed(schema)}`);
+    }
+  }
+  return out;
+}
+
+/** Line (1-based) of the node at `segments`, or of its nearest ancestor that exists. */
+function lineOf(doc: Document, lineCounter: LineCounter, segments: readonly Segment[]): number | undefined {
+  for (let n = segments.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(segments.slice(0, n), true);
+    if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+/**
+ * Checks every document of a manifest and returns the defaulted experiments of the valid
+ * documents and all problems. Never throws on bad input.
+ */
+export function checkManifest(text: string, file = '<input>'): CheckResult {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const problems: Problem[] = [];
+  const experiments: ConcurrencyExperiment[] = [];
+  if (!Array.isArray(docs)) {
+    problems.push({
+      file,
+      document: 1,
+      multiDocument: false,
+      path: '',
+      message: `holds no YAML document; allowed: a ConcurrencyExperiment manifest (apiVersion: ${API_VERSION}, kind: ${KIND})`,
+    });
+    return { experiments, problems };
+  }
+  const nonEmpty = docs.filter((doc) => doc.contents !== null || doc.errors.length > 0);
+  const multiDocument = nonEmpty.length > 1;
+  nonEmpty.forEach((doc, index) => {
+    const document = index + 1;
+    const report = (segments: readonly Segment[], message: string, line = lineOf(doc, lineCounter, segments)) =>
+      problems.push({ file, document, multiDocument, line, path: formatPath(segments), message });
+    if (doc.errors.length > 0) {
+      for (const error of doc.errors) {
+        report([], `YAML syntax error: ${error.message.split('\n')[0]}`, lineCounter.linePos(error.pos[0]).line);
+      }
+      return;
+    }
+    let object: unknown;
+    try {
+      object = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      report([], `YAML cannot be read: ${(error as Error).message}`);
+      return;
+    }
+    const found: Problem[] = [];
+    const experiment = checkObject(object, (segments, message) =>
+      found.push({
+        file,
+        document,
+        multiDocument,
+        line: lineOf(doc, lineCounter, segments),
+        path: formatPath(segments),
+        message,
+      }),
+    );
+    // In file order, so the lines read top to bottom like the manifest (sort is stable).
+    problems.push(...found.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
+    if (experiment !== undefined) experiments.push(experiment);
+  });
+  if (nonEmpty.length === 0) {
+    problems.push({
+      file,
+      document: 1,
+      multiDocument: false,
+      path: '',
+      message: `holds no YAML document; allowed: a ConcurrencyExperiment manifest (apiVersion: ${API_VERSION}, kind: ${KIND})`,
+    });
+  }
+  return { experiments, problems };
+}
+
+/**
+ * Checks one parsed object; reports problems through `report` and returns the defaulted
+ * experiment when there were none. Exported for objects that do not come from YAML (the
+ * operator reads them from the API server).
+ */
+export function checkObject(
+  object: unknown,
+  report: (segments: readonly Segment[], message: string) => void,
+): ConcurrencyExperiment | undefined {
+  if (object === null || typeof object !== 'object' || Array.isArray(object)) {
+    report([], `${formatValue(object)} is ${typeName(object)}; allowed: a ConcurrencyExperiment manifest (a mapping)`);
+    return undefined;
+  }
+  const fields = object as Record<string, unknown>;
+  let count = 0;
+  const problem = (segments: readonly Segment[], message: string) => {
+    count++;
+    report(segments, message);
+  };
+  if (fields['apiVersion'] !== API_VERSION)
+    problem(['apiVersion'], `${formatValue(fields['apiVersion'])} is not supported; allowed: "${API_VERSION}"`);
+  if (fields['kind'] !== KIND) problem(['kind'], `${formatValue(fields['kind'])} is not supported; allowed: "${KIND}"`);
+  // Another kind of object: its fields follow other rules, so stop here.
+  if (count > 0) return undefined;
+  for (const name of Object.keys(fields)) {
+    if (!TOP_LEVEL_FIELDS.includes(name))
+      problem([name], `is not a field of a ConcurrencyExperiment; allowed: ${TOP_LEVEL_FIELDS.join(', ')}`);
+  }
+  const metadata = fields['metadata'];
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    problem(['metadata'], `${formatValue(metadata)} is not a mapping; allowed: a mapping with at least name`);
+  } else {
+    const name = (metadata as Record<string, unknown>)['name'];
+    if (typeof name !== 'string' || name.length > 253 || !NAME_RE.test(name))
+      problem(['metadata', 'name'], `${formatValue(name)} is not a valid name; allowed: ${NAME_ALLOWED}`);
+  }
+  if (fields['spec'] === undefined) {
+    problem(['spec'], 'is missing; allowed: a mapping with the fields workload, resources, variants, load, ...');
+    return undefined;
+  }
+  const spec = Value.Default(ConcurrencyExperimentSpec, structuredClone(fields['spec']));
+  for (const { segments, message } of specProblems(spec)) problem(segments, message);
+  for (const violation of checkRules(spec)) {
+    const value = violation.value === undefined ? '' : `${formatValue(violation.value)} `;
+    problem(pathSegments(violation.path), `${value}${violation.problem}; allowed: ${violation.allowed}`);
+  }
+  if (count > 0) return undefined;
+  const { status: _status, ...rest } = fields;
+  return { ...rest, spec } as unknown as ConcurrencyExperiment;
+}
+
+/** ['spec', 'variants', 1, 'name'] from `spec.variants[1].name`. */
+function pathSegments(path: string): Segment[] {
+  const out: Segment[] = [];
+  for (const part of path.split('.')) {
+    const [name = '', ...indices] = part.split('[');
+    if (name !== '') out.push(name);
+    for (const index of indices) out.push(Number(index.replace(']', '')));
+  }
+  return out;
+}
+
+/** Every experiment in a manifest text, defaulted and typed. Throws ManifestError listing all problems. */
+export function parseExperiments(text: string, file = '<input>'): ConcurrencyExperiment[] {
+  const { experiments, problems } = checkManifest(text, file);
+  if (problems.length > 0) throw new ManifestError(problems);
+  return experiments;
+}
+
+/** The one experiment in a manifest text. Throws ManifestError, also when there is more than one. */
+export function parseExperiment(text: string, file = '<input>'): ConcurrencyExperiment {
+  const experiments = parseExperiments(text, file);
+  if (experiments.length !== 1) {
+    throw new ManifestError([
+      {
+        file,
+        document: 2,
+        multiDocument: true,
+        path: '',
+        message: `holds ${experiments.length} experiments; allowed: exactly one here (give one file per experiment)`,
+      },
+    ]);
+  }
+  return experiments[0]!;
+}
+
+/** Reads a manifest file and returns its experiments. Throws ManifestError, or the read error. */
+export async function loadExperiments(path: string): Promise<ConcurrencyExperiment[]> {
+  return parseExperiments(await readFile(path, 'utf8'), path);
+}
