@@ -10,4 +10,6 @@ if (major < 24 || (major === 24 && minor < 12)) {
   );
   process.exit(2);
 }
-await import('./main.ts');
+const { main } = await import('./main.ts');
+// exitCode, not exit(): let stdout and stderr drain when they are pipes.
+process.exitCode = await main(process.argv.slice(2));
