@@ -1,9 +1,10 @@
 import test from 'ava';
 import { classifyError, classifyStatus } from '../../operator/load/classify.ts';
+import type { ErrorKind } from '../../operator/load/types.ts';
 
 const withCode = (code: string, message = code) => Object.assign(new Error(message), { code });
 
-const errorCases: [string, unknown, string][] = [
+const errorCases: [string, unknown, ErrorKind][] = [
   ['a refused connection', withCode('ECONNREFUSED'), 'refused'],
   [
     'a refusal wrapped as the cause',
@@ -33,7 +34,7 @@ test('classifyError: a cause cycle does not loop forever', (t) => {
   t.is(classifyError(a), 'other');
 });
 
-const statusCases: [number, string | undefined][] = [
+const statusCases: [number, ErrorKind | undefined][] = [
   [200, undefined],
   [204, undefined],
   [302, undefined],
