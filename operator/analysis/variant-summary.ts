@@ -1,0 +1,389 @@
+// One variant across its trials: what it delivered, what it cost, how evenly its workers
+// shared the work, and whether the figures can be trusted (generator saturation, failures).
+import type { ConcurrencyExperiment, Variant } from '../api/schema.ts';
+import { parseCpuCores, parseDurationMillis } from '../api/units.ts';
+import type { TrialRecord } from '../engine/records.ts';
+import type { ResourceUsage } from '../engine/runtime.ts';
+import type { ErrorKind } from '../load/types.ts';
+import { type BlastRadius, type BlastRadiusOptions, blastRadiusOfTrial } from './blast-radius.ts';
+import { decodeHistogram, type LatencySummary, mergeHistograms, summarize } from './histogram.ts';
+import { bootstrapCI, coefficientOfVariation, type Interval, type MeanEstimate, mean, meanWithCI } from './stats.ts';
+
+export const ERROR_KINDS: readonly ErrorKind[] = ['refused', 'reset', 'timeout', 'http4xx', 'http5xx', 'other'];
+
+/** One trial's figures, the unit the statistics across trials work on. */
+export interface TrialSummary {
+  variant: string;
+  trial: number;
+  measuredSeconds: number;
+  /** Completed requests per second over the measured window. */
+  throughput: number;
+  /** Scheduled (offered) requests per second. */
+  offeredRate: number;
+  scheduled: number;
+  completed: number;
+  errors: number;
+  errorsByKind: Record<ErrorKind, number>;
+  dropped: number;
+  inFlightAtEnd: number;
+  /** (errors + dropped) / scheduled: requests the user did not get served. */
+  failedShare: number;
+  latency: LatencySummary;
+  usage: ResourceUsage | undefined;
+  generator: { unreliable: boolean; sendSlipP99Millis: number; eventLoopLagMaxMillis: number; reason?: string };
+  partial: boolean;
+  failure?: string;
+  blastRadius: BlastRadius[];
+}
+
+export interface WorkerShare {
+  worker: string;
+  spans: number;
+  sharePercent: number;
+  pids: number[];
+  threadIds: number[];
+}
+
+export interface CapacityCheck {
+  /** Cores the variant can use: the CPU limit, further capped by workers (and by the GIL). */
+  effectiveCores: number;
+  cpuTimeMillis: number;
+  /** effectiveCores / CPU time per request, requests per second. */
+  expectedRps: number;
+  /** Best measured throughput of a trial. */
+  measuredRps: number;
+  /**
+   * "capacity" when the measurement shows the variant's limit (max-throughput search, or it
+   * could not keep up with the offered rate); "lower-bound" when it served all it was offered.
+   */
+  measuredKind: 'capacity' | 'lower-bound';
+  /** measuredRps / expectedRps. */
+  ratio: number;
+  note: string;
+}
+
+export interface VariantSummary {
+  name: string;
+  model: Variant['model'];
+  workers: number;
+  trials: number;
+  throughput: MeanEstimate & { values: number[] };
+  offeredRate: number;
+  latency: {
+    /** Client side, from intended send time, merged across trials. */
+    client: LatencySummary;
+    /** p99 per trial, its mean and a bootstrap interval over trials. */
+    p99PerTrial: number[];
+    p99: { mean: number; ci: (Interval & { level: number }) | undefined };
+    /** Server side from span durations and queue time, merged across trials and workers. */
+    server: LatencySummary | undefined;
+    queue: LatencySummary | undefined;
+  };
+  errors: {
+    scheduled: number;
+    failed: number;
+    dropped: number;
+    errors: number;
+    byKind: Record<ErrorKind, number>;
+    /** (errors + dropped) / scheduled, pooled over trials. */
+    rate: number;
+    inFlightAtEnd: number;
+  };
+  resources:
+    | {
+        cpuSeconds: MeanEstimate;
+        throttledSeconds: MeanEstimate;
+        throttledPeriods: number;
+        peakMemoryBytes: MeanEstimate & { max: number; values: number[] };
+        limits: ResourceUsage['limits'];
+        restarts: number;
+      }
+    | undefined;
+  workerSpread:
+    | {
+        perWorker: WorkerShare[];
+        /** Coefficient of variation of spans per worker: 0 is a perfectly even spread. */
+        cv: number;
+        /** The CV that span sampling alone would produce (Poisson), to judge cv against. */
+        samplingNoiseCv: number;
+        workersSeen: number;
+      }
+    | undefined;
+  capacity: CapacityCheck | undefined;
+  generator: { unreliableTrials: number[]; reasons: string[] };
+  blastRadius:
+    | {
+        faults: number;
+        measurable: number;
+        peakCapacityLostPercent: MeanEstimate & { values: number[] };
+        requestsLost: MeanEstimate;
+        recoverySeconds: MeanEstimate | undefined;
+        neverRecovered: number;
+        restarts: number;
+        workersReplaced: number;
+        coldStartSeconds: MeanEstimate | undefined;
+        detectSeconds: MeanEstimate | undefined;
+      }
+    | undefined;
+  failedTrials: { trial: number; failure: string }[];
+  warnings: string[];
+  perTrial: TrialSummary[];
+}
+
+export interface SummaryOptions {
+  blastRadius?: BlastRadiusOptions;
+  /** Seed of the bootstrap; fixed so the same records give the same report. */
+  seed?: number;
+}
+
+export function summarizeTrial(record: TrialRecord, options: SummaryOptions = {}): TrialSummary {
+  const load = record.load;
+  const measuredSeconds = Math.max(0, (load.endedAtMillis - load.startedAtMillis) / 1000);
+  const errorsByKind = Object.fromEntries(ERROR_KINDS.map((k) => [k, load.errors[k] ?? 0])) as Record<
+    ErrorKind,
+    number
+  >;
+  const errors = ERROR_KINDS.reduce((n, k) => n + errorsByKind[k], 0);
+  return {
+    variant: record.variant,
+    trial: record.trial,
+    measuredSeconds,
+    throughput: measuredSeconds > 0 ? load.completed / measuredSeconds : 0,
+    offeredRate: measuredSeconds > 0 ? load.scheduled / measuredSeconds : 0,
+    scheduled: load.scheduled,
+    completed: load.completed,
+    errors,
+    errorsByKind,
+    dropped: load.dropped,
+    inFlightAtEnd: load.inFlightAtEnd,
+    failedShare: load.scheduled > 0 ? (errors + load.dropped) / load.scheduled : 0,
+    latency: summarize(decodeHistogram(load.latencyHistogram)),
+    usage: record.usage,
+    generator: { ...load.saturation },
+    partial: load.partial,
+    ...(record.failure === undefined ? {} : { failure: record.failure }),
+    blastRadius: blastRadiusOfTrial(record, options.blastRadius),
+  };
+}
+
+function mergedSpanLatency(records: readonly TrialRecord[], field: 'durationHistogram' | 'queueHistogram') {
+  const histograms = records.flatMap((r) => r.spans.map((s) => decodeHistogram(s[field])));
+  if (histograms.length === 0) return undefined;
+  const merged = mergeHistograms(histograms);
+  return merged.totalCount === 0 ? undefined : summarize(merged);
+}
+
+/**
+ * Parallelism the variant can turn into throughput: the CPU limit, no more than one core per
+ * worker, and one core in all for CPython threads (the GIL serialises the computation).
+ */
+export function effectiveCores(cpuCores: number, variant: Variant, runtime: string): number {
+  const byWorkers = Math.min(cpuCores, variant.workers * variant.replicas);
+  if (runtime === 'python' && variant.model !== 'process') return Math.min(byWorkers, variant.replicas);
+  return byWorkers;
+}
+
+function capacityCheck(
+  experiment: ConcurrencyExperiment,
+  variant: Variant,
+  perTrial: readonly TrialSummary[],
+): CapacityCheck | undefined {
+  const spec = experiment.spec;
+  // Only the cpu profile has a capacity set by computation alone; io and mixed wait too.
+  if (spec.workload.profile !== 'cpu' || perTrial.length === 0) return undefined;
+  let cpuTimeMillis: number;
+  let limitCores: number;
+  try {
+    cpuTimeMillis = parseDurationMillis(spec.workload.cpuTime);
+    limitCores = perTrial.find((t) => t.usage)?.usage?.limits.cpuCores ?? parseCpuCores(spec.resources.cpu);
+  } catch {
+    return undefined;
+  }
+  if (!(cpuTimeMillis > 0) || !(limitCores > 0)) return undefined;
+  const cores = effectiveCores(limitCores, variant, spec.workload.runtime);
+  const expectedRps = cores / (cpuTimeMillis / 1000);
+  const best = perTrial.reduce((b, t) => (t.throughput > b.throughput ? t : b));
+  const keptUp = best.throughput >= 0.95 * best.offeredRate;
+  const measuredKind = spec.load.pattern === 'max-throughput' || !keptUp ? 'capacity' : 'lower-bound';
+  const ratio = expectedRps > 0 ? best.throughput / expectedRps : 0;
+  const note =
+    measuredKind === 'lower-bound'
+      ? `served all ${best.offeredRate.toFixed(0)} req/s offered; capacity not reached (expected about ${expectedRps.toFixed(0)} req/s)`
+      : `reached ${(ratio * 100).toFixed(0)}% of the ${expectedRps.toFixed(0)} req/s that ${cores} core(s) at ${cpuTimeMillis} ms CPU per request allow`;
+  return { effectiveCores: cores, cpuTimeMillis, expectedRps, measuredRps: best.throughput, measuredKind, ratio, note };
+}
+
+function workerSpread(records: readonly TrialRecord[], variant: Variant): VariantSummary['workerSpread'] {
+  const byWorker = new Map<string, WorkerShare>();
+  for (const r of records) {
+    for (const s of r.spans) {
+      const w = byWorker.get(s.key.worker) ?? {
+        worker: s.key.worker,
+        spans: 0,
+        sharePercent: 0,
+        pids: [],
+        threadIds: [],
+      };
+      w.spans += s.spans;
+      for (const p of s.pids) if (!w.pids.includes(p)) w.pids.push(p);
+      for (const id of s.threadIds) if (!w.threadIds.includes(id)) w.threadIds.push(id);
+      byWorker.set(s.key.worker, w);
+    }
+  }
+  if (byWorker.size === 0) return undefined;
+  const perWorker = [...byWorker.values()].sort((a, b) =>
+    a.worker.localeCompare(b.worker, undefined, { numeric: true }),
+  );
+  // Workers that never served a span still count in the spread: they did none of the work.
+  const counts = perWorker.map((w) => w.spans);
+  for (let i = perWorker.length; i < variant.workers * variant.replicas; i++) counts.push(0);
+  const total = counts.reduce((a, b) => a + b, 0);
+  for (const w of perWorker) w.sharePercent = total > 0 ? (w.spans / total) * 100 : 0;
+  const meanCount = total / counts.length;
+  return {
+    perWorker,
+    cv: coefficientOfVariation(counts),
+    samplingNoiseCv: meanCount > 0 ? 1 / Math.sqrt(meanCount) : 0,
+    workersSeen: perWorker.length,
+  };
+}
+
+function estimateOf(values: readonly number[]): MeanEstimate {
+  return meanWithCI(values);
+}
+
+export function summarizeVariant(
+  experiment: ConcurrencyExperiment,
+  variant: Variant,
+  records: readonly TrialRecord[],
+  options: SummaryOptions = {},
+): VariantSummary {
+  const mine = records.filter((r) => r.variant === variant.name).sort((a, b) => a.trial - b.trial);
+  const perTrial = mine.map((r) => summarizeTrial(r, options));
+  const warnings: string[] = [];
+  if (perTrial.length === 0) warnings.push(`variant ${variant.name}: no trials were recorded`);
+
+  const throughputs = perTrial.map((t) => t.throughput);
+  const client = summarize(mergeHistograms(mine.map((r) => decodeHistogram(r.load.latencyHistogram))));
+  const p99PerTrial = perTrial.map((t) => t.latency.p99Millis);
+  const p99ci = bootstrapCI(p99PerTrial, mean, { seed: options.seed ?? 0x5eed });
+
+  const byKind = Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
+  for (const t of perTrial) for (const k of ERROR_KINDS) byKind[k] += t.errorsByKind[k];
+  const scheduled = perTrial.reduce((n, t) => n + t.scheduled, 0);
+  const errorsTotal = perTrial.reduce((n, t) => n + t.errors, 0);
+  const dropped = perTrial.reduce((n, t) => n + t.dropped, 0);
+
+  const usages = perTrial.map((t) => t.usage).filter((u): u is ResourceUsage => u !== undefined);
+  if (usages.length > 0 && usages.length < perTrial.length) {
+    warnings.push(`variant ${variant.name}: resource usage missing for ${perTrial.length - usages.length} trial(s)`);
+  }
+  const firstUsage = usages[0];
+  const resources =
+    firstUsage === undefined
+      ? undefined
+      : {
+          cpuSeconds: estimateOf(usages.map((u) => u.cpuSeconds)),
+          throttledSeconds: estimateOf(usages.map((u) => u.throttledSeconds)),
+          throttledPeriods: usages.reduce((n, u) => n + u.throttledPeriods, 0),
+          peakMemoryBytes: {
+            ...estimateOf(usages.map((u) => u.peakMemoryBytes)),
+            max: Math.max(...usages.map((u) => u.peakMemoryBytes)),
+            values: usages.map((u) => u.peakMemoryBytes),
+          },
+          limits: firstUsage.limits,
+          restarts: usages.reduce((n, u) => n + u.restarts, 0),
+        };
+
+  const unreliable = perTrial.filter((t) => t.generator.unreliable);
+  for (const t of unreliable) {
+    warnings.push(
+      `variant ${variant.name} trial ${t.trial}: the load generator was saturated (${t.generator.reason ?? 'send slip or event-loop lag over threshold'}); its figures understate the server`,
+    );
+  }
+  const failedTrials = perTrial.flatMap((t) =>
+    t.failure === undefined ? [] : [{ trial: t.trial, failure: t.failure }],
+  );
+  for (const f of failedTrials) warnings.push(`variant ${variant.name} trial ${f.trial} failed: ${f.failure}`);
+  for (const t of perTrial) if (t.partial) warnings.push(`variant ${variant.name} trial ${t.trial} is partial`);
+
+  const spread = workerSpread(mine, variant);
+  if (spread && spread.workersSeen < variant.workers * variant.replicas) {
+    warnings.push(
+      `variant ${variant.name}: spans came from ${spread.workersSeen} of ${variant.workers * variant.replicas} workers`,
+    );
+  }
+
+  const blasts = perTrial.flatMap((t) => t.blastRadius);
+  const measured = blasts.filter((b) => b.measurable);
+  for (const b of blasts)
+    if (!b.measurable)
+      warnings.push(`variant ${variant.name} trial ${b.trial}: blast radius not measurable: ${b.reason}`);
+  const recoveries = measured.flatMap((b) => (b.recoverySeconds === undefined ? [] : [b.recoverySeconds]));
+  const coldStarts = measured.flatMap((b) => (b.coldStartSeconds === undefined ? [] : [b.coldStartSeconds]));
+  const detects = measured.flatMap((b) => (b.detectSeconds === undefined ? [] : [b.detectSeconds]));
+  const peaks = measured.map((b) => b.peakCapacityLostPercent);
+  const blastRadius =
+    blasts.length === 0
+      ? undefined
+      : {
+          faults: blasts.length,
+          measurable: measured.length,
+          peakCapacityLostPercent: { ...estimateOf(peaks), values: peaks },
+          requestsLost: estimateOf(measured.map((b) => b.requestsLost)),
+          recoverySeconds: recoveries.length ? estimateOf(recoveries) : undefined,
+          neverRecovered: measured.filter((b) => !b.recovered).length,
+          restarts: measured.filter((b) => b.restarted).length,
+          workersReplaced: measured.reduce((n, b) => n + b.workersReplaced, 0),
+          coldStartSeconds: coldStarts.length ? estimateOf(coldStarts) : undefined,
+          detectSeconds: detects.length ? estimateOf(detects) : undefined,
+        };
+
+  return {
+    name: variant.name,
+    model: variant.model,
+    workers: variant.workers,
+    trials: perTrial.length,
+    throughput: { ...estimateOf(throughputs), values: throughputs },
+    offeredRate: mean(perTrial.map((t) => t.offeredRate)) || 0,
+    latency: {
+      client,
+      p99PerTrial,
+      p99: {
+        mean: mean(p99PerTrial) || 0,
+        ci: p99ci === undefined ? undefined : { lower: p99ci.lower, upper: p99ci.upper, level: p99ci.level },
+      },
+      server: mergedSpanLatency(mine, 'durationHistogram'),
+      queue: mergedSpanLatency(mine, 'queueHistogram'),
+    },
+    errors: {
+      scheduled,
+      failed: errorsTotal + dropped,
+      dropped,
+      errors: errorsTotal,
+      byKind,
+      rate: scheduled > 0 ? (errorsTotal + dropped) / scheduled : 0,
+      inFlightAtEnd: perTrial.reduce((n, t) => n + t.inFlightAtEnd, 0),
+    },
+    resources,
+    workerSpread: spread,
+    capacity: capacityCheck(experiment, variant, perTrial),
+    generator: {
+      unreliableTrials: unreliable.map((t) => t.trial),
+      reasons: unreliable.map((t) => t.generator.reason ?? 'saturated'),
+    },
+    blastRadius,
+    failedTrials,
+    warnings,
+    perTrial,
+  };
+}
+
+/** Summaries of every variant of the experiment, in the order the manifest lists them. */
+export function summarizeVariants(
+  experiment: ConcurrencyExperiment,
+  records: readonly TrialRecord[],
+  options: SummaryOptions = {},
+): VariantSummary[] {
+  return experiment.spec.variants.map((v) => summarizeVariant(experiment, v, records, options));
+}

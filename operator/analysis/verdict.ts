@@ -1,0 +1,366 @@
+// The verdict: per dimension, a winner only when the difference is significant, and the
+// one-line answer for status and printer columns. Pure: summaries in, words and rows out.
+//
+// Each dimension compares the best variant with the runner-up (one test per dimension, so
+// no correction for many comparisons is needed for two variants; with more, the pairing is
+// chosen by the data and the p-value is slightly optimistic — the report says which pair).
+import type { VariantResult, Verdict } from '../api/schema.ts';
+import { fisherExact, mannWhitneyU, mean, type TestResult, welchTTest } from './stats.ts';
+import type { VariantSummary } from './variant-summary.ts';
+
+export type Dimension = 'throughput' | 'p99' | 'errorRate' | 'memory' | 'blastRadius';
+
+export interface DimensionVerdict {
+  dimension: Dimension;
+  label: string;
+  better: 'higher' | 'lower';
+  unit: string;
+  /** Per variant: the value compared (mean over trials, or pooled rate) and its sample size. */
+  values: { variant: string; value: number; n: number }[];
+  leader: string | undefined;
+  runnerUp: string | undefined;
+  /** Set only when the leader is significantly better than the runner-up. */
+  winner: string | undefined;
+  test: TestResult['test'] | undefined;
+  pValue: number | undefined;
+  /** Mann-Whitney p, checked once both variants have 4+ trials; must agree for a winner. */
+  rankTestPValue: number | undefined;
+  /** False when significance cannot be assessed (one trial, or no data). */
+  assessable: boolean;
+  significant: boolean;
+  /** Leader against runner-up, in percent of the runner-up. */
+  deltaPercent: number | undefined;
+  statement: string;
+}
+
+export interface VerdictOptions {
+  /** Significance level; 0.05 by default. */
+  alpha?: number;
+}
+
+export interface VerdictResult {
+  dimensions: DimensionVerdict[];
+  verdict: Verdict;
+  results: VariantResult[];
+  /** True when every variant served what it was offered: throughput cannot separate them. */
+  throughputBoundByOfferedLoad: boolean;
+}
+
+/** "p=0.004", "p<0.001". */
+export function formatP(p: number): string {
+  if (p < 0.001) return 'p<0.001';
+  return `p=${p < 0.01 ? p.toFixed(3) : p.toFixed(2)}`;
+}
+
+/** "+23%", "-40%", "0%". */
+export function formatDelta(percent: number): string {
+  const rounded = Math.round(percent);
+  if (rounded === 0)
+    return Math.abs(percent) < 0.05 ? '0%' : `${percent > 0 ? '+' : '-'}${Math.abs(percent).toFixed(1)}%`;
+  return `${rounded > 0 ? '+' : ''}${rounded}%`;
+}
+
+interface Samples {
+  variant: string;
+  values: number[];
+}
+
+function compareTrials(
+  dimension: Dimension,
+  label: string,
+  unit: string,
+  better: 'higher' | 'lower',
+  samples: Samples[],
+  alpha: number,
+): DimensionVerdict {
+  const withData = samples.filter((s) => s.values.length > 0);
+  const values = withData.map((s) => ({ variant: s.variant, value: mean(s.values), n: s.values.length }));
+  const base = {
+    dimension,
+    label,
+    better,
+    unit,
+    values,
+    winner: undefined,
+    test: undefined,
+    pValue: undefined,
+    rankTestPValue: undefined,
+    significant: false,
+  };
+  if (withData.length < 2) {
+    return {
+      ...base,
+      leader: undefined,
+      runnerUp: undefined,
+      assessable: false,
+      deltaPercent: undefined,
+      statement: `${label}: not measured for two variants`,
+    };
+  }
+  const sign = better === 'higher' ? -1 : 1;
+  const ranked = [...withData].sort((a, b) => sign * (mean(a.values) - mean(b.values)));
+  const leader = ranked[0] as Samples;
+  const runnerUp = ranked[1] as Samples;
+  const lm = mean(leader.values);
+  const rm = mean(runnerUp.values);
+  const deltaPercent = rm === 0 ? (lm === 0 ? 0 : undefined) : ((lm - rm) / Math.abs(rm)) * 100;
+  const deltaText = deltaPercent === undefined ? '' : ` ${formatDelta(deltaPercent)}`;
+  const common = { ...base, leader: leader.variant, runnerUp: runnerUp.variant, deltaPercent };
+  if (leader.values.length < 2 || runnerUp.values.length < 2) {
+    return {
+      ...common,
+      assessable: false,
+      statement: `${label}: ${leader.variant}${deltaText} against ${runnerUp.variant}, but with ${Math.min(leader.values.length, runnerUp.values.length)} trial(s) significance cannot be assessed`,
+    };
+  }
+  const welch = welchTTest(leader.values, runnerUp.values);
+  const rank =
+    leader.values.length >= 4 && runnerUp.values.length >= 4 ? mannWhitneyU(leader.values, runnerUp.values) : undefined;
+  const significant = lm !== rm && welch.pValue < alpha && (rank === undefined || rank.pValue < alpha);
+  const disagreement = welch.pValue < alpha && rank !== undefined && rank.pValue >= alpha;
+  const statement = significant
+    ? `${label}: ${leader.variant}${deltaText} against ${runnerUp.variant} (${formatP(welch.pValue)})`
+    : disagreement
+      ? `${label}: no robust difference (Welch ${formatP(welch.pValue)}, but the rank test gives ${formatP(rank?.pValue ?? 1)})`
+      : `${label}: no significant difference (${formatP(welch.pValue)})`;
+  return {
+    ...common,
+    winner: significant ? leader.variant : undefined,
+    test: welch.test,
+    pValue: welch.pValue,
+    rankTestPValue: rank?.pValue,
+    assessable: true,
+    significant,
+    statement,
+  };
+}
+
+function compareErrorRates(summaries: readonly VariantSummary[], alpha: number): DimensionVerdict {
+  const withData = summaries.filter((s) => s.errors.scheduled > 0);
+  const values = withData.map((s) => ({ variant: s.name, value: s.errors.rate, n: s.errors.scheduled }));
+  const base = {
+    dimension: 'errorRate' as const,
+    label: 'error rate',
+    better: 'lower' as const,
+    unit: '%',
+    values,
+    winner: undefined,
+    rankTestPValue: undefined,
+    significant: false,
+  };
+  if (withData.length < 2) {
+    return {
+      ...base,
+      leader: undefined,
+      runnerUp: undefined,
+      test: undefined,
+      pValue: undefined,
+      assessable: false,
+      deltaPercent: undefined,
+      statement: 'error rate: not measured for two variants',
+    };
+  }
+  const ranked = [...withData].sort((a, b) => a.errors.rate - b.errors.rate);
+  const leader = ranked[0] as VariantSummary;
+  const runnerUp = ranked[1] as VariantSummary;
+  const common = { ...base, leader: leader.name, runnerUp: runnerUp.name };
+  if (leader.errors.failed === 0 && runnerUp.errors.failed === 0) {
+    return {
+      ...common,
+      test: undefined,
+      pValue: undefined,
+      assessable: true,
+      deltaPercent: 0,
+      statement: 'error rate: no failed requests in either variant',
+    };
+  }
+  const fisher = fisherExact(
+    leader.errors.failed,
+    leader.errors.scheduled - leader.errors.failed,
+    runnerUp.errors.failed,
+    runnerUp.errors.scheduled - runnerUp.errors.failed,
+  );
+  const significant = fisher.pValue < alpha && leader.errors.rate < runnerUp.errors.rate;
+  const pct = (r: number) => `${(r * 100).toFixed(r < 0.001 ? 3 : 2)}%`;
+  const deltaPercent =
+    runnerUp.errors.rate === 0 ? undefined : ((leader.errors.rate - runnerUp.errors.rate) / runnerUp.errors.rate) * 100;
+  return {
+    ...common,
+    winner: significant ? leader.name : undefined,
+    test: fisher.test,
+    pValue: fisher.pValue,
+    assessable: true,
+    significant,
+    deltaPercent,
+    statement: significant
+      ? `error rate: ${leader.name} ${pct(leader.errors.rate)} against ${runnerUp.name} ${pct(runnerUp.errors.rate)} (Fisher ${formatP(fisher.pValue)})`
+      : `error rate: no significant difference (${pct(leader.errors.rate)} vs ${pct(runnerUp.errors.rate)}, Fisher ${formatP(fisher.pValue)})`,
+  };
+}
+
+function roundPercent(p: number): string {
+  return `${Math.round(p)}%`;
+}
+
+/** The API's per-variant rows (status.results). Omits what was not measured. */
+export function variantResults(summaries: readonly VariantSummary[]): VariantResult[] {
+  return summaries.map((s) => {
+    const row: VariantResult = {
+      name: s.name,
+      throughput: Number.isFinite(s.throughput.mean) ? s.throughput.mean : 0,
+      p50Millis: s.latency.client.p50Millis,
+      p99Millis: s.latency.client.p99Millis,
+      errorRate: s.errors.rate,
+    };
+    if (s.throughput.ci) row.throughputCI = s.throughput.ci.halfWidth;
+    if (s.resources) {
+      row.peakMemoryBytes = s.resources.peakMemoryBytes.max;
+      row.cpuSeconds = s.resources.cpuSeconds.mean;
+      row.throttledSeconds = s.resources.throttledSeconds.mean;
+    }
+    const br = s.blastRadius;
+    if (br && br.measurable > 0) {
+      row.capacityLostPercent = br.peakCapacityLostPercent.mean;
+      if (br.recoverySeconds) row.recoverySeconds = br.recoverySeconds.mean;
+    }
+    const restarts = Math.max(s.resources?.restarts ?? 0, br?.restarts ?? 0) + (br?.workersReplaced ?? 0);
+    if (s.resources || br) row.restarts = restarts;
+    return row;
+  });
+}
+
+export function decideVerdict(summaries: readonly VariantSummary[], options: VerdictOptions = {}): VerdictResult {
+  const alpha = options.alpha ?? 0.05;
+  if (!(alpha > 0 && alpha < 1)) throw new RangeError(`verdict: alpha must be within (0, 1), got ${alpha}`);
+  const trialSamples = (pick: (s: VariantSummary) => number[]) =>
+    summaries.map((s) => ({ variant: s.name, values: pick(s).filter(Number.isFinite) }));
+
+  const throughput = compareTrials(
+    'throughput',
+    'throughput',
+    'req/s',
+    'higher',
+    trialSamples((s) => s.throughput.values),
+    alpha,
+  );
+  // Under an arrival rate every variant can meet, throughput measures the load, not the
+  // server: a "winner" there would be noise, so none is named.
+  const boundByOffered =
+    summaries.length > 0 &&
+    summaries.every(
+      (s) => s.capacity?.measuredKind !== 'capacity' && s.offeredRate > 0 && s.throughput.mean >= 0.97 * s.offeredRate,
+    );
+  if (boundByOffered) {
+    const rate = Math.round(mean(summaries.map((s) => s.offeredRate)));
+    throughput.winner = undefined;
+    throughput.significant = false;
+    throughput.statement = `throughput: every variant served the offered ${rate} req/s, so throughput does not separate them (raise the rate or use max-throughput)`;
+  }
+  const p99 = compareTrials(
+    'p99',
+    'p99 latency',
+    'ms',
+    'lower',
+    trialSamples((s) => s.latency.p99PerTrial),
+    alpha,
+  );
+  const errorRate = compareErrorRates(summaries, alpha);
+  const memory = compareTrials(
+    'memory',
+    'peak memory',
+    'bytes',
+    'lower',
+    trialSamples((s) => s.resources?.peakMemoryBytes.values ?? []),
+    alpha,
+  );
+  const dimensions = [throughput, p99, errorRate, memory];
+  const faulted = summaries.filter((s) => s.blastRadius && s.blastRadius.measurable > 0);
+  if (faulted.length > 0) {
+    dimensions.push(
+      compareTrials(
+        'blastRadius',
+        'capacity lost to the fault',
+        '%',
+        'lower',
+        trialSamples((s) => s.blastRadius?.peakCapacityLostPercent.values ?? []),
+        alpha,
+      ),
+    );
+  }
+
+  const verdict: Verdict = { summary: '' };
+  if (throughput.winner) verdict.winner = throughput.winner;
+  const leader = summaries.find((s) => s.name === throughput.leader);
+  const runnerUp = summaries.find((s) => s.name === throughput.runnerUp);
+  if (throughput.deltaPercent !== undefined && leader && runnerUp) {
+    const qualifier = throughput.significant
+      ? ''
+      : throughput.assessable && !boundByOffered
+        ? ' (n.s.)'
+        : boundByOffered
+          ? ' (offered load)'
+          : ' (1 trial)';
+    verdict.throughputDelta = `${formatDelta(throughput.deltaPercent)}${qualifier}`;
+    const lp = leader.latency.p99PerTrial;
+    const rp = runnerUp.latency.p99PerTrial;
+    const rMean = mean(rp);
+    if (lp.length > 0 && rp.length > 0 && rMean > 0) {
+      const pair = lp.length >= 2 && rp.length >= 2 ? welchTTest(lp, rp) : undefined;
+      const p99Qualifier = pair === undefined ? ' (1 trial)' : pair.pValue < alpha ? '' : ' (n.s.)';
+      verdict.p99Delta = `${formatDelta(((mean(lp) - rMean) / rMean) * 100)}${p99Qualifier}`;
+    }
+  }
+  if (faulted.length > 0) {
+    verdict.blastRadius = faulted
+      .map((s) => `${s.name} ${roundPercent(s.blastRadius?.peakCapacityLostPercent.mean ?? 0)}`)
+      .join(' / ');
+  }
+  verdict.summary = summarySentence(summaries, throughput, p99, errorRate, faulted, boundByOffered);
+  return { dimensions, verdict, results: variantResults(summaries), throughputBoundByOfferedLoad: boundByOffered };
+}
+
+function summarySentence(
+  summaries: readonly VariantSummary[],
+  throughput: DimensionVerdict,
+  p99: DimensionVerdict,
+  errorRate: DimensionVerdict,
+  faulted: readonly VariantSummary[],
+  boundByOffered: boolean,
+): string {
+  const parts: string[] = [];
+  const minTrials = Math.min(...summaries.map((s) => s.trials));
+  if (summaries.length < 2 || minTrials === 0) return 'Not enough measurements to compare variants.';
+  if (boundByOffered) {
+    parts.push(`every variant served the offered ${Math.round(mean(summaries.map((s) => s.offeredRate)))} req/s`);
+  } else if (throughput.winner) {
+    parts.push(
+      `${throughput.winner} delivers ${Math.round(throughput.deltaPercent ?? 0)}% more throughput than ${throughput.runnerUp} (${formatP(throughput.pValue ?? 1)})`,
+    );
+  } else if (!throughput.assessable) {
+    parts.push(
+      `with ${minTrials} trial per variant significance cannot be assessed (${throughput.leader} measured ${formatDelta(throughput.deltaPercent ?? 0)} throughput over ${throughput.runnerUp})`,
+    );
+  } else {
+    parts.push(
+      `no significant throughput difference between ${throughput.leader} and ${throughput.runnerUp} (${formatP(throughput.pValue ?? 1)})`,
+    );
+  }
+  if (p99.winner) {
+    parts.push(
+      `${p99.winner} has ${Math.round(Math.abs(p99.deltaPercent ?? 0))}% lower p99 latency than ${p99.runnerUp} (${formatP(p99.pValue ?? 1)})`,
+    );
+  } else if (p99.assessable) {
+    parts.push(`p99 latency shows no significant difference (${formatP(p99.pValue ?? 1)})`);
+  }
+  if (errorRate.winner) parts.push(`${errorRate.winner} fails fewer requests (${formatP(errorRate.pValue ?? 1)})`);
+  if (faulted.length > 0) {
+    parts.push(
+      `one broken worker cost ${faulted.map((s) => `${s.name} ${roundPercent(s.blastRadius?.peakCapacityLostPercent.mean ?? 0)}`).join(' and ')} of capacity at the worst second`,
+    );
+  }
+  const unreliable = summaries.reduce((n, s) => n + s.generator.unreliableTrials.length, 0);
+  if (unreliable > 0)
+    parts.push(`the load generator was saturated in ${unreliable} trial(s), so those figures are unreliable`);
+  const sentence = parts.join('; ');
+  return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.`;
+}
