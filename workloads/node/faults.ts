@@ -1,5 +1,6 @@
 // Fault injection inside one worker. Each kind does what a real failure of that sort does; the
 // effect on the service depends on the model (see README.md, "Faults per model").
+import { isMainThread } from 'node:worker_threads';
 import type { FaultKind } from './config.ts';
 
 const LEAK_CHUNK_ELEMENTS = 131_072; // 1 MiB of doubles per chunk, kept in the JS heap
@@ -20,8 +21,12 @@ export function fireFault(kind: FaultKind): void {
       process.exit(70);
       break;
     case 'abort':
-      // Native abort (SIGABRT): always ends the whole OS process, even when called from a thread.
-      process.abort();
+      // Native abort (SIGABRT) ends the whole OS process. Node refuses process.abort() inside a
+      // worker_thread, so a thread raises the same signal on its process, as a crashing native
+      // addon would; it then blocks so it serves nothing while the signal lands.
+      if (isMainThread) process.abort();
+      process.kill(process.pid, 'SIGABRT');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
       break;
     case 'throw':
       setImmediate(() => {
