@@ -36,6 +36,8 @@ export interface ResourceUsage {
   limits: { cpuCores: number; memoryBytes: number; source: string };
   /** Restarts of the whole container / process group observed during the trial. */
   restarts: number;
+  /** Processes the kernel's OOM killer killed during the trial, where the runtime can tell (cgroups). */
+  oomKills?: number;
 }
 
 export interface Runtime {

@@ -1,0 +1,602 @@
+// The local runtime: each variant's workload runs as local processes inside a cgroup of its own
+// that carries the experiment's CPU quota and memory limit, created fresh for every trial.
+//
+// Lifecycle of one trial: create the group, write the limits and read them back (the report
+// compares what the kernel holds, not what was asked), start the workload through a tiny shell
+// that puts its own pid into the group and then execs the workload (so the workload, its
+// children and threads never run a single instruction outside the group), wait for its ready
+// line, restart it in the same group on the same ports if it dies (as a container runtime
+// would), read CPU, throttling and peak memory after the load, then SIGTERM, SIGKILL whatever
+// is left in the group, and remove the group.
+//
+// Where cgroups cannot be written, the runtime pins workloads to CPUs instead and says so
+// loudly in `warnings`, which go into the report: budgets are then approximate.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseCpuCores, parseMemoryBytes } from '../../api/units.ts';
+import type { WorkloadEvent } from '../../engine/records.ts';
+import type { DeployedWorkload, ResourceUsage, Runtime, WorkloadLaunch } from '../../engine/runtime.ts';
+import { workloadEnv } from '../workload-env.ts';
+import { type CpuPlacement, formatCpuList, pinProcess, planCpuPlacement, readAffinity } from './affinity.ts';
+import { type CgroupLayout, readCgroupLayout } from './cgroup-detect.ts';
+import {
+  type CgroupGroup,
+  createGroup,
+  groupFromName,
+  groupName,
+  hasSwapLimit,
+  listConclabGroups,
+  listGroupPids,
+  parentDirs,
+  procsFiles,
+  readGroupLimits,
+  readGroupUsage,
+  removeGroup,
+  runtimePrefix,
+  signalPids,
+  sweepStaleGroups,
+  type UsableLayout,
+  writeLimits,
+} from './cgroup-group.ts';
+import { type Budget, limitWrites, type ReadLimits, validateBudget } from './cgroup-limits.ts';
+import { freePorts } from './free-port.ts';
+import { descendants, processTreeUsage } from './process-tree.ts';
+import {
+  describeExit,
+  type ExitStatus,
+  launchWorkload,
+  type ObservedLine,
+  type RunningWorkload,
+  signalWorkloadGroup,
+} from './workload-process.ts';
+
+export type { CpuPlacement } from './affinity.ts';
+export type { Budget } from './cgroup-limits.ts';
+export type { ObservedLine } from './workload-process.ts';
+
+export interface LocalRuntimeOptions {
+  /** Command that starts one workload; default: this Node (process.execPath) running workloads/node/main.ts. */
+  workloadCommand?: string[];
+  /** Working directory of the workload; default: the repository root. */
+  cwd?: string;
+  /** How long a workload may take to print its ready line. Default 30000. */
+  readyTimeoutMillis?: number;
+  /** Time between SIGTERM and SIGKILL on stop (the workload drains and flushes spans). Default 5000. */
+  stopGraceMillis?: number;
+  /** Restarts of a dead workload process per trial before giving up. Default 5. */
+  maxRestarts?: number;
+  /** Pause before a restart. Default 100. */
+  restartDelayMillis?: number;
+  /** Skip cgroups and use the CPU affinity fallback even where cgroups work (tests). */
+  forceAffinityFallback?: boolean;
+  /** Path under each hierarchy's mount point to create groups in (a delegated subtree); default: the mount point. */
+  cgroupParent?: string;
+  /** Use this layout instead of detecting one (tests with a FAKE cgroupfs). */
+  layout?: CgroupLayout;
+  /** CPUs to place workloads and the load generator on; default: this process's affinity. */
+  cpus?: number[];
+  /** cleanup() removes conclab groups of dead owners at least this old. Default 60000. */
+  staleGroupMinAgeMillis?: number;
+  /** Budget from the launch; default: spec.resources parsed with api/units.ts. */
+  budget?: (launch: WorkloadLaunch) => Budget;
+  /** Extra environment for every workload (after the inherited one, before the workload's own). */
+  env?: Record<string, string>;
+}
+
+/** The Runtime contract plus what the local runtime can tell beyond it. */
+export interface LocalRuntime extends Runtime {
+  /** 'v1' | 'v2' when limits are enforced by cgroups, 'none' in the affinity fallback. */
+  readonly cgroupVersion: 'v1' | 'v2' | 'none';
+  /** Every stdout JSON line of the workload and the runtime's own events (process-exit, process-restart). */
+  observedLines(deployed: DeployedWorkload): ObservedLine[];
+  /** The cgroups of a deployment (one per replica); empty in the fallback. */
+  groups(deployed: DeployedWorkload): CgroupGroup[];
+  /** Current pids of the workload's root processes, one per replica. */
+  rootPids(deployed: DeployedWorkload): number[];
+  /**
+   * Pins a process (default: this one, which runs the load driver) to CPUs that workloads do not
+   * use, when the machine has one to spare for the given CPU budget; otherwise adds a warning.
+   */
+  pinLoadGenerator(cpuCores: number, pid?: number): Promise<CpuPlacement>;
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const DEFAULT_ENTRY = path.join(REPO_ROOT, 'workloads/node/main.ts');
+const MAX_OBSERVED_LINES = 10_000;
+
+// Joins every hierarchy (one cgroup.procs per argument before "--"), then becomes the workload.
+// Exit code 97 means the shell could not join the group; its stderr says why.
+const ENTER_SCRIPT =
+  'while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"';
+
+interface Replica {
+  index: number;
+  group: CgroupGroup | undefined;
+  port: number;
+  adminPort: number;
+  proc: RunningWorkload | undefined;
+  restarts: number;
+  /** Settles when a restart in progress is done (or gave up). */
+  restarting: Promise<void> | undefined;
+}
+
+interface Deployment {
+  label: string;
+  env: Record<string, string>;
+  replicas: Replica[];
+  lines: ObservedLine[];
+  events: WorkloadEvent[];
+  limits: ReadLimits | undefined;
+  stopping: boolean;
+}
+
+type Mode = { kind: 'cgroup'; layout: UsableLayout } | { kind: 'affinity'; reason: string };
+
+function affinityWarning(reason: string): string {
+  return (
+    `LIMITS NOT ENFORCED: cgroup CPU and memory limits could not be applied (${reason}). ` +
+    'conclab fell back to CPU affinity: each workload is pinned to floor(cpu) CPUs (at least one), so CPU budgets are ' +
+    'approximate (fractions of a core cannot be expressed, and nothing is throttled), and memory limits are NOT enforced ' +
+    "(only the workload's heap flag, best effort). Peak memory and CPU time come from /proc and are approximate. " +
+    'Fix: run conclab as root on a host with writable cgroups (v2 with the cpu and memory controllers, or v1 cpu, ' +
+    'cpuacct and memory), or give it a delegated writable cgroup with the cgroupParent option.'
+  );
+}
+
+function errorCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? '';
+}
+
+/** Proves that groups can be made where the runtime will make them; returns why not otherwise. */
+function probeCgroups(layout: UsableLayout, prefix: string, cgroupParent: string): string | undefined {
+  const parents = [...new Set(Object.values(parentDirs(layout, cgroupParent)))];
+  if (layout.version === 'v2') {
+    const parent = parents[0]!;
+    try {
+      const enabled = readFileSync(path.join(parent, 'cgroup.subtree_control'), 'utf8').split(/\s+/);
+      const missing = ['cpu', 'memory'].filter((c) => !enabled.includes(c));
+      if (missing.length > 0)
+        writeFileSync(path.join(parent, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
+    } catch (err) {
+      return `cannot enable the cpu and memory controllers for children of ${parent}: ${(err as Error).message}`;
+    }
+  }
+  const made: string[] = [];
+  try {
+    for (const p of parents) {
+      const d = path.join(p, `${prefix}probe`);
+      mkdirSync(d);
+      made.push(d);
+    }
+    return undefined;
+  } catch (err) {
+    const code = errorCode(err);
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied: not root and no delegated cgroup'
+        : code === 'EROFS'
+          ? 'the cgroup filesystem is read-only'
+          : (err as Error).message;
+    return `cannot create a cgroup under ${parents.join(', ')}: ${why}`;
+  } finally {
+    for (const d of made) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // Best effort: cleanup() removes it later by prefix.
+      }
+    }
+  }
+}
+
+function defaultBudget(launch: WorkloadLaunch): Budget {
+  const r = launch.experiment.spec.resources;
+  const parse = <T>(field: string, f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      throw new Error(`spec.resources.${field}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    cpuCores: parse('cpu', () => parseCpuCores(r.cpu)),
+    memoryBytes: parse('memory', () => parseMemoryBytes(r.memory)),
+  };
+}
+
+// The parent's own CONCLAB_* and OTEL_* settings must not leak into a workload.
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('CONCLAB_') && !k.startsWith('OTEL_')) env[k] = v;
+  }
+  return env;
+}
+
+const KNOWN_EVENTS = new Set<WorkloadEvent['kind']>([
+  'worker-exit',
+  'worker-replaced',
+  'process-restart',
+  'not-ready',
+  'ready',
+]);
+
+/** The engine's view of a workload stdout line, for the events it knows. */
+export function toWorkloadEvent(line: ObservedLine): WorkloadEvent | undefined {
+  if (!KNOWN_EVENTS.has(line.event as WorkloadEvent['kind'])) return undefined;
+  const { event: _event, worker, ...rest } = line.fields;
+  const e: WorkloadEvent = { atMillis: line.atMillis, kind: line.event as WorkloadEvent['kind'] };
+  if (typeof worker === 'number') e.worker = worker;
+  if (Object.keys(rest).length > 0) e.detail = JSON.stringify(rest);
+  return e;
+}
+
+export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRuntime {
+  const runtimeId = randomBytes(3).toString('hex');
+  const prefix = runtimePrefix(process.pid, runtimeId);
+  const cgroupParent = options.cgroupParent ?? '';
+  const readyTimeoutMillis = options.readyTimeoutMillis ?? 30_000;
+  const stopGraceMillis = options.stopGraceMillis ?? 5_000;
+  const maxRestarts = options.maxRestarts ?? 5;
+  const restartDelayMillis = options.restartDelayMillis ?? 100;
+  const budgetOf = options.budget ?? defaultBudget;
+  const argvBase = options.workloadCommand ?? [process.execPath, DEFAULT_ENTRY];
+  const cpus = options.cpus ?? readAffinity();
+  const warnings: string[] = [];
+  const warn = (w: string) => {
+    if (!warnings.includes(w)) warnings.push(w);
+  };
+
+  let mode: Mode;
+  if (options.forceAffinityFallback) {
+    mode = { kind: 'affinity', reason: 'forced by the forceAffinityFallback option' };
+  } else {
+    const layout = options.layout ?? readCgroupLayout();
+    if (layout.version === 'none') {
+      mode = { kind: 'affinity', reason: layout.reason };
+    } else {
+      const problem = probeCgroups(layout, prefix, cgroupParent);
+      mode = problem ? { kind: 'affinity', reason: problem } : { kind: 'cgroup', layout };
+    }
+  }
+  if (mode.kind === 'affinity') warn(affinityWarning(mode.reason));
+
+  const deployments = new Map<DeployedWorkload, Deployment>();
+  const createdGroups = new Set<CgroupGroup>();
+
+  // A crash of conclab must not leave workloads running: on exit (also after an uncaught
+  // exception) kill every workload synchronously. The groups themselves are removed by the
+  // next run's cleanup(), which recognises them by their dead owner pid.
+  const onExit = () => {
+    for (const d of deployments.values()) {
+      for (const r of d.replicas) {
+        if (r.proc) signalWorkloadGroup(r.proc.pid, 'SIGKILL');
+        for (const file of r.group ? procsFiles(r.group) : []) {
+          try {
+            signalPids(readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number), 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        }
+      }
+    }
+  };
+  let exitHooked = false;
+  const hookExit = (on: boolean) => {
+    if (on && !exitHooked) process.on('exit', onExit);
+    if (!on && exitHooked) process.removeListener('exit', onExit);
+    exitHooked = on;
+  };
+
+  function record(d: Deployment, line: ObservedLine): void {
+    if (d.lines.length < MAX_OBSERVED_LINES) d.lines.push(line);
+    const e = toWorkloadEvent(line);
+    if (e) d.events.push(e);
+  }
+
+  function argvFor(replica: Replica, placement: CpuPlacement): string[] {
+    const pin = placement.workloadCpus ? ['taskset', '-c', formatCpuList(placement.workloadCpus)] : [];
+    if (replica.group)
+      return ['/bin/sh', '-c', ENTER_SCRIPT, 'conclab-enter', ...procsFiles(replica.group), '--', ...pin, ...argvBase];
+    return [...pin, ...argvBase];
+  }
+
+  async function launch(d: Deployment, replica: Replica, argv: string[]): Promise<RunningWorkload> {
+    const env = { ...d.env, CONCLAB_PORT: String(replica.port), CONCLAB_ADMIN_PORT: String(replica.adminPort) };
+    const label = d.replicas.length > 1 ? `${d.label} replica ${replica.index}` : d.label;
+    return launchWorkload({
+      argv,
+      env,
+      cwd: options.cwd ?? REPO_ROOT,
+      label,
+      readyTimeoutMillis,
+      onLine: (l) => record(d, l),
+    });
+  }
+
+  async function killLeftovers(replica: Replica): Promise<void> {
+    if (replica.proc) signalWorkloadGroup(replica.proc.pid, 'SIGKILL');
+    if (!replica.group) return;
+    for (let i = 0; i < 100; i++) {
+      const pids = await listGroupPids(replica.group);
+      if (pids.length === 0) return;
+      signalPids(pids, 'SIGKILL');
+      await sleep(20);
+    }
+  }
+
+  // A dead workload is restarted in the same group on the same ports, like a container
+  // runtime restarts a container; the engine keeps its URLs and learns of it from events().
+  function watch(d: Deployment, replica: Replica, proc: RunningWorkload, argv: string[]): void {
+    proc.exited.then((status: ExitStatus) => {
+      if (d.stopping || replica.proc !== proc) return;
+      replica.restarting = (async () => {
+        const exitedAt = Date.now();
+        record(d, {
+          atMillis: exitedAt,
+          event: 'process-exit',
+          fields: { event: 'process-exit', code: status.code, signal: status.signal, replica: replica.index },
+        });
+        d.events.push({ atMillis: exitedAt, kind: 'not-ready', detail: `workload process ${describeExit(status)}` });
+        await killLeftovers(replica);
+        while (!d.stopping) {
+          if (replica.restarts >= maxRestarts) {
+            d.events.push({ atMillis: Date.now(), kind: 'not-ready', detail: `gave up after ${maxRestarts} restarts` });
+            replica.proc = undefined;
+            return;
+          }
+          replica.restarts++;
+          await sleep(restartDelayMillis);
+          if (d.stopping) return;
+          try {
+            const next = await launch(d, replica, argv);
+            if (d.stopping) {
+              signalWorkloadGroup(next.pid, 'SIGKILL');
+              return;
+            }
+            replica.proc = next;
+            const fields = {
+              event: 'process-restart',
+              replica: replica.index,
+              coldStartMillis: Math.round(next.coldStartMillis),
+              downMillis: Date.now() - exitedAt,
+              previousExit: describeExit(status),
+            };
+            record(d, { atMillis: Date.now(), event: 'process-restart', fields });
+            watch(d, replica, next, argv);
+            return;
+          } catch (err) {
+            d.events.push({
+              atMillis: Date.now(),
+              kind: 'not-ready',
+              detail: `restart failed: ${(err as Error).message}`,
+            });
+          }
+        }
+      })().finally(() => {
+        replica.restarting = undefined;
+      });
+    });
+  }
+
+  async function stopDeployment(d: Deployment): Promise<void> {
+    d.stopping = true;
+    const problems: string[] = [];
+    await Promise.all(d.replicas.map((r) => r.restarting?.catch(() => {})));
+    const running = d.replicas.filter((r) => r.proc && !r.proc.hasExited());
+    for (const r of running) signalWorkloadGroup(r.proc!.pid, 'SIGTERM');
+    await Promise.race([Promise.all(running.map((r) => r.proc!.exited)), sleep(stopGraceMillis)]);
+    for (const r of d.replicas) {
+      if (r.proc) {
+        // Descendants that left the process group (setsid) are found through the tree.
+        const strays = mode.kind === 'affinity' ? descendants(r.proc.pid).map((s) => s.pid) : [];
+        signalWorkloadGroup(r.proc.pid, 'SIGKILL');
+        signalPids(strays, 'SIGKILL');
+        await Promise.race([r.proc.exited, sleep(2000)]);
+      }
+      if (r.group) {
+        try {
+          await removeGroup(r.group);
+          createdGroups.delete(r.group);
+        } catch (err) {
+          problems.push((err as Error).message);
+        }
+      }
+    }
+    if (problems.length > 0) throw new Error(`${d.label}: stop left things behind: ${problems.join('; ')}`);
+  }
+
+  const runtime: LocalRuntime = {
+    name: mode.kind === 'cgroup' ? `local cgroup ${mode.layout.version}` : 'local affinity (limits not enforced)',
+    cgroupVersion: mode.kind === 'cgroup' ? mode.layout.version : 'none',
+    warnings,
+
+    async start(launchSpec: WorkloadLaunch): Promise<DeployedWorkload> {
+      const { experiment, variant, trial } = launchSpec;
+      const label = `variant "${variant.name}" (trial ${trial})`;
+      hookExit(true);
+      const budget = budgetOf(launchSpec);
+      validateBudget(budget);
+      const placement = planCpuPlacement({ cpus, cpuCores: budget.cpuCores, mode: mode.kind });
+      for (const w of placement.warnings) warn(w);
+      const env: Record<string, string> = {
+        ...inheritedEnv(),
+        ...options.env,
+        ...workloadEnv(launchSpec),
+        // The workload drains within our grace period, so SIGKILL stays the exception.
+        CONCLAB_SHUTDOWN_TIMEOUT_MILLIS: String(Math.max(500, stopGraceMillis - 1000)),
+      };
+      if (mode.kind === 'affinity') {
+        // Best effort only: a V8 heap cap per worker, not a limit on the process.
+        env['CONCLAB_WORKER_HEAP_MB'] = String(
+          Math.max(16, Math.floor(budget.memoryBytes / 1048576 / variant.workers)),
+        );
+      }
+      const replicaCount = variant.replicas ?? 1;
+      const ports = await freePorts(2 * replicaCount);
+      const d: Deployment = {
+        label,
+        env,
+        replicas: [],
+        lines: [],
+        events: [],
+        limits: undefined,
+        stopping: false,
+      };
+      const deployed: DeployedWorkload = { variant: variant.name, trial, workUrls: [], adminUrls: [] };
+      deployments.set(deployed, d);
+      try {
+        for (let i = 0; i < replicaCount; i++) {
+          const replica: Replica = {
+            index: i,
+            group: undefined,
+            port: ports[2 * i]!,
+            adminPort: ports[2 * i + 1]!,
+            proc: undefined,
+            restarts: 0,
+            restarting: undefined,
+          };
+          d.replicas.push(replica);
+          if (mode.kind === 'cgroup') {
+            const suffix = randomBytes(3).toString('hex');
+            const name = groupName({
+              ownerPid: process.pid,
+              runtimeId,
+              experiment: experiment.metadata.name,
+              variant: variant.name,
+              trial,
+              suffix: `${i}${suffix}`,
+            });
+            replica.group = await createGroup(mode.layout, name, cgroupParent);
+            createdGroups.add(replica.group);
+            await writeLimits(
+              replica.group,
+              limitWrites(mode.layout.version, budget, { swapLimit: await hasSwapLimit(replica.group) }),
+            );
+            d.limits = await readGroupLimits(replica.group);
+          }
+          const argv = argvFor(replica, placement);
+          const proc = await launch(d, replica, argv);
+          replica.proc = proc;
+          if (proc.ready.port !== replica.port || proc.ready.adminPort !== replica.adminPort) {
+            // The workload chose its own ports: follow it (a restart may then move the URL).
+            replica.port = proc.ready.port;
+            replica.adminPort = proc.ready.adminPort;
+          }
+          deployed.workUrls.push(`http://127.0.0.1:${replica.port}`);
+          deployed.adminUrls.push(`http://127.0.0.1:${replica.adminPort}`);
+          watch(d, replica, proc, argv);
+        }
+        if (mode.kind === 'affinity') {
+          const pinned = readAffinity(d.replicas[0]!.proc!.pid);
+          d.limits = {
+            cpuCores: pinned.length,
+            memoryBytes: 0,
+            source: `affinity (no quota): pinned to CPUs ${formatCpuList(pinned)}; memory not enforced (0 = none)`,
+          };
+        }
+        return deployed;
+      } catch (err) {
+        await stopDeployment(d).catch(() => {});
+        deployments.delete(deployed);
+        throw err;
+      }
+    },
+
+    async usage(deployed: DeployedWorkload): Promise<ResourceUsage> {
+      const d = deployments.get(deployed);
+      if (!d) throw new Error(`usage: ${deployed.variant} trial ${deployed.trial} is not running in this runtime`);
+      const u: ResourceUsage = {
+        cpuSeconds: 0,
+        throttledPeriods: 0,
+        throttledSeconds: 0,
+        peakMemoryBytes: 0,
+        limits: d.limits ?? { cpuCores: 0, memoryBytes: 0, source: 'unknown' },
+        restarts: 0,
+        oomKills: 0,
+      };
+      for (const r of d.replicas) {
+        u.restarts += r.restarts;
+        if (r.group) {
+          const g = await readGroupUsage(r.group);
+          u.cpuSeconds += g.cpuSeconds;
+          u.throttledPeriods += g.throttledPeriods;
+          u.throttledSeconds += g.throttledSeconds;
+          u.peakMemoryBytes += g.peakMemoryBytes;
+          u.oomKills = (u.oomKills ?? 0) + g.oomKills;
+        } else if (r.proc && !r.proc.hasExited()) {
+          const t = processTreeUsage(r.proc.pid);
+          u.cpuSeconds += t.cpuSeconds;
+          u.peakMemoryBytes += t.peakMemoryBytes;
+        }
+      }
+      if (mode.kind === 'affinity') delete u.oomKills;
+      return u;
+    },
+
+    events(deployed: DeployedWorkload): WorkloadEvent[] {
+      return [...(deployments.get(deployed)?.events ?? [])].sort((a, b) => a.atMillis - b.atMillis);
+    },
+
+    observedLines(deployed: DeployedWorkload): ObservedLine[] {
+      return [...(deployments.get(deployed)?.lines ?? [])];
+    },
+
+    groups(deployed: DeployedWorkload): CgroupGroup[] {
+      return (deployments.get(deployed)?.replicas ?? []).flatMap((r) => (r.group ? [r.group] : []));
+    },
+
+    rootPids(deployed: DeployedWorkload): number[] {
+      return (deployments.get(deployed)?.replicas ?? []).flatMap((r) =>
+        r.proc && !r.proc.hasExited() ? [r.proc.pid] : [],
+      );
+    },
+
+    async stop(deployed: DeployedWorkload): Promise<void> {
+      const d = deployments.get(deployed);
+      if (!d) return;
+      try {
+        await stopDeployment(d);
+      } finally {
+        deployments.delete(deployed);
+      }
+    },
+
+    async cleanup(): Promise<void> {
+      const problems: string[] = [];
+      for (const [deployed, d] of [...deployments]) {
+        await stopDeployment(d).catch((err: Error) => problems.push(err.message));
+        deployments.delete(deployed);
+      }
+      if (mode.kind === 'cgroup') {
+        const layout = mode.layout;
+        // Ours by prefix, including any a failed start did not get to track.
+        const mine = new Set([...createdGroups].map((g) => g.name));
+        for (const name of listConclabGroups(layout, cgroupParent)) if (name.startsWith(prefix)) mine.add(name);
+        for (const name of mine) {
+          await removeGroup(groupFromName(layout, name, cgroupParent)).catch((err: Error) =>
+            problems.push(err.message),
+          );
+        }
+        createdGroups.clear();
+        await sweepStaleGroups(layout, {
+          minAgeMillis: options.staleGroupMinAgeMillis ?? 60_000,
+          cgroupParent,
+        }).catch(() => []);
+      }
+      hookExit(false);
+      if (problems.length > 0) throw new Error(`cleanup left things behind: ${problems.join('; ')}`);
+    },
+
+    async pinLoadGenerator(cpuCores: number, pid: number = process.pid): Promise<CpuPlacement> {
+      const placement = planCpuPlacement({ cpus, cpuCores, mode: mode.kind });
+      for (const w of placement.warnings) warn(w);
+      if (placement.driverCpus) await pinProcess(pid, placement.driverCpus);
+      return placement;
+    },
+  };
+  return runtime;
+}
