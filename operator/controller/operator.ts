@@ -1,0 +1,385 @@
+// The operator process: informers feed a de-duplicating queue; workers reconcile keys; a
+// Lease decides which replica acts; one HTTP server answers /healthz, /readyz, /metrics and
+// the load pods' results. Every background loop catches per iteration and reports to `log`.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KubeConfig, V1ConfigMap, V1Pod } from '@kubernetes/client-node';
+import { type ConcurrencyExperiment, GROUP, PHASES, PLURAL, VERSION } from '../api/schema.ts';
+import { LABEL_EXPERIMENT, LABEL_MANAGED_BY, MANAGED_BY } from '../runtime/kube/names.ts';
+import { DEFAULT_TIMEOUTS, type PhaseTimeouts } from '../runtime/kube/phase-machine.ts';
+import { DEFAULT_IMAGES, type PodContext, type PodImages } from '../runtime/kube/pod-spec.ts';
+import type { TraceReceiver } from '../telemetry/types.ts';
+import { ensureCrdInstalled } from './crd-check.ts';
+import { ControllerError, ErrorKind, toControllerError } from './errors.ts';
+import { Informer, objectKey } from './informer.ts';
+import { KubeClient } from './kube-client.ts';
+import { DEFAULT_LEADER_ELECTION, LeaderElector } from './leader-election.ts';
+import { Metrics } from './metrics.ts';
+import { reconcile } from './reconcile.ts';
+import { handleResult, RESULTS_PREFIX } from './results-endpoint.ts';
+import { WorkQueue } from './work-queue.ts';
+
+export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+export interface OperatorOptions {
+  kubeConfig: KubeConfig;
+  /** Namespaces to watch; empty means all namespaces (needs cluster-wide RBAC). */
+  namespaces: string[];
+  /** Parallel reconciles (different keys only; one key is never worked on twice at once). */
+  workers?: number;
+  /** Host and port of the HTTP server (health, metrics, results). Port 0 picks a free one. */
+  httpHost?: string;
+  httpPort?: number;
+  /** Leader election; omit to act at once (a single replica, or tests). */
+  leaderElection?: {
+    namespace: string;
+    name: string;
+    identity: string;
+    leaseDurationMillis?: number;
+    renewDeadlineMillis?: number;
+    retryPeriodMillis?: number;
+  };
+  /** OTLP endpoint given to workloads (the operator's Service); undefined: tracing off. */
+  otlpEndpoint?: string;
+  /** Base URL of the results endpoint as load pods reach it; defaults to this server's URL. */
+  resultsUrl?: string;
+  images?: Partial<PodImages>;
+  loadResources?: { cpu: string; memory: string };
+  timeouts?: Partial<PhaseTimeouts>;
+  /** The OTLP receiver this operator serves, for the spans-received metric. */
+  traceReceiver?: TraceReceiver;
+  /** Re-list a watch that heard nothing for this long. */
+  staleAfterMillis?: number;
+  log?: LogFn;
+}
+
+export interface OperatorHandle {
+  /** Base URL of the HTTP server. */
+  url: string;
+  metrics: Metrics;
+  queue: WorkQueue;
+  isLeader(): boolean;
+  ready(): boolean;
+  /** Graceful stop: no new work, finish the current reconciles, release the lease. */
+  stop(): Promise<void>;
+  /** Resolves when the operator stopped (after stop(), or after losing the lease). */
+  stopped: Promise<void>;
+}
+
+interface Watched {
+  experiments: Informer<ConcurrencyExperiment>;
+  pods: Informer<V1Pod>;
+  configMaps: Informer<V1ConfigMap>;
+}
+
+export async function startOperator(options: OperatorOptions): Promise<OperatorHandle> {
+  const log: LogFn = options.log ?? ((level, m) => console.error(`${new Date().toISOString()} ${level} ${m}`));
+  const client = new KubeClient(options.kubeConfig);
+  const namespaces = options.namespaces.length ? options.namespaces : [''];
+  for (const ns of namespaces) await ensureCrdInstalled(client, ns || undefined);
+
+  const metrics = new Metrics();
+  const countReconcile = metrics.counter('conclab_reconciles_total', 'Reconciles finished, by result.');
+  const countError = metrics.counter('conclab_reconcile_errors_total', 'Reconcile errors, by error type.');
+  const countWatchErrors = metrics.counter('conclab_watch_errors_total', 'Watch/list errors, by resource.');
+  const countResults = metrics.counter('conclab_results_received_total', 'Load results stored.');
+  const queue = new WorkQueue();
+  const watched: Watched[] = [];
+  let leading = !options.leaderElection;
+  let stopping = false;
+  let resolveStopped: () => void = () => {};
+  const stopped = new Promise<void>((r) => {
+    resolveStopped = r;
+  });
+
+  metrics.gauge('conclab_experiments', 'Experiments by phase, as last observed.', () => {
+    const counts = new Map<string, number>(PHASES.map((p) => [p, 0]));
+    for (const w of watched) {
+      for (const cx of w.experiments.list()) {
+        const phase = cx.status?.phase ?? 'Pending';
+        counts.set(phase, (counts.get(phase) ?? 0) + 1);
+      }
+    }
+    return [...counts].map(([phase, value]) => ({ labels: { phase }, value }));
+  });
+  metrics.gauge('conclab_spans_received_total', 'Spans accepted by the OTLP receiver.', () => [
+    { labels: {}, value: options.traceReceiver?.stats().spansAccepted ?? 0 },
+  ]);
+  metrics.gauge('conclab_leader', '1 when this replica holds the lease.', () => [
+    { labels: {}, value: leading ? 1 : 0 },
+  ]);
+  metrics.gauge('conclab_workqueue_depth', 'Keys waiting in the work queue.', () => [
+    { labels: {}, value: queue.length },
+  ]);
+
+  const images: PodImages = { ...DEFAULT_IMAGES, ...options.images };
+  const timeouts: PhaseTimeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    if (path === '/readyz') {
+      const ok = isReady();
+      return void res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n');
+    }
+    if (path === '/metrics') {
+      return void res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
+    }
+    if (path.startsWith(RESULTS_PREFIX)) {
+      handleResult(req, res, {
+        client,
+        pods: (ns, name) => observe(ns, name).pods,
+        onStored: (ns, name) => {
+          countResults();
+          queue.add(`${ns}/${name}`);
+        },
+      }).catch((err) => {
+        const e = toControllerError(err, 'storing a load result');
+        countError({ type: e.kind });
+        log('error', e.message);
+        if (!res.headersSent) res.writeHead(503, { 'content-type': 'text/plain' }).end('try again\n');
+      });
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.httpPort ?? 8080, options.httpHost ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+
+  const podContext: PodContext = {
+    images,
+    otlpEndpoint: options.otlpEndpoint,
+    resultsUrl: options.resultsUrl ?? url,
+    loadResources: options.loadResources ?? { cpu: '1', memory: '512Mi' },
+  };
+
+  function observe(namespace: string, experiment: string): { pods: V1Pod[]; configMaps: V1ConfigMap[] } {
+    const mine = (o: { metadata?: { namespace?: string; labels?: Record<string, string> } }) =>
+      o.metadata?.namespace === namespace && o.metadata?.labels?.[LABEL_EXPERIMENT] === experiment;
+    return {
+      pods: watched.flatMap((w) => w.pods.list()).filter(mine),
+      configMaps: watched.flatMap((w) => w.configMaps.list()).filter(mine),
+    };
+  }
+
+  function isReady(): boolean {
+    if (stopping) return false;
+    if (!leading) return true; // a standby serves results and OTLP; it is ready for that.
+    return (
+      watched.length > 0 && watched.every((w) => w.experiments.healthy() && w.pods.healthy() && w.configMaps.healthy())
+    );
+  }
+
+  const enqueueOwner = (o: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
+    const owner = o.metadata?.labels?.[LABEL_EXPERIMENT];
+    if (owner) queue.add(`${o.metadata?.namespace}/${owner}`);
+  };
+  const onError = (resource: string) => (err: unknown, context: string) => {
+    countWatchErrors({ resource });
+    log('warn', `${context}: ${err instanceof Error ? err.message : String(err)}`);
+  };
+
+  function startWatches(): void {
+    const selector = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+    for (const ns of namespaces) {
+      const nsPath = ns ? `/namespaces/${ns}` : '';
+      const staleAfterMillis = options.staleAfterMillis;
+      const common = { config: options.kubeConfig, ...(staleAfterMillis ? { staleAfterMillis } : {}) };
+      const experiments = new Informer<ConcurrencyExperiment>({
+        ...common,
+        name: `${PLURAL}@${ns || '*'}`,
+        list: async () => {
+          const l = (await (ns
+            ? client.custom.listNamespacedCustomObject({
+                group: GROUP,
+                version: VERSION,
+                namespace: ns,
+                plural: PLURAL,
+              })
+            : client.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL }))) as {
+            items: ConcurrencyExperiment[];
+            metadata: { resourceVersion: string };
+          };
+          return { items: l.items, resourceVersion: l.metadata.resourceVersion };
+        },
+        watchPath: `/apis/${GROUP}/${VERSION}${nsPath}/${PLURAL}`,
+        onChange: (cx) => queue.add(objectKey(cx)),
+        onDelete: (cx) => queue.add(objectKey(cx)),
+        onError: onError(PLURAL),
+      });
+      const pods = new Informer<V1Pod>({
+        ...common,
+        name: `pods@${ns || '*'}`,
+        list: async () => {
+          const l = ns
+            ? await client.core.listNamespacedPod({ namespace: ns, labelSelector: selector })
+            : await client.core.listPodForAllNamespaces({ labelSelector: selector });
+          return { items: l.items, resourceVersion: l.metadata?.resourceVersion ?? '' };
+        },
+        watchPath: `/api/v1${nsPath}/pods`,
+        labelSelector: selector,
+        onChange: enqueueOwner,
+        onDelete: enqueueOwner,
+        onError: onError('pods'),
+      });
+      const configMaps = new Informer<V1ConfigMap>({
+        ...common,
+        name: `configmaps@${ns || '*'}`,
+        list: async () => {
+          const l = ns
+            ? await client.core.listNamespacedConfigMap({ namespace: ns, labelSelector: selector })
+            : await client.core.listConfigMapForAllNamespaces({ labelSelector: selector });
+          return { items: l.items, resourceVersion: l.metadata?.resourceVersion ?? '' };
+        },
+        watchPath: `/api/v1${nsPath}/configmaps`,
+        labelSelector: selector,
+        onChange: enqueueOwner,
+        onDelete: enqueueOwner,
+        onError: onError('configmaps'),
+      });
+      watched.push({ experiments, pods, configMaps });
+      // Children first, so the first reconciles already see them.
+      pods.start();
+      configMaps.start();
+      experiments.start();
+    }
+  }
+
+  function stopWatches(): void {
+    for (const w of watched.splice(0)) {
+      w.experiments.stop();
+      w.pods.stop();
+      w.configMaps.stop();
+    }
+  }
+
+  const workerCount = Math.max(1, options.workers ?? 2);
+  const workers: Promise<void>[] = [];
+
+  async function processKey(key: string): Promise<void> {
+    const [namespace = '', name = ''] = key.split('/');
+    const synced = watched.every((w) => w.experiments.synced && w.pods.synced && w.configMaps.synced);
+    if (!synced) {
+      // Deciding on half a picture could recreate children that exist: wait for the caches.
+      queue.addAfter(key, 200);
+      return;
+    }
+    const cx = watched.map((w) => w.experiments.get(key)).find((x) => x !== undefined);
+    if (!cx) {
+      queue.forget(key);
+      return;
+    }
+    try {
+      const action = await reconcile(cx, {
+        client,
+        observe,
+        podContext,
+        timeouts,
+        now: Date.now,
+        log: (level, m) => log(level, m),
+      });
+      countReconcile({ result: 'success' });
+      queue.forget(key);
+      if (action.requeueAfterMillis !== undefined) queue.addAfter(key, action.requeueAfterMillis);
+    } catch (err) {
+      const e = err instanceof ControllerError ? err : toControllerError(err, `reconcile ${namespace}/${name}`);
+      countReconcile({ result: 'error' });
+      countError({ type: e.kind });
+      if (e.terminal) {
+        log('warn', e.message);
+        queue.forget(key);
+      } else {
+        const delay = queue.addRateLimited(key);
+        log(e.kind === ErrorKind.Conflict ? 'info' : 'warn', `${e.message} (retry in ${delay} ms)`);
+      }
+    }
+  }
+
+  async function workerLoop(): Promise<void> {
+    for (;;) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      try {
+        await processKey(key);
+      } catch (err) {
+        log('error', `worker: ${err instanceof Error ? err.stack : String(err)}`);
+      } finally {
+        queue.done(key);
+      }
+    }
+  }
+
+  function startControllers(): void {
+    startWatches();
+    for (let i = 0; i < workerCount; i++) workers.push(workerLoop());
+    log('info', `controller started: watching ${namespaces.map((n) => n || 'all namespaces').join(', ')}`);
+  }
+
+  let elector: LeaderElector | undefined;
+  if (options.leaderElection) {
+    const le = options.leaderElection;
+    elector = new LeaderElector(
+      client,
+      {
+        namespace: le.namespace,
+        name: le.name,
+        identity: le.identity,
+        leaseDurationMillis: le.leaseDurationMillis ?? DEFAULT_LEADER_ELECTION.leaseDurationMillis,
+        renewDeadlineMillis: le.renewDeadlineMillis ?? DEFAULT_LEADER_ELECTION.renewDeadlineMillis,
+        retryPeriodMillis: le.retryPeriodMillis ?? DEFAULT_LEADER_ELECTION.retryPeriodMillis,
+      },
+      {
+        onStartedLeading: () => {
+          leading = true;
+          log('info', `${le.identity} became leader (lease ${le.namespace}/${le.name})`);
+          startControllers();
+        },
+        onStoppedLeading: () => {
+          leading = false;
+          if (stopping) return;
+          // As client-go: a replica that lost the lease exits, so a fresh start re-lists cleanly.
+          log('warn', `${le.identity} lost the lease; stopping`);
+          void stop();
+        },
+        onError: (err) => log('warn', `leader election: ${err instanceof Error ? err.message : String(err)}`),
+      },
+    );
+    elector.start();
+  } else {
+    startControllers();
+  }
+
+  let stopPromise: Promise<void> | undefined;
+  function stop(): Promise<void> {
+    stopPromise ??= (async () => {
+      stopping = true;
+      queue.shutDown();
+      stopWatches();
+      // Let in-flight reconciles finish (bounded), then release the lease for a quick handover.
+      await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      await elector?.stop();
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+      log('info', 'operator stopped');
+      resolveStopped();
+    })();
+    return stopPromise;
+  }
+
+  return {
+    url,
+    metrics,
+    queue,
+    isLeader: () => leading,
+    ready: isReady,
+    stop,
+    stopped,
+  };
+}

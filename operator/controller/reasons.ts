@@ -1,0 +1,32 @@
+// Condition types and reasons, in one place: they are API (users and alerts match on them),
+// so they are constants here and never spelled inline elsewhere.
+
+/** Condition types on a ConcurrencyExperiment. */
+export const ConditionType = {
+  /** True once the run finished with a report. */
+  Ready: 'Ready',
+  /** True while the operator is moving the run forward. */
+  Progressing: 'Progressing',
+  /** True when the run failed or the spec is invalid. */
+  Degraded: 'Degraded',
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+/** Machine-readable reasons, CamelCase as Kubernetes conventions ask. */
+export const Reason = {
+  Accepted: 'Accepted',
+  InvalidSpec: 'InvalidSpec',
+  DeployingWorkload: 'DeployingWorkload',
+  RunningLoad: 'RunningLoad',
+  WaitingForCleanup: 'WaitingForCleanup',
+  Analyzing: 'Analyzing',
+  Completed: 'Completed',
+  WorkloadNotReady: 'WorkloadNotReady',
+  WorkloadFailed: 'WorkloadFailed',
+  LoadFailed: 'LoadFailed',
+  LoadTimedOut: 'LoadTimedOut',
+  ResultInvalid: 'ResultInvalid',
+  Deleting: 'Deleting',
+  NotStarted: 'NotStarted',
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -1,0 +1,407 @@
+// The phase machine of a cluster run, as ONE pure function of what is observed: the
+// experiment and its children (pods, ConfigMaps) at a moment `nowMillis`. It returns what
+// to apply, what to remove, the phase to report and when to look again. It never sleeps and
+// keeps no memory: deadlines are measured from children's creationTimestamps, progress
+// from which result ConfigMaps exist, so an operator restarted mid-run picks up exactly
+// where the last one stopped.
+//
+// A run is a list of steps (variant, trial), interleaved A B B A ... by the engine's
+// planTrials. Steps run one at a time so variants never share the nodes' CPU:
+//   deploy workload pods -> all Ready -> load pod -> result ConfigMap -> remove step pods.
+// When every step has a result: Analyzing (apply the report ConfigMap) -> Succeeded.
+import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../../api/schema.ts';
+import { Reason } from '../../controller/reasons.ts';
+import { planTrials } from '../../engine/plan.ts';
+import type { LoadResult } from '../../load/types.ts';
+import {
+  LABEL_GENERATION,
+  LABEL_ROLE,
+  LABEL_TRIAL,
+  LABEL_VARIANT,
+  loadPodName,
+  reportConfigMapName,
+  resultConfigMapName,
+  tokenSecretName,
+  workloadPodName,
+} from './names.ts';
+import { loadPod, ownerReference, type PodContext, WORK_PORT, workloadPod } from './pod-spec.ts';
+import { buildReport, type ClusterReport, REPORT_KEY, reportConfigMap, type StepResult } from './report.ts';
+
+export interface PhaseTimeouts {
+  /** From the first workload pod's creation until all of the step's pods are Ready. */
+  deployMillis: number;
+  /** Added to warm-up + measured duration: how late a load pod may finish. */
+  loadGraceMillis: number;
+  /** How long after a load pod succeeded its result may take to arrive. */
+  resultGraceMillis: number;
+}
+
+export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
+  deployMillis: 5 * 60_000,
+  loadGraceMillis: 2 * 60_000,
+  resultGraceMillis: 60_000,
+};
+
+export interface PhaseInput {
+  /** A validated experiment with defaults applied, as read from the API server (uid set). */
+  cx: ConcurrencyExperiment;
+  /** Children of the experiment, as observed (informer cache or list). */
+  pods: V1Pod[];
+  configMaps: V1ConfigMap[];
+  nowMillis: number;
+  ctx: PodContext;
+  timeouts: PhaseTimeouts;
+  parseMillis: (d: string) => number;
+}
+
+export interface ChildRef {
+  kind: 'Pod' | 'ConfigMap' | 'Secret';
+  name: string;
+}
+
+export type Child = V1Pod | V1ConfigMap | V1Secret;
+
+export interface PhaseDecision {
+  /** Children to server-side apply (idempotent). */
+  apply: Child[];
+  /** Children to delete (404 is fine). */
+  remove: ChildRef[];
+  /** The results token Secret must exist before the applied load pod can start. */
+  ensureToken: boolean;
+  phase: Phase;
+  reason: Reason;
+  message: string;
+  currentVariant?: string;
+  currentTrial?: number;
+  results?: VariantResult[];
+  verdict?: Verdict;
+  reportRef?: { configMap: string; key: string };
+  /** Look again after this long even if nothing changes (a deadline is due). */
+  requeueAfterMillis?: number;
+}
+
+const FATAL_WAITING = new Set([
+  'CrashLoopBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'ErrImageNeverPull',
+  'RunContainerError',
+]);
+
+export function timeMillis(t: unknown): number {
+  if (t instanceof Date) return t.getTime();
+  if (typeof t === 'string') return Date.parse(t);
+  return Number.NaN;
+}
+
+function label(obj: { metadata?: { labels?: Record<string, string> } }, key: string): string | undefined {
+  return obj.metadata?.labels?.[key];
+}
+
+function exists(obj: { metadata?: { deletionTimestamp?: unknown } }): boolean {
+  return !obj.metadata?.deletionTimestamp;
+}
+
+function isReady(pod: V1Pod): boolean {
+  return (
+    Boolean(pod.status?.podIP) && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+/** Why a pod cannot serve, or undefined. `deploying`: restarts before Ready are failures too. */
+export function podProblem(pod: V1Pod, deploying: boolean): string | undefined {
+  const name = pod.metadata?.name ?? '?';
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const terminated = statuses.map((c) => c.state?.terminated ?? c.lastState?.terminated).find((t) => t !== undefined);
+  if (pod.status?.phase === 'Failed') {
+    const detail =
+      pod.status.message ??
+      (terminated
+        ? `container exited with code ${terminated.exitCode}${terminated.reason ? ` (${terminated.reason})` : ''}${terminated.message ? `: ${terminated.message.trim()}` : ''}`
+        : (pod.status.reason ?? 'no reason given'));
+    return `pod ${name} failed: ${detail}`;
+  }
+  for (const cs of statuses) {
+    const waiting = cs.state?.waiting;
+    if (waiting?.reason && FATAL_WAITING.has(waiting.reason)) {
+      return `pod ${name} container ${cs.name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+    }
+    const last = cs.lastState?.terminated ?? cs.state?.terminated;
+    if (deploying && (cs.restartCount ?? 0) > 0 && last) {
+      return `pod ${name} container ${cs.name} exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''} before becoming ready`;
+    }
+  }
+  return undefined;
+}
+
+function waitingReasons(pods: V1Pod[]): string {
+  const reasons = pods.flatMap((p) =>
+    (p.status?.containerStatuses ?? [])
+      .map((c) => c.state?.waiting?.reason)
+      .filter((r): r is string => Boolean(r))
+      .map((r) => `${p.metadata?.name}: ${r}`),
+  );
+  return reasons.length ? ` (${reasons.join(', ')})` : '';
+}
+
+/** Parses and checks a posted LoadResult; throws with what is wrong. */
+export function parseLoadResult(json: string): LoadResult {
+  const r = JSON.parse(json) as Partial<LoadResult>;
+  for (const k of ['startedAtMillis', 'endedAtMillis', 'sent', 'completed'] as const) {
+    if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) throw new Error(`field ${k} must be a number`);
+  }
+  if (typeof r.latencyHistogram !== 'string') throw new Error('field latencyHistogram must be a string');
+  if (typeof r.errors !== 'object' || r.errors === null) throw new Error('field errors must be an object');
+  return r as LoadResult;
+}
+
+function loadDurationMillis(cx: ConcurrencyExperiment, parseMillis: (d: string) => number): number {
+  const l = cx.spec.load;
+  const measured =
+    l.pattern === 'ramping-arrival-rate'
+      ? (l.stages ?? []).reduce((a, s) => a + parseMillis(s.duration), 0)
+      : parseMillis(l.duration);
+  return parseMillis(l.warmUp) + measured;
+}
+
+export function decidePhase(input: PhaseInput): PhaseDecision {
+  const { cx, nowMillis, timeouts, parseMillis } = input;
+  const name = cx.metadata.name;
+  const generation = String(cx.metadata.generation ?? 0);
+  const pods = input.pods.filter(exists);
+  const configMaps = input.configMaps.filter(exists);
+  const reportName = reportConfigMapName(name);
+  const reportRef = { configMap: reportName, key: REPORT_KEY };
+
+  // Children of an older spec go first, whatever else happens.
+  const stale: ChildRef[] = [
+    ...pods.filter((p) => label(p, LABEL_GENERATION) !== generation).map((p) => podRef(p)),
+    ...configMaps.filter((c) => label(c, LABEL_GENERATION) !== generation).map((c) => cmRef(c)),
+  ];
+  const current = {
+    pods: pods.filter((p) => label(p, LABEL_GENERATION) === generation),
+    configMaps: configMaps.filter((c) => label(c, LABEL_GENERATION) === generation),
+  };
+  const everythingButReport: ChildRef[] = [
+    ...stale,
+    ...current.pods.map(podRef),
+    ...current.configMaps.filter((c) => c.metadata?.name !== reportName).map(cmRef),
+    { kind: 'Secret', name: tokenSecretName(name) },
+  ];
+  const base = { apply: [] as PhaseDecision['apply'], ensureToken: false };
+
+  const fail = (reason: Reason, message: string, step?: { variant: string; trial: number }): PhaseDecision => ({
+    ...base,
+    remove: everythingButReport,
+    phase: 'Failed',
+    reason,
+    message,
+    ...(step ? { currentVariant: step.variant, currentTrial: step.trial } : {}),
+  });
+
+  // A failure is final for this generation; status is its only record once children are gone.
+  const status = cx.status;
+  if (status?.phase === 'Failed' && status.observedGeneration === cx.metadata.generation) {
+    const degraded = status.conditions?.find((c) => c.type === 'Degraded');
+    return fail((degraded?.reason as Reason | undefined) ?? Reason.WorkloadFailed, degraded?.message ?? 'failed');
+  }
+
+  // The report exists: the run is done; only tidying remains.
+  const report = current.configMaps.find((c) => c.metadata?.name === reportName);
+  if (report) {
+    let parsed: ClusterReport | undefined;
+    try {
+      parsed = JSON.parse(report.data?.[REPORT_KEY] ?? '') as ClusterReport;
+    } catch {
+      parsed = undefined;
+    }
+    return {
+      ...base,
+      remove: everythingButReport,
+      phase: 'Succeeded',
+      reason: Reason.Completed,
+      message: parsed?.verdict.summary ?? `report in ConfigMap ${reportName}`,
+      ...(parsed ? { results: parsed.results, verdict: parsed.verdict } : {}),
+      reportRef,
+    };
+  }
+
+  const plan = planTrials(cx.spec);
+  const steps: StepResult[] = [];
+  for (const p of plan) {
+    const cm = current.configMaps.find((c) => c.metadata?.name === resultConfigMapName(name, p.variant, p.trial));
+    if (!cm) continue;
+    try {
+      const load = parseLoadResult(cm.data?.['result.json'] ?? '');
+      steps.push({ variant: p.variant, trial: p.trial, load, restarts: Number(cm.data?.restarts ?? 0) || 0 });
+    } catch (err) {
+      return fail(
+        Reason.ResultInvalid,
+        `variant ${p.variant} trial ${p.trial}: result in ConfigMap ${cm.metadata?.name} is invalid: ${(err as Error).message}`,
+        p,
+      );
+    }
+  }
+
+  if (steps.length === plan.length) {
+    const built = buildReport(cx, steps, new Date(nowMillis));
+    return {
+      ...base,
+      apply: [reportConfigMap(cx, built, ownerReference(cx))],
+      remove: [...stale, ...current.pods.map(podRef)],
+      phase: 'Analyzing',
+      reason: Reason.Analyzing,
+      message: `all ${plan.length} trials measured; writing the report`,
+      results: built.results,
+      verdict: built.verdict,
+    };
+  }
+
+  const step = plan.find((p) => !steps.some((s) => s.variant === p.variant && s.trial === p.trial));
+  if (!step) throw new Error('unreachable: a step without result must exist');
+  const stepInfo = { currentVariant: step.variant, currentTrial: step.trial };
+  const variant = cx.spec.variants.find((v) => v.name === step.variant);
+  if (!variant) throw new Error(`unreachable: planned variant ${step.variant} not in spec`);
+  const isStep = (o: { metadata?: { labels?: Record<string, string> } }) =>
+    label(o, LABEL_VARIANT) === step.variant && label(o, LABEL_TRIAL) === String(step.trial);
+
+  // Only one step's pods at a time: earlier steps' pods must be gone before this one starts.
+  const others = current.pods.filter((p) => !isStep(p));
+  const otherScripts = current.configMaps.filter((c) => label(c, LABEL_ROLE) === 'script' && !isStep(c));
+  if (others.length > 0 || stale.length > 0) {
+    return {
+      ...base,
+      remove: [...stale, ...others.map(podRef), ...otherScripts.map(cmRef)],
+      phase: 'Running',
+      reason: Reason.WaitingForCleanup,
+      message: `waiting for ${others.length + stale.length} pod(s) of earlier trials to go before variant ${step.variant} trial ${step.trial}`,
+      ...stepInfo,
+    };
+  }
+
+  const workloadNames = Array.from({ length: variant.replicas }, (_, i) =>
+    workloadPodName(name, variant.name, step.trial, i),
+  );
+  const workloads = workloadNames.map((n) => current.pods.find((p) => p.metadata?.name === n));
+  const missing = workloadNames.filter((_, i) => !workloads[i]);
+  const present = workloads.filter((p): p is V1Pod => p !== undefined);
+  const loadName = loadPodName(name, step.variant, step.trial);
+  const load = current.pods.find((p) => p.metadata?.name === loadName);
+  const where = `variant ${step.variant} trial ${step.trial}`;
+
+  for (const pod of present) {
+    const problem = podProblem(pod, !load);
+    if (problem) return fail(Reason.WorkloadFailed, `${where}: ${problem}`, step);
+  }
+
+  const allReady = missing.length === 0 && present.every(isReady);
+  if (!allReady) {
+    const created = present.map((p) => timeMillis(p.metadata?.creationTimestamp)).filter(Number.isFinite);
+    const startMillis = created.length ? Math.min(...created) : nowMillis;
+    const deadline = startMillis + timeouts.deployMillis;
+    if (nowMillis >= deadline) {
+      return fail(
+        Reason.WorkloadNotReady,
+        `${where}: pods not ready within ${Math.round(timeouts.deployMillis / 1000)}s${waitingReasons(present)}`,
+        step,
+      );
+    }
+    return {
+      ...base,
+      apply: missing.map((_, i) =>
+        workloadPod(cx, variant, step.trial, workloadNames.indexOf(missing[i] as string), input.ctx, parseMillis),
+      ),
+      remove: [],
+      phase: 'Running',
+      reason: Reason.DeployingWorkload,
+      message: `${where}: ${present.filter(isReady).length}/${variant.replicas} workload pod(s) ready`,
+      requeueAfterMillis: Math.max(1000, deadline - nowMillis),
+      ...stepInfo,
+    };
+  }
+
+  if (!load) {
+    const targets = present.map((p) => `http://${p.status?.podIP}:${WORK_PORT}/work`);
+    const planJson = JSON.stringify(loadPlanFor(cx, step, parseMillis));
+    return {
+      ...base,
+      apply: [loadPod({ cx, variant: step.variant, trial: step.trial, targets, planJson }, input.ctx)],
+      ensureToken: true,
+      remove: [],
+      phase: 'Running',
+      reason: Reason.RunningLoad,
+      message: `${where}: starting the load pod`,
+      requeueAfterMillis: 1000,
+      ...stepInfo,
+    };
+  }
+
+  const loadProblem = load.status?.phase === 'Failed' ? podProblem(load, false) : undefined;
+  if (loadProblem) return fail(Reason.LoadFailed, `${where}: ${loadProblem}`, step);
+  if (load.status?.phase === 'Succeeded') {
+    const finished = (load.status.containerStatuses ?? [])
+      .map((c) => timeMillis(c.state?.terminated?.finishedAt))
+      .filter(Number.isFinite);
+    const since = finished.length ? Math.max(...finished) : timeMillis(load.metadata?.creationTimestamp);
+    const deadline = (Number.isFinite(since) ? since : nowMillis) + timeouts.resultGraceMillis;
+    if (nowMillis >= deadline) {
+      return fail(Reason.LoadFailed, `${where}: load pod ${loadName} finished without posting its result`, step);
+    }
+    return waitLoad(deadline);
+  }
+  const createdMillis = timeMillis(load.metadata?.creationTimestamp);
+  const deadline =
+    (Number.isFinite(createdMillis) ? createdMillis : nowMillis) +
+    loadDurationMillis(cx, parseMillis) +
+    timeouts.loadGraceMillis;
+  if (nowMillis >= deadline) {
+    return fail(
+      Reason.LoadTimedOut,
+      `${where}: no result from load pod ${loadName} within ${Math.round((deadline - createdMillis) / 1000)}s`,
+      step,
+    );
+  }
+  return waitLoad(deadline);
+
+  function waitLoad(deadlineMillis: number): PhaseDecision {
+    return {
+      ...base,
+      remove: [],
+      phase: 'Running',
+      reason: Reason.RunningLoad,
+      message: `${where}: load running`,
+      requeueAfterMillis: Math.max(1000, deadlineMillis - nowMillis),
+      ...stepInfo,
+    };
+  }
+}
+
+/** The LoadPlan the load pod gets (JSON); its url is replaced by the pod's --targets. */
+export function loadPlanFor(
+  cx: ConcurrencyExperiment,
+  step: { variant: string; trial: number },
+  parseMillis: (d: string) => number,
+): Record<string, unknown> {
+  const l = cx.spec.load;
+  const common = {
+    warmUpMillis: parseMillis(l.warmUp),
+    maxInFlight: l.maxInFlight,
+    timeoutMillis: parseMillis(l.timeout),
+    headers: { 'x-conclab-variant': step.variant, 'x-conclab-trial': String(step.trial) },
+  };
+  if (l.pattern === 'ramping-arrival-rate') {
+    const stages = (l.stages ?? []).map((s) => ({ durationMillis: parseMillis(s.duration), targetRate: s.target }));
+    return { ...common, stages, durationMillis: stages.reduce((a, s) => a + s.durationMillis, 0) };
+  }
+  return { ...common, rate: l.rate ?? 1, durationMillis: parseMillis(l.duration) };
+}
+
+function podRef(p: V1Pod): ChildRef {
+  return { kind: 'Pod', name: p.metadata?.name ?? '' };
+}
+
+function cmRef(c: V1ConfigMap): ChildRef {
+  return { kind: 'ConfigMap', name: c.metadata?.name ?? '' };
+}

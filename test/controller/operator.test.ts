@@ -1,0 +1,240 @@
+// The operator against a REAL kube-apiserver + etcd (test/cluster). No kubelet, scheduler or
+// garbage collector runs there: the test plays the kubelet by writing pod status, and posts
+// load results the way a load pod does (results endpoint + bearer token).
+import test from 'ava';
+import { type ControlPlane, startControlPlane } from '../cluster/control-plane.ts';
+import {
+  Api,
+  apply,
+  createNamespace,
+  experiment,
+  installCrd,
+  loadResult,
+  postResult,
+  runOperator,
+  waitFor,
+} from './helpers.ts';
+
+let cp: ControlPlane | undefined;
+let api: Api;
+
+test.before(async () => {
+  cp = await startControlPlane();
+  api = new Api(cp.kubeConfig());
+});
+test.after.always(async () => {
+  await cp?.stop();
+});
+
+function plane(): ControlPlane {
+  if (!cp) throw new Error('control plane did not start (see the test.before failure)');
+  return cp;
+}
+
+test.serial('refuses to start when the CRD is not installed, saying how to install it', async (t) => {
+  const err = await t.throwsAsync(runOperator(plane().kubeConfig(), ['default']));
+  t.regex(err?.message ?? '', /CRD concurrencyexperiments\.conclab\.dev not found/);
+  t.regex(err?.message ?? '', /kubectl apply -f crds\/conclab\.dev_concurrencyexperiments\.yaml/);
+  t.regex(err?.message ?? '', /helm install/);
+  await installCrd(plane());
+});
+
+test.serial('runs an experiment through every phase as pods become ready and results arrive', async (t) => {
+  const ns = 'flow';
+  await createNamespace(plane(), ns);
+  const op = await runOperator(plane().kubeConfig(), [ns]);
+  t.teardown(() => op.stop());
+  await apply(plane(), experiment('demo', ns));
+
+  // Step 1: the first variant's workload pod, with the finalizer already on the experiment.
+  const procs = await waitFor('pod cx-demo-procs-t1', () => api.pod(ns, 'cx-demo-procs-t1'));
+  const cx1 = await api.cx(ns, 'demo');
+  t.deepEqual(cx1?.metadata.finalizers, ['conclab.dev/cleanup']);
+  const running = await waitFor('phase Running', async () => {
+    const cx = await api.cx(ns, 'demo');
+    return cx?.status?.phase === 'Running' ? cx : undefined;
+  });
+  t.is(running.status?.currentVariant, 'procs');
+  t.is(running.status?.observedGeneration, running.metadata.generation);
+  t.is(running.status?.conditions?.find((c) => c.type === 'Progressing')?.reason, 'DeployingWorkload');
+  t.is((await api.pods(ns, 'demo')).length, 1, 'one step at a time: only the first variant has a pod');
+
+  const c = procs.spec?.containers[0];
+  t.deepEqual(c?.resources?.limits, { cpu: '500m', memory: '256Mi' });
+  t.deepEqual(c?.resources?.requests, c?.resources?.limits);
+  t.is(procs.metadata?.ownerReferences?.[0]?.uid, cx1?.metadata.uid);
+  t.is(procs.metadata?.ownerReferences?.[0]?.controller, true);
+  t.is(procs.metadata?.labels?.['conclab.dev/variant'], 'procs');
+  t.is(procs.metadata?.labels?.['conclab.dev/trial'], '1');
+  t.is(procs.metadata?.managedFields?.[0]?.manager, 'conclab-operator');
+  t.like(c?.securityContext, {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  t.is(c?.readinessProbe?.httpGet?.path, '/readyz');
+  t.is(c?.readinessProbe?.httpGet?.port, 8081);
+  const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+  t.like(env, {
+    CONCLAB_MODEL: 'process',
+    CONCLAB_WORKERS: '2',
+    CONCLAB_EXPERIMENT: 'demo',
+    CONCLAB_VARIANT: 'procs',
+    CONCLAB_TRIAL: '1',
+    CONCLAB_HOST: 'status.podIP',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://conclab-operator.conclab-system.svc:4318',
+  });
+
+  // The test plays the kubelet: Ready with an IP -> the load pod targets that IP.
+  await api.markReady(ns, 'cx-demo-procs-t1', '10.0.0.11');
+  const load = await waitFor('load pod', () => api.pod(ns, 'cx-demo-procs-t1-load'));
+  t.true(load.spec?.containers[0]?.args?.join(' ').includes('--targets http://10.0.0.11:8080/work'));
+  t.is(load.spec?.restartPolicy, 'Never');
+  await waitFor('RunningLoad', async () => {
+    const cx = await api.cx(ns, 'demo');
+    return cx?.status?.conditions?.find((x) => x.type === 'Progressing')?.reason === 'RunningLoad';
+  });
+
+  // Results come back through the operator's endpoint, only with the experiment's token.
+  const token = await api.token(ns, 'demo');
+  t.is(await postResult(op.url, ns, 'demo', 'procs', 1, 'wrong-token', loadResult(100)), 401);
+  t.is(await postResult(op.url, ns, 'demo', 'procs', 1, token, { not: 'a result' }), 400);
+  t.is(await postResult(op.url, ns, 'demo', 'procs', 1, token, loadResult(100)), 204);
+
+  // Step 2 starts only once step 1's pods are gone.
+  const threads = await waitFor('pod cx-demo-threads-t1', () => api.pod(ns, 'cx-demo-threads-t1'));
+  t.is(await api.pod(ns, 'cx-demo-procs-t1'), undefined);
+  t.is(await api.pod(ns, 'cx-demo-procs-t1-load'), undefined);
+  t.deepEqual(threads.spec?.containers[0]?.resources, c?.resources, 'every variant gets the same budget');
+  await api.markReady(ns, 'cx-demo-threads-t1', '10.0.0.12');
+  await waitFor('load pod 2', () => api.pod(ns, 'cx-demo-threads-t1-load'));
+  t.is(await postResult(op.url, ns, 'demo', 'threads', 1, token, loadResult(60)), 204);
+
+  const done = await waitFor(
+    'Succeeded',
+    async () => {
+      const cx = await api.cx(ns, 'demo');
+      return cx?.status?.phase === 'Succeeded' ? cx : undefined;
+    },
+    30_000,
+  );
+  t.deepEqual(done.status?.reportRef, { configMap: 'cx-demo-report', key: 'report.json' });
+  t.is(done.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'True');
+  t.deepEqual(
+    done.status?.results?.map((r) => [r.name, r.throughput]),
+    [
+      ['procs', 100],
+      ['threads', 60],
+    ],
+  );
+  t.truthy(done.status?.verdict?.summary);
+  const report = await api.core.readNamespacedConfigMap({ namespace: ns, name: 'cx-demo-report' });
+  t.is(JSON.parse(report.data?.['report.json'] ?? '{}').results.length, 2);
+  await waitFor('children removed after completion', async () => (await api.pods(ns, 'demo')).length === 0);
+  const cms = await api.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'conclab.dev/experiment=demo' });
+  t.deepEqual(
+    cms.items.map((x) => x.metadata?.name),
+    ['cx-demo-report'],
+  );
+
+  const printed = await plane().kubectl(['get', 'cx', '-n', ns]);
+  t.is(printed.code, 0, printed.stderr);
+  t.regex(printed.stdout, /NAME\s+PHASE\s+WINNER\s+THROUGHPUT\s+P99\s+BLAST-RADIUS\s+AGE/);
+  t.regex(printed.stdout, /demo\s+Succeeded/);
+  t.true(op.metrics.value('conclab_reconciles_total', { result: 'success' }) > 0);
+  const metrics = await (await fetch(`${op.url}/metrics`)).text();
+  t.regex(metrics, /conclab_experiments\{phase="Succeeded"\} 1/);
+  t.regex(metrics, /conclab_spans_received_total/);
+  t.is((await fetch(`${op.url}/healthz`)).status, 200);
+  t.is((await fetch(`${op.url}/readyz`)).status, 200);
+});
+
+test.serial('deleting an experiment removes its children through the finalizer', async (t) => {
+  const ns = 'deletion';
+  await createNamespace(plane(), ns);
+  const op = await runOperator(plane().kubeConfig(), [ns]);
+  t.teardown(() => op.stop());
+  await apply(plane(), experiment('gone', ns));
+  await waitFor('workload pod', () => api.pod(ns, 'cx-gone-procs-t1'));
+  await api.markReady(ns, 'cx-gone-procs-t1', '10.0.0.21');
+  await waitFor('load pod', () => api.pod(ns, 'cx-gone-procs-t1-load'));
+
+  const del = await plane().kubectl(['delete', 'cx', 'gone', '-n', ns, '--wait=false']);
+  t.is(del.code, 0, del.stderr);
+  await waitFor('experiment gone', async () => (await api.cx(ns, 'gone')) === undefined);
+  t.deepEqual(await api.pods(ns, 'gone'), []);
+  const secrets = await api.core.listNamespacedSecret({ namespace: ns, labelSelector: 'conclab.dev/experiment=gone' });
+  t.deepEqual(secrets.items, []);
+});
+
+test.serial('a restarted operator resumes the run without duplicating children', async (t) => {
+  const ns = 'restart';
+  await createNamespace(plane(), ns);
+  const first = await runOperator(plane().kubeConfig(), [ns]);
+  await apply(plane(), experiment('resume', ns));
+  const pod = await waitFor('workload pod', () => api.pod(ns, 'cx-resume-procs-t1'));
+  await first.stop();
+
+  // While no operator runs, the pod becomes ready.
+  await api.markReady(ns, 'cx-resume-procs-t1', '10.0.0.31');
+  const second = await runOperator(plane().kubeConfig(), [ns]);
+  t.teardown(() => second.stop());
+  await waitFor('load pod from the second operator', () => api.pod(ns, 'cx-resume-procs-t1-load'));
+  const pods = await api.pods(ns, 'resume');
+  t.deepEqual(pods.map((p) => p.metadata?.name).sort(), ['cx-resume-procs-t1', 'cx-resume-procs-t1-load']);
+  t.is(
+    pods.find((p) => p.metadata?.name === 'cx-resume-procs-t1')?.metadata?.uid,
+    pod.metadata?.uid,
+    'the same pod, not a new one',
+  );
+});
+
+test.serial('a workload container that exits before becoming ready fails the run, naming the variant', async (t) => {
+  const ns = 'crash';
+  await createNamespace(plane(), ns);
+  const op = await runOperator(plane().kubeConfig(), [ns]);
+  t.teardown(() => op.stop());
+  await apply(plane(), experiment('boom', ns));
+  await waitFor('workload pod', () => api.pod(ns, 'cx-boom-procs-t1'));
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  await api.setPodStatus(ns, 'cx-boom-procs-t1', {
+    phase: 'Running',
+    containerStatuses: [
+      {
+        name: 'workload',
+        image: 'x',
+        imageID: '',
+        ready: false,
+        restartCount: 1,
+        state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off restarting failed container' } },
+        lastState: { terminated: { exitCode: 1, reason: 'Error', startedAt: now, finishedAt: now } },
+      },
+    ],
+  });
+  const failed = await waitFor('Failed', async () => {
+    const cx = await api.cx(ns, 'boom');
+    return cx?.status?.phase === 'Failed' ? cx : undefined;
+  });
+  const degraded = failed.status?.conditions?.find((c) => c.type === 'Degraded');
+  t.is(degraded?.status, 'True');
+  t.is(degraded?.reason, 'WorkloadFailed');
+  t.regex(degraded?.message ?? '', /variant procs trial 1: .*CrashLoopBackOff/);
+  await waitFor('children removed after failure', async () => (await api.pods(ns, 'boom')).length === 0);
+});
+
+test.serial('a workload that never becomes ready fails at the deploy timeout with the reason', async (t) => {
+  const ns = 'slow';
+  await createNamespace(plane(), ns);
+  const op = await runOperator(plane().kubeConfig(), [ns], { timeouts: { deployMillis: 1500 } });
+  t.teardown(() => op.stop());
+  await apply(plane(), experiment('late', ns));
+  const failed = await waitFor('Failed', async () => {
+    const cx = await api.cx(ns, 'late');
+    return cx?.status?.phase === 'Failed' ? cx : undefined;
+  });
+  const degraded = failed.status?.conditions?.find((c) => c.type === 'Degraded');
+  t.is(degraded?.reason, 'WorkloadNotReady');
+  t.regex(degraded?.message ?? '', /variant procs trial 1: pods not ready within 2s/);
+});
