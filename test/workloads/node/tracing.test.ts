@@ -1,0 +1,82 @@
+// Spans reach a real OTLP/HTTP receiver from every model, with every attribute the analysis needs,
+// honour an incoming traceparent, and are flushed on SIGTERM (the batch delay is longer than the
+// time between the last request and the signal).
+import test from 'ava';
+import { burst, request, sleep, startWorkload } from './harness.ts';
+import { OtlpReceiver } from './otlp-receiver.ts';
+
+const PARENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_SPAN = '00f067aa0ba902b7';
+
+for (const model of ['process', 'thread', 'offload'] as const) {
+  test(`${model} model exports SERVER spans with all conclab attributes and flushes them on SIGTERM`, async (t) => {
+    const receiver = await new OtlpReceiver().start();
+    t.teardown(() => receiver.close());
+    const workload = await startWorkload(t, {
+      CONCLAB_MODEL: model,
+      CONCLAB_WORKERS: '2',
+      CONCLAB_TRACING: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      CONCLAB_TRACE_SAMPLE_RATIO: '1',
+      CONCLAB_EXPERIMENT: 'exp-1',
+      CONCLAB_VARIANT: `v-${model}`,
+      CONCLAB_TRIAL: '3',
+    });
+    const results = await burst(workload.ready.port, 20, 4);
+    t.true(results.every((r) => !(r instanceof Error) && r.status === 200));
+    const traced = await request(workload.ready.port, '/work', 3000, 'GET', {
+      traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-01`,
+    });
+    t.is(traced.status, 200);
+    const stats = await workload.stats();
+    workload.killGroup('SIGTERM');
+    const exit = await Promise.race([workload.exited, sleep(15_000).then(() => 'timeout')]);
+    t.deepEqual(exit, { code: 0, signal: null });
+
+    t.true(await workload.until(async () => receiver.spans.length >= 21, 3000), `${receiver.spans.length} spans`);
+    t.is(receiver.spans.length, 21, 'one span per request, none for admin calls');
+    t.deepEqual([...receiver.contentTypes], ['application/x-protobuf']);
+    const workerIds = new Set<string>();
+    for (const span of receiver.spans) {
+      t.is(span.kind, 2, 'SERVER');
+      t.like(span.attributes, {
+        'conclab.experiment': 'exp-1',
+        'conclab.variant': `v-${model}`,
+        'conclab.trial': '3',
+        'conclab.model': model,
+      });
+      const worker = span.attributes['conclab.worker'] as number;
+      const identity = stats.workers[worker]!;
+      t.is(span.attributes['process.pid'], identity.pid);
+      t.is(span.attributes['thread.id'], identity.threadId);
+      t.is(typeof span.attributes['conclab.queue_time_ms'], 'number');
+      t.true((span.attributes['conclab.queue_time_ms'] as number) >= 0);
+      t.true(span.endNanos >= span.startNanos);
+      t.is(span.resource['service.name'], 'conclab-workload-node');
+      workerIds.add(`${worker}`);
+    }
+    t.is(workerIds.size, 2, 'spans from both workers');
+    const child = receiver.spans.filter((s) => s.traceId === PARENT_TRACE);
+    t.is(child.length, 1, 'the incoming traceparent is honoured');
+    t.is(child[0]!.parentSpanId, PARENT_SPAN);
+  });
+}
+
+test('sample ratio 0 records no new traces but still honours a sampled incoming traceparent', async (t) => {
+  const receiver = await new OtlpReceiver().start();
+  t.teardown(() => receiver.close());
+  const workload = await startWorkload(t, {
+    CONCLAB_MODEL: 'thread',
+    CONCLAB_WORKERS: '1',
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    CONCLAB_TRACE_SAMPLE_RATIO: '0',
+  });
+  await burst(workload.ready.port, 10, 2);
+  await request(workload.ready.port, '/work', 3000, 'GET', { traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-01` });
+  workload.killGroup('SIGTERM');
+  await Promise.race([workload.exited, sleep(15_000)]);
+  t.true(await workload.until(async () => receiver.spans.length >= 1, 3000));
+  await sleep(200);
+  t.is(receiver.spans.length, 1);
+  t.is(receiver.spans[0]!.traceId, PARENT_TRACE);
+});
