@@ -1,0 +1,146 @@
+// The internal report model: everything analysis concludes about one ExperimentRun, before it
+// is given a versioned shape (json.ts). Pure: records in, conclusions out; the time of
+// generation is passed in so the same run always yields the same report.
+
+import type { BlastRadiusOptions } from '../analysis/blast-radius.ts';
+import { summarizeVariants, type VariantSummary } from '../analysis/variant-summary.ts';
+import { type DimensionVerdict, decideVerdict, type VerdictResult } from '../analysis/verdict.ts';
+import type { ConcurrencyExperimentSpec } from '../api/schema.ts';
+import type { Environment, ExperimentRun, InjectedFault, WorkloadEvent } from '../engine/records.ts';
+import type { SecondSample } from '../load/types.ts';
+
+/** The raw per-second view of one trial, for timelines and charts. */
+export interface TrialSeries {
+  variant: string;
+  trial: number;
+  startedAtMillis: number;
+  endedAtMillis: number;
+  perSecond: SecondSample[];
+  faults: InjectedFault[];
+  events: WorkloadEvent[];
+  /** Encoded HDR histogram of client latency, kept so reports can be merged later. */
+  latencyHistogram: string;
+}
+
+export interface ReportModel {
+  experiment: { name: string; namespace: string | undefined; spec: ConcurrencyExperimentSpec };
+  environment: Environment;
+  toolVersion: string;
+  generatedAt: string;
+  startedAt: string;
+  endedAt: string;
+  partial: boolean;
+  variants: VariantSummary[];
+  series: TrialSeries[];
+  verdict: VerdictResult;
+  /** Problems that make figures less trustworthy, loudest first. */
+  warnings: string[];
+  /** Standing limits of the method, worded for the reader. */
+  caveats: string[];
+}
+
+export interface BuildReportOptions {
+  /** When the report is generated; defaults to now (pass it for reproducible output). */
+  generatedAt?: Date;
+  /** Seed of the bootstrap intervals. */
+  seed?: number;
+  alpha?: number;
+  blastRadius?: BlastRadiusOptions;
+}
+
+/** Limits read back per variant must be equal, or the comparison is unfair: say so loudly. */
+export function fairnessWarnings(run: ExperimentRun): string[] {
+  const seen = new Map<string, string[]>();
+  for (const t of run.trials) {
+    if (!t.usage) continue;
+    const l = t.usage.limits;
+    const key = `${l.cpuCores} cores, ${l.memoryBytes} bytes`;
+    const list = seen.get(key) ?? [];
+    if (!list.includes(t.variant)) list.push(t.variant);
+    seen.set(key, list);
+  }
+  if (seen.size <= 1) return [];
+  const detail = [...seen.entries()].map(([limits, variants]) => `${variants.join(', ')}: ${limits}`).join('; ');
+  return [`UNEQUAL LIMITS: the variants did not run under the same budget (${detail}); the comparison is not fair`];
+}
+
+function caveatsFor(run: ExperimentRun, variants: readonly VariantSummary[], dimensions: readonly DimensionVerdict[]) {
+  const caveats: string[] = [];
+  const minTrials = Math.min(...variants.map((v) => v.trials));
+  if (minTrials === 1) {
+    caveats.push(
+      'One trial per variant: differences are reported but their significance cannot be assessed; use trials: 3 or more.',
+    );
+  } else if (minTrials < 5) {
+    caveats.push(
+      `${minTrials} trials per variant: confidence intervals are wide, and the bootstrap interval of p99 can be no wider than the range of the trials.`,
+    );
+  }
+  caveats.push(
+    "Throughput, p99 and memory are compared with Welch's t-test over trials (a rank test must agree once there are 4+ trials); error rates with Fisher's exact test over requests, which assumes failures are independent (a crash fails many requests at once, so its p-value is optimistic).",
+  );
+  if (variants.length > 2) {
+    caveats.push('With more than two variants each dimension compares the best with the runner-up only.');
+  }
+  if (dimensions.some((d) => d.dimension === 'blastRadius')) {
+    caveats.push(
+      'Blast radius is measured with one-second resolution from client throughput against the pre-fault baseline; under load well below capacity the surviving workers absorb part of the loss.',
+    );
+  }
+  const tracing = run.experiment.spec.tracing;
+  if (tracing?.enabled !== false && (tracing?.sampleRatio ?? 0.1) < 1) {
+    caveats.push(
+      `Server-side latency and per-worker spread come from sampled spans (ratio ${tracing?.sampleRatio ?? 0.1}); client-side latency counts every request.`,
+    );
+  }
+  return caveats;
+}
+
+export function buildReport(run: ExperimentRun, options: BuildReportOptions = {}): ReportModel {
+  const summaryOptions = {
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(options.blastRadius === undefined ? {} : { blastRadius: options.blastRadius }),
+  };
+  const variants = summarizeVariants(run.experiment, run.trials, summaryOptions);
+  const verdict = decideVerdict(variants, options.alpha === undefined ? {} : { alpha: options.alpha });
+  const unknown = [...new Set(run.trials.map((t) => t.variant))].filter(
+    (name) => !run.experiment.spec.variants.some((v) => v.name === name),
+  );
+  const warnings = [
+    ...fairnessWarnings(run),
+    ...(run.partial ? ['PARTIAL RUN: the experiment stopped early; only the trials that finished are included.'] : []),
+    ...run.environment.warnings,
+    ...variants.flatMap((v) => v.warnings),
+    ...unknown.map((name) => `records of variant "${name}" are not in the experiment's variants and were left out`),
+  ];
+  const series: TrialSeries[] = [...run.trials]
+    .sort((a, b) => a.variant.localeCompare(b.variant) || a.trial - b.trial)
+    .map((t) => ({
+      variant: t.variant,
+      trial: t.trial,
+      startedAtMillis: t.load.startedAtMillis,
+      endedAtMillis: t.load.endedAtMillis,
+      perSecond: t.load.perSecond,
+      faults: t.faults,
+      events: t.events,
+      latencyHistogram: t.load.latencyHistogram,
+    }));
+  return {
+    experiment: {
+      name: run.experiment.metadata.name,
+      namespace: run.experiment.metadata.namespace,
+      spec: run.experiment.spec,
+    },
+    environment: run.environment,
+    toolVersion: run.environment.toolVersion,
+    generatedAt: (options.generatedAt ?? new Date()).toISOString(),
+    startedAt: run.startedAt,
+    endedAt: run.endedAt,
+    partial: run.partial,
+    variants,
+    series,
+    verdict,
+    warnings,
+    caveats: caveatsFor(run, variants, verdict.dimensions),
+  };
+}

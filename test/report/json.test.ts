@@ -1,0 +1,73 @@
+import test from 'ava';
+import Schema from 'typebox/schema';
+import {
+  parseJsonReport,
+  renderJson,
+  reportJsonSchema,
+  SCHEMA_VERSION,
+  toJsonReport,
+  validateJsonReport,
+} from '../../operator/report/json.ts';
+import { crashReport, GENERATED_AT, quickstartReport } from './report-fixture.ts';
+
+test('a report with faults validates against the exported JSON Schema', (t) => {
+  const doc = JSON.parse(renderJson(crashReport()));
+  const [ok, errors] = Schema.Errors(reportJsonSchema(), doc);
+  t.true(ok, JSON.stringify(errors.slice(0, 5)));
+  t.deepEqual(validateJsonReport(doc), []);
+});
+
+test('a report without faults, with one trial, validates too', (t) => {
+  t.deepEqual(validateJsonReport(JSON.parse(renderJson(quickstartReport(1)))), []);
+});
+
+test('the report carries version, tool, time, config, environment and every trial', (t) => {
+  const doc = toJsonReport(crashReport());
+  t.is(doc.schemaVersion, SCHEMA_VERSION);
+  t.is(doc.kind, 'ConcurrencyExperimentReport');
+  t.is(doc.tool.name, 'conclab');
+  t.is(doc.tool.version, '0.1.0');
+  t.is(doc.generatedAt, GENERATED_AT.toISOString());
+  t.is(doc.config.variants.length, 2);
+  t.is(doc.environment.cgroupVersion, 'v2');
+  t.is(doc.trials.length, 6);
+  t.is(doc.variants.length, 2);
+  t.false(doc.partial);
+  t.is(doc.verdict.winner, 'thread');
+  t.is(doc.verdict.blastRadius, 'process 25% / thread 100%');
+  const thread = doc.trials.find((tr) => tr.variant === 'thread' && tr.trial === 1);
+  t.is(thread?.perSecond.length, 30);
+  t.is(thread?.blastRadius[0]?.restarted, true);
+  t.true((thread?.latencyHistogram.length ?? 0) > 10);
+});
+
+test('the same records give byte-identical reports', (t) => {
+  t.is(renderJson(crashReport()), renderJson(crashReport()));
+});
+
+test('the schema catches a report that is not one', (t) => {
+  const doc = JSON.parse(renderJson(crashReport()));
+  doc.variants[0].throughput.mean = 'fast';
+  delete doc.trials[0].perSecond;
+  doc.extra = true;
+  const problems = validateJsonReport(doc);
+  t.true(
+    problems.some((p) => p.startsWith('/variants/0/throughput/mean')),
+    problems.join('\n'),
+  );
+  t.true(
+    problems.some((p) => /perSecond/.test(p)),
+    problems.join('\n'),
+  );
+  t.true(problems.some((p) => /additional properties/.test(p)));
+});
+
+test('parsing a stored report checks JSON, version and schema with a message naming the fix', (t) => {
+  const text = renderJson(crashReport());
+  t.is(parseJsonReport(text).verdict.winner, 'thread');
+  t.throws(() => parseJsonReport('{nope'), { message: /not JSON/ });
+  t.throws(() => parseJsonReport(JSON.stringify({ schemaVersion: '2' })), { message: /schemaVersion "2".*reads "1"/ });
+  const broken = JSON.parse(text);
+  broken.trials = 'none';
+  t.throws(() => parseJsonReport(JSON.stringify(broken)), { message: /\/trials: must be array/ });
+});
