@@ -84,7 +84,7 @@ export function parseProcCgroup(text: string): Map<string, string> {
 function dirThroughMount(mount: CgroupMount, groupPath: string | undefined): string {
   const p = groupPath ?? '/';
   const rel = mount.root === '/' ? p : p.startsWith(mount.root) ? p.slice(mount.root.length) : '/';
-  return path.join(mount.mountPoint, rel);
+  return path.join(mount.mountPoint, rel).replace(/(.)\/+$/, '$1');
 }
 
 export interface DetectInput {
