@@ -8,7 +8,7 @@
 // what is allowed.
 import { readFile } from 'node:fs/promises';
 import Value from 'typebox/value';
-import { type Document, isNode, LineCounter, parseAllDocuments } from 'yaml';
+import { type Document, isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import { checkRules } from './rules.ts';
 import {
   API_VERSION,
@@ -204,10 +204,7 @@ function specProblems(spec: unknown): Array<{ segments: Segment[]; message: stri
       case 'boolean':
         // `additionalProperties: false` also fails per property; the case above words it better.
         break;
-      case 'type': {
-        add(at, `${formatValue(value)} is ${typeName(value)}; allowed: ${describeAllowed(schema)}`);
-        break;
-      }
+      case 'type':
       case 'pattern':
         if (schema['pattern'] === DURATION_PATTERN || schema['pattern'] === QUANTITY_PATTERN) {
           try {
@@ -220,7 +217,9 @@ function specProblems(spec: unknown): Array<{ segments: Segment[]; message: stri
             }
           }
         }
-        add(at, `${formatValue(value)} is not in the required form; allowed: ${describeAllowed(schema)}`);
+        if (error.keyword === 'type')
+          add(at, `${formatValue(value)} is ${typeName(value)}; allowed: ${describeAllowed(schema)}`);
+        else add(at, `${formatValue(value)} is not in the required form; allowed: ${describeAllowed(schema)}`);
         break;
       case 'enum':
         add(at, `${formatValue(value)} is not allowed; allowed: ${describeAllowed(schema)}`);
@@ -246,13 +245,27 @@ function specProblems(spec: unknown): Array<{ segments: Segment[]; message: stri
   return out;
 }
 
-/** Line (1-based) of the node at `segments`, or of its nearest ancestor that exists. */
+/**
+ * Line (1-based) of the field at `segments`: the line of its key in a mapping, of the item in a
+ * list, or, for a field that is missing, of its nearest parent that exists.
+ */
 function lineOf(doc: Document, lineCounter: LineCounter, segments: readonly Segment[]): number | undefined {
-  for (let n = segments.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(segments.slice(0, n), true);
-    if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+  let node: unknown = doc.contents;
+  let offset = isNode(node) ? node.range?.[0] : undefined;
+  for (const segment of segments) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => (isScalar(item.key) ? item.key.value : item.key) === segment);
+      if (pair === undefined) break;
+      offset = isNode(pair.key) ? (pair.key.range?.[0] ?? offset) : offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item: unknown = node.items[segment];
+      if (!isNode(item)) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else break;
   }
-  return undefined;
+  return offset === undefined ? undefined : lineCounter.linePos(offset).line;
 }
 
 /**
@@ -274,7 +287,11 @@ export function checkManifest(text: string, file = '<input>'): CheckResult {
     });
     return { experiments, problems };
   }
-  const nonEmpty = docs.filter((doc) => doc.contents !== null || doc.errors.length > 0);
+  // A leading or trailing `---` makes an empty document; kubectl skips those too.
+  const nonEmpty = docs.filter(
+    (doc) =>
+      doc.errors.length > 0 || !(doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)),
+  );
   const multiDocument = nonEmpty.length > 1;
   nonEmpty.forEach((doc, index) => {
     const document = index + 1;
