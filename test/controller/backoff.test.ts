@@ -14,7 +14,10 @@ const table: [attempt: number, random: number, expected: number][] = [
 
 for (const [attempt, random, expected] of table) {
   test(`attempt ${attempt} with random ${random.toFixed(2)} waits ${expected} ms (800 ms doubling to 30 s, half jittered)`, (t) => {
-    t.is(backoffDelayMillis(attempt, DEFAULT_BACKOFF, () => random), expected);
+    t.is(
+      backoffDelayMillis(attempt, DEFAULT_BACKOFF, () => random),
+      expected,
+    );
   });
 }
 

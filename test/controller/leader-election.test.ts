@@ -4,10 +4,12 @@ import { decideLease, leaderElectionProblems } from '../../operator/controller/l
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 function lease(holder: string, renewedMillis: number, durationSeconds = 15): V1Lease {
-  return { spec: { holderIdentity: holder, renewTime: new Date(renewedMillis), leaseDurationSeconds: durationSeconds } };
+  return {
+    spec: { holderIdentity: holder, renewTime: new Date(renewedMillis), leaseDurationSeconds: durationSeconds },
+  };
 }
 
-const table: [string, V1Lease | undefined, number, string][] = [
+const table: [string, V1Lease | undefined, number, ReturnType<typeof decideLease>['kind']][] = [
   ['no lease yet: create it', undefined, T0, 'create'],
   ['we hold it: renew', lease('me', T0 - 60_000), T0, 'renew'],
   ['another holds it, renewed 5 s ago: wait', lease('other', T0 - 5_000), T0, 'wait'],
@@ -29,13 +31,24 @@ test('a waiting candidate retries when the lease would expire', (t) => {
 });
 
 test('timing options must nest: retry < renew deadline < lease duration', (t) => {
-  t.deepEqual(leaderElectionProblems({ leaseDurationMillis: 15_000, renewDeadlineMillis: 10_000, retryPeriodMillis: 2_000 }), []);
+  t.deepEqual(
+    leaderElectionProblems({ leaseDurationMillis: 15_000, renewDeadlineMillis: 10_000, retryPeriodMillis: 2_000 }),
+    [],
+  );
   t.regex(
-    leaderElectionProblems({ leaseDurationMillis: 10_000, renewDeadlineMillis: 10_000, retryPeriodMillis: 2_000 }).join(),
+    leaderElectionProblems({
+      leaseDurationMillis: 10_000,
+      renewDeadlineMillis: 10_000,
+      retryPeriodMillis: 2_000,
+    }).join(),
     /two leaders could overlap/,
   );
   t.regex(
-    leaderElectionProblems({ leaseDurationMillis: 15_000, renewDeadlineMillis: 1_000, retryPeriodMillis: 2_000 }).join(),
+    leaderElectionProblems({
+      leaseDurationMillis: 15_000,
+      renewDeadlineMillis: 1_000,
+      retryPeriodMillis: 2_000,
+    }).join(),
     /renewDeadlineMillis must be > retryPeriodMillis/,
   );
 });
