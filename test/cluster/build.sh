@@ -52,6 +52,11 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   kube_ldflags+=" -X $p.gitVersion=$kube_version -X $p.gitMajor=1 -X $p.gitMinor=$kube_minor -X $p.gitTreeState=clean"
 done
 
+helm_kube_ldflags=""
+for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+  helm_kube_ldflags+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$kube_minor"
+done
+
 want=("$@")
 [[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kubectl helm)
 
@@ -62,11 +67,13 @@ flock 9
 
 for c in "${want[@]}"; do
   case "$c" in
-    etcd) build etcd go.etcd.io/etcd/server/v3 "$cache/bin/etcd-$etcd_version/etcd" "" ;;
+    etcd) build etcd go.etcd.io/etcd/server/v3 "$cache/bin/etcd-$etcd_version/etcd" \
+      "-X go.etcd.io/etcd/api/v3/version.GitSHA=$etcd_version" ;;
     kube-apiserver) build kube k8s.io/kubernetes/cmd/kube-apiserver "$cache/bin/kubernetes-$kube_version/kube-apiserver" "$kube_ldflags" ;;
     kubectl) build kube k8s.io/kubernetes/cmd/kubectl "$cache/bin/kubernetes-$kube_version/kubectl" "$kube_ldflags" ;;
+    # helm's default .Capabilities.KubeVersion (template, lint) is set to the test API server's.
     helm) build helm helm.sh/helm/v3/cmd/helm "$cache/bin/helm-$helm_version/helm" \
-      "-X helm.sh/helm/v3/internal/version.version=$helm_version" ;;
+      "-X helm.sh/helm/v3/internal/version.version=$helm_version $helm_kube_ldflags" ;;
     *) echo "build.sh: unknown component '$c' (expected etcd, kube-apiserver, kubectl or helm)" >&2; exit 2 ;;
   esac
 done
