@@ -99,6 +99,16 @@ for (const [name, body, message] of [
     /resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.startTimeUnixNano/,
   ],
   [
+    'an attribute int that is not an integer',
+    '{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"k","value":{"intValue":"1.5"}}]}]}]}]}',
+    /resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.attributes\[0\]\.value\.intValue: expected an integer/,
+  ],
+  [
+    'a resource attribute without a string key',
+    '{"resourceSpans":[{"resource":{"attributes":[{"key":1}]}}]}',
+    /resourceSpans\[0\]\.resource\.attributes\[0\]\.key: expected a string/,
+  ],
+  [
     'a trace id that is not hex',
     '{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}',
     /traceId: expected a hex id/,
