@@ -122,6 +122,40 @@ test('client-node KubeConfig: the admin lists namespaces and an impersonated Ser
   t.is((error as ApiException<unknown>).code, 403);
 });
 
+test('the generated CRD applies, kubectl explain documents cx.spec, and kubectl get cx shows the printer columns', async (t) => {
+  const cp = shared();
+  const root = join(import.meta.dirname, '..', '..');
+  const applied = await cp.kubectl(['apply', '-f', join(root, 'crds', 'conclab.dev_concurrencyexperiments.yaml')]);
+  t.is(applied.code, 0, applied.stderr);
+  const established = await cp.kubectl([
+    'wait',
+    '--for=condition=Established',
+    'crd/concurrencyexperiments.conclab.dev',
+    '--timeout=60s',
+  ]);
+  t.is(established.code, 0, established.stderr);
+
+  // Discovery of a new CRD can lag a moment behind Established; explain retries a bounded few times.
+  let explain = await cp.kubectl(['explain', 'cx.spec']);
+  for (let attempt = 0; attempt < 20 && explain.code !== 0; attempt++) {
+    await sleep(250);
+    explain = await cp.kubectl(['explain', 'cx.spec']);
+  }
+  t.is(explain.code, 0, explain.stderr);
+  t.regex(explain.stdout, /DESCRIPTION:\s+\S/);
+  for (const field of ['workload', 'resources', 'variants'])
+    t.regex(explain.stdout, new RegExp(`^\\s+${field}\\s`, 'm'));
+
+  const created = await cp.kubectl(['apply', '-n', 'default', '-f', join(root, 'examples', 'quickstart.yaml')]);
+  t.is(created.code, 0, created.stderr);
+  const listed = await cp.kubectl(['get', 'cx', '-n', 'default']);
+  t.is(listed.code, 0, listed.stderr);
+  const header = listed.stdout.split('\n')[0] ?? '';
+  for (const column of ['NAME', 'PHASE', 'WINNER', 'THROUGHPUT', 'P99', 'BLAST-RADIUS'])
+    t.true(header.includes(column), header);
+  t.regex(listed.stdout, /^quickstart\s/m);
+});
+
 test('stop() leaves no process and no temp dir', async (t) => {
   const cp = await startControlPlane();
   t.teardown(() => cp.stop());
