@@ -3,6 +3,7 @@
 // gives each the same CFS quota and memory limit (Guaranteed QoS).
 import type { V1ConfigMap, V1EnvVar, V1OwnerReference, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
 import type { ConcurrencyExperiment, Variant } from '../../api/schema.ts';
+import { workloadEnv } from '../workload-env.ts';
 import {
   childLabels,
   k6ScriptConfigMapName,
@@ -69,36 +70,20 @@ const POD_SECURITY = {
 };
 
 /**
- * Environment of the workload, in the vocabulary of workloads/node/config.ts. The host comes
- * from the downward API (the pod's own IP), so the server never binds a wildcard address.
+ * Environment of the workload: the shared API -> env mapping (runtime/workload-env.ts, the same
+ * the local runtime uses) with the cluster's fixed ports, and the host from the downward API
+ * (the pod's own IP), so the server never binds a wildcard address.
  */
 export function workloadEnvVars(
   cx: ConcurrencyExperiment,
   variant: Variant,
   trial: number,
   otlpEndpoint: string | undefined,
-  parseMillis: (d: string) => number,
 ): V1EnvVar[] {
-  const w = cx.spec.workload;
-  const tracing = cx.spec.tracing?.enabled !== false && otlpEndpoint !== undefined;
-  const env: Record<string, string> = {
-    CONCLAB_MODEL: variant.model,
-    CONCLAB_WORKERS: String(variant.workers),
-    CONCLAB_PORT: String(WORK_PORT),
-    CONCLAB_ADMIN_PORT: String(ADMIN_PORT),
-    CONCLAB_PROFILE: w.profile,
-    CONCLAB_CPU_MILLIS: String(parseMillis(w.cpuTime)),
-    CONCLAB_IO_MILLIS: String(parseMillis(w.ioWait)),
-    CONCLAB_RESPONSE_BYTES: String(w.responseBytes),
-    CONCLAB_REPLACE_WORKERS: String(w.replaceWorkers),
-    CONCLAB_RACY: String(w.racyUpdates),
-    CONCLAB_EXPERIMENT: cx.metadata.name,
-    CONCLAB_VARIANT: variant.name,
-    CONCLAB_TRIAL: String(trial),
-    CONCLAB_TRACING: String(tracing),
-    CONCLAB_TRACE_SAMPLE_RATIO: String(cx.spec.tracing?.sampleRatio ?? 0.1),
-    ...(tracing && otlpEndpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint } : {}),
-  };
+  const env = workloadEnv({ experiment: cx, variant, trial, otlpEndpoint, extraEnv: {} });
+  delete env['CONCLAB_HOST'];
+  env['CONCLAB_PORT'] = String(WORK_PORT);
+  env['CONCLAB_ADMIN_PORT'] = String(ADMIN_PORT);
   return [
     { name: 'CONCLAB_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ...Object.entries(env)
@@ -142,7 +127,7 @@ export function workloadPod(
             { name: 'work', containerPort: WORK_PORT, protocol: 'TCP' },
             { name: 'admin', containerPort: ADMIN_PORT, protocol: 'TCP' },
           ],
-          env: workloadEnvVars(cx, variant, trial, ctx.otlpEndpoint, parseMillis),
+          env: workloadEnvVars(cx, variant, trial, ctx.otlpEndpoint),
           // requests = limits: Guaranteed QoS, the same CFS quota for every variant.
           resources: { requests: { ...limits }, limits: { ...limits } },
           readinessProbe: {
