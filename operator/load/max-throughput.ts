@@ -3,7 +3,7 @@
 // lowest failure. Each step is a short constant-rate trial run by an injected function, so
 // the search is tested without timing and any driver (built-in, k6) can run the trials.
 import { decodeHistogram } from '../analysis/histogram.ts';
-import { runBuiltinLoad } from './builtin.ts';
+import { type BuiltinLoadOptions, runBuiltinLoad } from './builtin.ts';
 import { failureRate, type LoadSlo, PERCENTILE_VALUE, SLO_PERCENTILES, type SloPercentile } from './slo.ts';
 import type { LoadPlan, LoadResult } from './types.ts';
 
@@ -177,6 +177,9 @@ export function constantRatePlan(base: LoadPlan, rate: number): LoadPlan {
 }
 
 /** A trial runner on the built-in driver; each step gets its own warm-up from the base plan. */
-export function builtinTrialRunner(base: LoadPlan): (rate: number) => Promise<LoadResult> {
-  return (rate) => runBuiltinLoad(constantRatePlan(base, rate));
+export function builtinTrialRunner(
+  base: LoadPlan,
+  options?: BuiltinLoadOptions,
+): (rate: number) => Promise<LoadResult> {
+  return (rate) => runBuiltinLoad(constantRatePlan(base, rate), options);
 }
