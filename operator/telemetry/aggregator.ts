@@ -5,11 +5,14 @@
 //   - at most maxKeys keys (default 10,000). A span of a new key beyond that is DROPPED: it is
 //     counted in `dropped`, add() returns false, and the receiver reports it to the sender as
 //     rejected (OTLP partial_success). Existing keys keep aggregating. clear() frees keys.
-//   - per key at most maxSecondsPerKey per-second buckets (default 86,400, one day); spans in
-//     further seconds still count in the totals and histograms.
+//   - per key at most maxSecondsPerKey per-second buckets (default 3,600, an hour of seconds: a
+//     trial is minutes long) and at most maxSecondBuckets across all keys (default 1,000,000,
+//     ~100 MB); spans in further seconds still count in the totals and histograms, and the
+//     aggregate says perSecondTruncated.
 //   - per key at most maxIdsPerKey distinct pids and as many thread ids (default 1,024).
-// A key costs a few kilobytes to a few tens of kilobytes (two packed HDR histograms, which grow
-// with the number of distinct latency buckets used, plus the per-second map).
+// Measured: a key costs 4 KiB with a few spans, 42 KiB after 2,000 spans spread over four
+// decades of latency (two packed HDR histograms, which grow with the buckets used), plus its
+// per-second buckets; 10,000 keys stay well under 0.5 GB.
 import hdr from 'hdr-histogram-js';
 import { encodeHistogram, type Histogram, MAX_TRACKABLE_MICROS, recordMillis } from '../analysis/histogram.ts';
 import type { AttributeValue, DecodedSpan } from './span.ts';
@@ -44,8 +47,10 @@ const STATUS_ERROR = 2;
 export interface SpanAggregatorOptions {
   /** Most distinct keys held; spans of further keys are dropped and counted. Default 10,000. */
   maxKeys?: number;
-  /** Most per-second buckets per key. Default 86,400 (one day of seconds). */
+  /** Most per-second buckets per key. Default 3,600 (an hour of seconds). */
   maxSecondsPerKey?: number;
+  /** Most per-second buckets across all keys. Default 1,000,000. */
+  maxSecondBuckets?: number;
   /** Most distinct pids, and thread ids, remembered per key. Default 1,024. */
   maxIdsPerKey?: number;
 }
@@ -60,6 +65,7 @@ interface KeyState {
   threadIds: Set<number>;
   /** epoch second -> [count, errors] */
   perSecond: Map<number, [number, number]>;
+  perSecondTruncated: boolean;
 }
 
 /**
@@ -110,12 +116,15 @@ export class SpanAggregator {
   readonly #states = new Map<string, KeyState>();
   readonly #maxKeys: number;
   readonly #maxSecondsPerKey: number;
+  readonly #maxSecondBuckets: number;
   readonly #maxIdsPerKey: number;
   #dropped = 0;
+  #secondBuckets = 0;
 
   constructor(options: SpanAggregatorOptions = {}) {
     this.#maxKeys = positiveInt('maxKeys', options.maxKeys, 10_000);
-    this.#maxSecondsPerKey = positiveInt('maxSecondsPerKey', options.maxSecondsPerKey, 86_400);
+    this.#maxSecondsPerKey = positiveInt('maxSecondsPerKey', options.maxSecondsPerKey, 3_600);
+    this.#maxSecondBuckets = positiveInt('maxSecondBuckets', options.maxSecondBuckets, 1_000_000);
     this.#maxIdsPerKey = positiveInt('maxIdsPerKey', options.maxIdsPerKey, 1_024);
   }
 
@@ -151,6 +160,7 @@ export class SpanAggregator {
         pids: new Set(),
         threadIds: new Set(),
         perSecond: new Map(),
+        perSecondTruncated: false,
       };
       this.#states.set(id, state);
     }
@@ -169,8 +179,11 @@ export class SpanAggregator {
     if (bucket !== undefined) {
       bucket[0]++;
       if (error) bucket[1]++;
-    } else if (state.perSecond.size < this.#maxSecondsPerKey) {
+    } else if (state.perSecond.size < this.#maxSecondsPerKey && this.#secondBuckets < this.#maxSecondBuckets) {
       state.perSecond.set(second, [1, error ? 1 : 0]);
+      this.#secondBuckets++;
+    } else {
+      state.perSecondTruncated = true;
     }
     return true;
   }
@@ -198,6 +211,7 @@ export class SpanAggregator {
         perSecond: [...state.perSecond]
           .sort((a, b) => a[0] - b[0])
           .map(([second, [count, errors]]): [number, number, number] => [second, count, errors]),
+        ...(state.perSecondTruncated ? { perSecondTruncated: true } : {}),
       });
     }
     const order = (k: SpanKey) => [k.experiment, k.trial, k.variant, k.worker].join('\u0000');
@@ -206,6 +220,10 @@ export class SpanAggregator {
 
   /** Forgets the matching keys (all without a filter). */
   clear(filter?: Partial<SpanKey>): void {
-    for (const [id, state] of this.#states) if (matchesFilter(state.key, filter)) this.#states.delete(id);
+    for (const [id, state] of this.#states) {
+      if (!matchesFilter(state.key, filter)) continue;
+      this.#secondBuckets -= state.perSecond.size;
+      this.#states.delete(id);
+    }
   }
 }

@@ -22,6 +22,11 @@ export interface SpanAggregate {
   threadIds: number[];
   /** Span counts per epoch second of span end time: [epochSecond, count, errors][]. */
   perSecond: [number, number, number][];
+  /**
+   * Set when per-second buckets were not kept for some spans because a bucket limit was reached
+   * (they still count in spans, errors and the histograms).
+   */
+  perSecondTruncated?: boolean;
 }
 
 export interface TraceReceiver {

@@ -129,6 +129,7 @@ test('per-second buckets and ids are bounded per key, totals still count', (t) =
   const [a] = agg.aggregates();
   t.is(a!.spans, 10);
   t.is(a!.perSecond.length, 3);
+  t.true(a!.perSecondTruncated);
   t.is(a!.pids.length, 2);
   t.is(a!.threadIds.length, 2);
 });
@@ -156,4 +157,19 @@ test('negative durations from a jumping clock are recorded as the minimum, not l
   const agg = new SpanAggregator();
   agg.add(span(base, { durationMillis: -5 }));
   t.is(summarize(decodeHistogram(agg.aggregates()[0]!.durationHistogram)).count, 1);
+});
+
+test('the per-second bucket budget is shared by all keys and freed by clear()', (t) => {
+  const agg = new SpanAggregator({ maxSecondBuckets: 4 });
+  for (let i = 0; i < 3; i++) agg.add(span({ ...base, 'conclab.worker': 'a' }, { second: SECOND + i }));
+  for (let i = 0; i < 3; i++) agg.add(span({ ...base, 'conclab.worker': 'b' }, { second: SECOND + i }));
+  const [a, b] = agg.aggregates();
+  t.is(a!.perSecond.length, 3);
+  t.is(a!.perSecondTruncated, undefined);
+  t.is(b!.perSecond.length, 1);
+  t.true(b!.perSecondTruncated);
+  t.is(b!.spans, 3);
+  agg.clear({ worker: 'a' });
+  agg.add(span({ ...base, 'conclab.worker': 'b' }, { second: SECOND + 9 }));
+  t.is(agg.aggregates()[0]!.perSecond.length, 2);
 });
