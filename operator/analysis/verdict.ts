@@ -351,6 +351,10 @@ function summarySentence(
     );
   } else if (p99.assessable) {
     parts.push(`p99 latency shows no significant difference (${formatP(p99.pValue ?? 1)})`);
+  } else if (p99.leader && p99.deltaPercent !== undefined) {
+    parts.push(
+      `${p99.leader} measured ${Math.round(Math.abs(p99.deltaPercent))}% lower p99 latency than ${p99.runnerUp} in a single trial, too few to assess`,
+    );
   }
   if (errorRate.winner) parts.push(`${errorRate.winner} fails fewer requests (${formatP(errorRate.pValue ?? 1)})`);
   if (faulted.length > 0) {

@@ -1,0 +1,176 @@
+// The Markdown summary: what a platform engineer reads in a pull request or a ticket. Verdict
+// first, then the numbers behind it, then what could make them wrong.
+import {
+  blastTable,
+  bytes,
+  dimensionsTable,
+  num,
+  percent,
+  representativeBlast,
+  resultsTable,
+  seconds,
+  serverTable,
+  type Table,
+  timelineText,
+  trialOf,
+  trialsTable,
+} from './format.ts';
+import type { JsonReport } from './json.ts';
+import { toJsonReport } from './json.ts';
+import type { ReportModel } from './model.ts';
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+export function markdownTable(table: Table): string {
+  const head = `| ${table.headers.map(cell).join(' | ')} |`;
+  const rule = `|${table.align.map((a) => (a === 'right' ? '---:' : ':---')).join('|')}|`;
+  const body = table.rows.map((r) => `| ${r.map(cell).join(' | ')} |`);
+  return [head, rule, ...body].join('\n');
+}
+
+function configLine(report: JsonReport): string {
+  const c = report.config;
+  const w = c.workload;
+  const work =
+    w.profile === 'io'
+      ? `io ${w.ioWait} wait`
+      : w.profile === 'mixed'
+        ? `mixed ${w.cpuTime} CPU + ${w.ioWait} wait`
+        : `${w.profile} ${w.cpuTime} CPU`;
+  const load =
+    c.load.pattern === 'ramping-arrival-rate'
+      ? `ramping ${c.load.stages?.map((s) => `${s.target}/s over ${s.duration}`).join(', ')}`
+      : `${c.load.pattern} ${c.load.rate ?? ''}${c.load.rate ? ' req/s' : ''} for ${c.load.duration}`;
+  return `${w.runtime} workload, ${work} per request; budget ${c.resources.cpu} CPU / ${c.resources.memory} per variant; ${load} after ${c.load.warmUp} warm-up; ${c.trials} trial(s) per variant, interleaved.`;
+}
+
+/** Renders the report (model or stored JSON document) as Markdown. */
+export function renderMarkdown(input: ReportModel | JsonReport): string {
+  const report = 'schemaVersion' in input ? input : toJsonReport(input);
+  const out: string[] = [];
+  const title = report.experiment.namespace
+    ? `${report.experiment.namespace}/${report.experiment.name}`
+    : report.experiment.name;
+  out.push(`# conclab: ${title}${report.partial ? ' (PARTIAL)' : ''}`);
+  out.push('');
+  out.push(`**Verdict:** ${report.verdict.summary}`);
+  out.push('');
+  const glance = [
+    report.verdict.winner ? `winner **${report.verdict.winner}**` : 'no throughput winner',
+    report.verdict.throughputDelta ? `throughput ${report.verdict.throughputDelta}` : undefined,
+    report.verdict.p99Delta ? `p99 ${report.verdict.p99Delta}` : undefined,
+    report.verdict.blastRadius ? `capacity lost to the fault: ${report.verdict.blastRadius}` : undefined,
+  ].filter(Boolean);
+  out.push(glance.join(' · '));
+  out.push('');
+  if (report.warnings.length > 0) {
+    out.push('> **Warnings**');
+    for (const w of report.warnings) out.push(`> - ${w}`);
+    out.push('');
+  }
+  out.push(markdownTable(dimensionsTable(report)));
+  out.push('');
+  out.push(`_${configLine(report)}_`);
+  out.push('');
+
+  out.push('## Results');
+  out.push('');
+  out.push(
+    'Client-side latency counts from the intended send time (queueing included), percentiles from histograms merged over all trials; failed = errors + dropped, of requests scheduled.',
+  );
+  out.push('');
+  out.push(markdownTable(resultsTable(report)));
+  out.push('');
+  const server = serverTable(report);
+  if (server) {
+    out.push('### Server side and worker spread (spans)');
+    out.push('');
+    out.push(markdownTable(server));
+    out.push('');
+    out.push('A spread CV near the sampling CV means the workers shared the work evenly.');
+    out.push('');
+  }
+  const capacity = report.variants.filter((v) => v.capacity);
+  if (capacity.length > 0) {
+    out.push('### Capacity check');
+    out.push('');
+    for (const v of capacity) out.push(`- **${v.name}**: ${v.capacity?.note}.`);
+    out.push('');
+  }
+  const kinds = report.variants.filter((v) => v.errors.errors > 0);
+  if (kinds.length > 0) {
+    out.push('### Errors by kind');
+    out.push('');
+    for (const v of kinds) {
+      const parts = Object.entries(v.errors.byKind)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`);
+      out.push(`- **${v.name}**: ${parts.join(', ')}; dropped ${v.errors.dropped}`);
+    }
+    out.push('');
+  }
+
+  const blast = blastTable(report);
+  if (blast) {
+    out.push('## Blast radius');
+    out.push('');
+    out.push(
+      'One worker broken per trial. Capacity lost is the deepest one-second dip of completed requests against the pre-fault baseline; requests lost is the shortfall summed until throughput is back to 95% of the baseline for 3 s.',
+    );
+    out.push('');
+    out.push(markdownTable(blast));
+    out.push('');
+    for (const v of report.variants) {
+      const b = representativeBlast(report, v.name);
+      if (!b) continue;
+      const trial = trialOf(report, b);
+      out.push(
+        `**${v.name}**, trial ${trial}: ${b.fault.kind} of worker ${b.fault.worker} at ${num(b.faultOffsetSeconds, 3)} s; baseline ${num(b.baselineThroughput)} req/s; peak loss ${percent(b.peakCapacityLostPercent, 3)}; ${b.recovered ? `recovered after ${seconds(b.recoverySeconds)}` : 'never recovered in the trial'}${b.restarted ? `; process restarted (cold start ${seconds(b.coldStartSeconds)})` : ''}${b.workersReplaced > 0 ? `; ${b.workersReplaced} worker(s) replaced` : ''}; survivors' p99 ${num(b.p99BeforeMillis)} ms before, ${num(b.p99DuringMillis)} ms during.`,
+      );
+      if (b.spans) {
+        const change = b.spans.survivorsChangePercent;
+        out.push(
+          `Spans: the broken worker served ${percent(b.spans.brokenWorkerShareBeforePercent, 2)} before the fault; the other workers' rate changed by ${change === undefined ? '–' : percent(change, 2)}${b.spans.brokenWorkerNewPid ? '; it came back with a new pid' : ''}.`,
+        );
+      }
+      out.push('');
+      out.push('```');
+      out.push(...timelineText(b));
+      out.push('```');
+      out.push('');
+    }
+    out.push(
+      'A JavaScript exception is contained in its worker under both models; a native abort or running out of memory ends the whole OS process, which under the thread model is every worker at once.',
+    );
+    out.push('');
+  }
+
+  out.push('## Trials');
+  out.push('');
+  out.push(markdownTable(trialsTable(report)));
+  out.push('');
+
+  out.push('## Environment');
+  out.push('');
+  const e = report.environment;
+  out.push(
+    `- conclab ${report.tool.version}, report generated ${report.generatedAt}; run ${report.run.startedAt} to ${report.run.endedAt}`,
+  );
+  out.push(`- host ${e.hostname}: ${e.cores} cores, ${e.cpuModel}, kernel ${e.kernel}`);
+  out.push(`- runtime ${e.runtime}, cgroup ${e.cgroupVersion}`);
+  const versions = Object.entries(e.runtimeVersions).map(([k, v]) => `${k} ${v}`);
+  if (versions.length) out.push(`- versions: ${versions.join(', ')}`);
+  for (const v of report.variants) {
+    if (!v.resources) continue;
+    const l = v.resources.limits;
+    out.push(`- limits read back for ${v.name}: ${num(l.cpuCores)} CPU, ${bytes(l.memoryBytes)} (${l.source})`);
+  }
+  out.push('');
+  out.push('## Caveats');
+  out.push('');
+  for (const c of report.caveats) out.push(`- ${c}`);
+  out.push('');
+  return out.join('\n');
+}

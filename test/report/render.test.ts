@@ -1,0 +1,118 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { parseJsonReport, toJsonReport } from '../../operator/report/json.ts';
+import { renderMarkdown } from '../../operator/report/markdown.ts';
+import { alignTable, renderTerminal, shouldUseColor } from '../../operator/report/terminal.ts';
+import { renderReport, writeReports } from '../../operator/report/write.ts';
+import { crashReport, quickstartReport } from './report-fixture.ts';
+
+const crash = crashReport();
+const quick = quickstartReport();
+
+test('Markdown puts the verdict first, then the dimension table', (t) => {
+  const md = renderMarkdown(crash);
+  const lines = md.split('\n');
+  t.is(lines[0], '# conclab: default/quickstart');
+  t.regex(lines[2] ?? '', /^\*\*Verdict:\*\* Thread delivers \d+% more throughput than process/);
+  t.true(md.indexOf('| dimension | winner | finding |') < md.indexOf('## Results'));
+});
+
+test('Markdown has a blast radius section with a per-second timeline around the fault', (t) => {
+  const md = renderMarkdown(crash);
+  t.true(md.includes('## Blast radius'));
+  const timeline = md.split('\n').filter((l) => l.startsWith('ok/s'));
+  t.is(timeline.length, 2);
+  // thread: three seconds with nothing served after the abort.
+  t.regex(timeline[1] ?? '', /196\s+0\s+0\s+0\s+100\s+196/);
+  t.regex(md, /process restarted \(cold start 2\.3 s\)/);
+  t.regex(md, /other workers' rate changed by -100%/);
+});
+
+test('Markdown lists environment, limits read back, and caveats', (t) => {
+  const md = renderMarkdown(crash);
+  t.regex(md, /## Environment[\s\S]*2 cores[\s\S]*limits read back for thread: 1 CPU, 512 MiB/);
+  t.regex(md, /## Caveats\n\n- 3 trials per variant/);
+});
+
+test('Markdown without faults has no blast radius section and says throughput cannot separate', (t) => {
+  const md = renderMarkdown(quick);
+  t.false(md.includes('## Blast radius'));
+  t.regex(md, /every variant served the offered 100 req\/s/);
+});
+
+test('a stored JSON report renders the same Markdown as the model', (t) => {
+  const stored = parseJsonReport(renderReport(crash, 'json'));
+  t.is(renderMarkdown(stored), renderMarkdown(crash));
+});
+
+test('warnings such as unequal limits are shown loudly', (t) => {
+  const doc = toJsonReport(crash);
+  doc.warnings.unshift('UNEQUAL LIMITS: test');
+  t.regex(renderMarkdown(doc), /> \*\*Warnings\*\*\n> - UNEQUAL LIMITS: test/);
+  t.regex(renderTerminal(doc, { color: false }), /warning: UNEQUAL LIMITS: test/);
+});
+
+test('the terminal table is aligned and has no colour when colour is off', (t) => {
+  const text = renderTerminal(crash, { color: false });
+  t.false(text.includes('\x1b['));
+  const lines = text.split('\n');
+  const header = lines.findIndex((l) => l.startsWith('variant  model'));
+  t.true(header > 0);
+  const rule = lines[header + 1] ?? '';
+  t.regex(rule, /^-+( {2}-+)+$/);
+  // Right-aligned columns end at the same place in the header and in every row.
+  const p99End = (lines[header] ?? '').indexOf('p99 ms') + 'p99 ms'.length;
+  for (const row of [lines[header + 2], lines[header + 3]]) t.regex((row ?? '').slice(p99End - 1, p99End), /\d/);
+  t.regex(text, /verdict: Thread delivers/);
+});
+
+test('the terminal table uses colour only when asked and fits a narrow terminal', (t) => {
+  t.true(renderTerminal(crash, { color: true }).includes('\x1b[1m'));
+  const narrow = renderTerminal(crash, { color: false, widthColumns: 60 });
+  const table = narrow.split('\n').filter((l) => l.startsWith('process') || l.startsWith('variant'));
+  t.true(
+    table.slice(0, 2).every((l) => l.length <= 60),
+    table.join('\n'),
+  );
+});
+
+test('colour follows the TTY, NO_COLOR and FORCE_COLOR', (t) => {
+  t.true(shouldUseColor({ isTTY: true }, {}));
+  t.false(shouldUseColor({ isTTY: false }, {}));
+  t.false(shouldUseColor({}, {}));
+  t.false(shouldUseColor({ isTTY: true }, { NO_COLOR: '' }));
+  t.true(shouldUseColor({ isTTY: false }, { FORCE_COLOR: '1' }));
+  t.false(shouldUseColor({ isTTY: true }, { FORCE_COLOR: '0' }));
+});
+
+test('alignTable pads left- and right-aligned columns', (t) => {
+  t.deepEqual(
+    alignTable({
+      headers: ['a', 'n'],
+      align: ['left', 'right'],
+      rows: [
+        ['xyz', '1'],
+        ['b', '100'],
+      ],
+    }),
+    ['a      n', '---  ---', 'xyz    1', 'b    100'],
+  );
+});
+
+test('writeReports writes every format atomically into the directory', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'conclab-report-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const written = writeReports(crash, dir);
+  t.deepEqual(readdirSync(dir).sort(), ['report.html', 'report.json', 'report.md']);
+  t.is(parseJsonReport(readFileSync(written.json ?? '', 'utf8')).verdict.winner, 'thread');
+  t.true(readFileSync(written.md ?? '', 'utf8').startsWith('# conclab'));
+  t.true(readFileSync(written.html ?? '', 'utf8').startsWith('<!doctype html>'));
+});
+
+test('renderReport refuses an unknown format with the allowed ones', (t) => {
+  t.throws(() => renderReport(crash, 'pdf' as 'md'), {
+    message: /unknown report format "pdf"; use one of json, md, html/,
+  });
+});
