@@ -109,8 +109,9 @@ export const CEL_RULES: readonly CelRule[] = [
     id: 'unique-variant-names',
     scope: 'spec.variants',
     rule: 'self.all(v, self.exists_one(w, w.name == v.name))',
+    // No reason FieldValueDuplicate: with it the API server prints "Duplicate value" and drops
+    // the message (seen on v1.34).
     message: 'variant names must be unique',
-    reason: 'FieldValueDuplicate',
     check(spec) {
       const out: Violation[] = [];
       const seen = new Map<unknown, number>();

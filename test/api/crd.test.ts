@@ -108,7 +108,6 @@ test('every CEL rule sits on the node it names, with its message', (t) => {
     {
       rule: 'self.all(v, self.exists_one(w, w.name == v.name))',
       message: 'variant names must be unique',
-      reason: 'FieldValueDuplicate',
     },
   ]);
 });
