@@ -28,6 +28,11 @@ export interface TraceReceiverOptions {
   maxDecompressedBytes?: number;
   /** Longest time a client may take to send one request, headers and body. Default 30,000. */
   requestTimeoutMillis?: number;
+  /**
+   * Most requests read at once; further ones get 503 with Retry-After, which OTLP exporters
+   * retry. Bounds memory to about this many x maxDecompressedBytes. Default 16.
+   */
+  maxConcurrentRequests?: number;
   /** Bounds of the span aggregation (keys, seconds and ids per key). */
   aggregation?: SpanAggregatorOptions;
   /** Told about each refused request (status and reason), e.g. to log it. Must not throw. */
@@ -52,6 +57,7 @@ export function parseContentType(header: string | undefined): Encoding | undefin
 /** gRPC codes carried in google.rpc.Status bodies, as OTLP/HTTP asks. */
 function grpcCodeFor(status: number): number {
   if (status === 404 || status === 405) return 12; // UNIMPLEMENTED
+  if (status === 503) return 14; // UNAVAILABLE
   if (status >= 500) return 13; // INTERNAL
   return 3; // INVALID_ARGUMENT
 }
@@ -81,6 +87,8 @@ export async function startTraceReceiver(options: TraceReceiverOptions = {}): Pr
   const maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes, 8 * 1024 * 1024);
   const maxDecompressedBytes = positive('maxDecompressedBytes', options.maxDecompressedBytes, 4 * maxBodyBytes);
   const requestTimeoutMillis = positive('requestTimeoutMillis', options.requestTimeoutMillis, 30_000);
+  const maxConcurrentRequests = positive('maxConcurrentRequests', options.maxConcurrentRequests, 16);
+  let inFlight = 0;
   const aggregator = new SpanAggregator(options.aggregation);
   const onRejected = options.onRejected ?? (() => {});
   const stats = { spansAccepted: 0, requestsRejected: 0, bytesReceived: 0 };
@@ -102,6 +110,7 @@ export async function startTraceReceiver(options: TraceReceiverOptions = {}): Pr
       // A logging callback must not take the receiver down.
     }
     if (error.status === 405) res.setHeader('allow', 'POST');
+    if (error.status === 503) res.setHeader('retry-after', '1');
     // After a refused upload the connection may hold unread bytes: do not reuse it.
     if (!req.complete) res.setHeader('connection', 'close');
     const code = grpcCodeFor(error.status);
@@ -132,7 +141,11 @@ export async function startTraceReceiver(options: TraceReceiverOptions = {}): Pr
         new HttpError(415, `unsupported Content-Type "${given}": send application/x-protobuf or application/json`),
       );
     }
+    if (inFlight >= maxConcurrentRequests) {
+      return reject(req, res, encoding, new HttpError(503, `busy: ${inFlight} requests in progress; retry later`));
+    }
     let spans: ReturnType<typeof decodeTraceRequestProtobuf>;
+    inFlight++;
     try {
       const body = await readRequestBody(req, { maxBodyBytes, maxDecompressedBytes }, (n) => {
         stats.bytesReceived += n;
@@ -146,6 +159,8 @@ export async function startTraceReceiver(options: TraceReceiverOptions = {}): Pr
       if (error instanceof HttpError) return reject(req, res, encoding, error);
       if (error instanceof OtlpDecodeError) return reject(req, res, encoding, new HttpError(400, error.message));
       throw error;
+    } finally {
+      inFlight--;
     }
     const { accepted, dropped } = aggregator.addAll(spans);
     stats.spansAccepted += accepted;

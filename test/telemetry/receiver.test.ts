@@ -245,6 +245,41 @@ test('answers wrong method 405, unknown content type 415, unknown encoding 415, 
   t.is(r.stats().requestsRejected, 4);
 });
 
+test('answers 503 with Retry-After beyond maxConcurrentRequests, then serves again', async (t) => {
+  const r = await receiver(t, { maxConcurrentRequests: 1 });
+  const body = Buffer.from(ProtobufTraceSerializer.serializeRequest(await someSpans('slow', 2))!);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  // A slow upload holds the only slot until released.
+  const slow = request(`${r.url}/v1/traces`, {
+    method: 'POST',
+    headers: PROTOBUF,
+    body: Readable.from(
+      (async function* () {
+        yield body.subarray(0, 10);
+        await released;
+        yield body.subarray(10);
+      })(),
+    ),
+  });
+  const deadline = Date.now() + 10_000;
+  let busy = await post(r, body, PROTOBUF);
+  // The slow request may not have reached the server yet; wait for it (bounded).
+  while (busy.status === 200 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    busy = await post(r, body, PROTOBUF);
+  }
+  t.is(busy.status, 503);
+  t.is(busy.headers['retry-after'], '1');
+  release();
+  const done = await slow;
+  await done.body.dump();
+  t.is(done.statusCode, 200);
+  t.is((await post(r, body, PROTOBUF)).status, 200);
+});
+
 test('refuses spans beyond the key limit through OTLP partial_success', async (t) => {
   const r = await receiver(t, { aggregation: { maxKeys: 1 } });
   t.is((await post(r, ProtobufTraceSerializer.serializeRequest(await someSpans('first', 2))!, PROTOBUF)).status, 200);
