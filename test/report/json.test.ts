@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import Schema from 'typebox/schema';
 import {
@@ -70,4 +71,13 @@ test('parsing a stored report checks JSON, version and schema with a message nam
   const broken = JSON.parse(text);
   broken.trials = 'none';
   t.throws(() => parseJsonReport(JSON.stringify(broken)), { message: /\/trials: must be array/ });
+});
+
+test('SCHEMA.md documents every top-level field of the schema', (t) => {
+  const doc = readFileSync(new URL('../../operator/report/SCHEMA.md', import.meta.url), 'utf8');
+  const properties = Object.keys((reportJsonSchema().properties ?? {}) as Record<string, unknown>);
+  t.true(properties.length > 10);
+  const missing = properties.filter((p) => !doc.includes(`| \`${p}\` |`));
+  t.deepEqual(missing, []);
+  t.true(doc.includes(`schemaVersion "${SCHEMA_VERSION}"`));
 });
