@@ -72,6 +72,8 @@ function compareTrials(
   better: 'higher' | 'lower',
   samples: Samples[],
   alpha: number,
+  /** When set, statements show both values ("25% vs 100%") instead of a relative delta. */
+  formatValue?: (value: number) => string,
 ): DimensionVerdict {
   const withData = samples.filter((s) => s.values.length > 0);
   const values = withData.map((s) => ({ variant: s.variant, value: mean(s.values), n: s.values.length }));
@@ -104,13 +106,18 @@ function compareTrials(
   const lm = mean(leader.values);
   const rm = mean(runnerUp.values);
   const deltaPercent = rm === 0 ? (lm === 0 ? 0 : undefined) : ((lm - rm) / Math.abs(rm)) * 100;
-  const deltaText = deltaPercent === undefined ? '' : ` ${formatDelta(deltaPercent)}`;
+  const deltaText = formatValue
+    ? ` ${formatValue(lm)} vs ${formatValue(rm)} for`
+    : deltaPercent === undefined
+      ? ''
+      : ` ${formatDelta(deltaPercent)}`;
+  const against = formatValue ? '' : ' against';
   const common = { ...base, leader: leader.variant, runnerUp: runnerUp.variant, deltaPercent };
   if (leader.values.length < 2 || runnerUp.values.length < 2) {
     return {
       ...common,
       assessable: false,
-      statement: `${label}: ${leader.variant}${deltaText} against ${runnerUp.variant}, but with ${Math.min(leader.values.length, runnerUp.values.length)} trial(s) significance cannot be assessed`,
+      statement: `${label}: ${leader.variant}${deltaText}${against} ${runnerUp.variant}, but with ${Math.min(leader.values.length, runnerUp.values.length)} trial(s) significance cannot be assessed`,
     };
   }
   const welch = welchTTest(leader.values, runnerUp.values);
@@ -119,7 +126,7 @@ function compareTrials(
   const significant = lm !== rm && welch.pValue < alpha && (rank === undefined || rank.pValue < alpha);
   const disagreement = welch.pValue < alpha && rank !== undefined && rank.pValue >= alpha;
   const statement = significant
-    ? `${label}: ${leader.variant}${deltaText} against ${runnerUp.variant} (${formatP(welch.pValue)})`
+    ? `${label}: ${leader.variant}${deltaText}${against} ${runnerUp.variant} (${formatP(welch.pValue)})`
     : disagreement
       ? `${label}: no robust difference (Welch ${formatP(welch.pValue)}, but the rank test gives ${formatP(rank?.pValue ?? 1)})`
       : `${label}: no significant difference (${formatP(welch.pValue)})`;
@@ -284,6 +291,7 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
         'lower',
         trialSamples((s) => s.blastRadius?.peakCapacityLostPercent.values ?? []),
         alpha,
+        (v) => `${Math.round(v)}%`,
       ),
     );
   }

@@ -102,6 +102,8 @@ test('blast radius appears in the verdict as capacity lost per variant', (t) => 
   t.is(v.verdict.blastRadius, 'process 25% / thread 100%');
   const br = v.dimensions.find((d) => d.dimension === 'blastRadius');
   t.is(br?.winner, 'process');
+  // Shares of capacity are compared as they are, not as a percentage of a percentage.
+  t.regex(br?.statement ?? '', /process 25% vs 100% for thread \(p<0\.001\)/);
   t.regex(v.verdict.summary, /one broken worker cost process 25% and thread 100% of capacity/);
   const rows = v.results;
   t.is(rows.find((r) => r.name === 'thread')?.capacityLostPercent, 100);
