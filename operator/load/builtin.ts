@@ -7,7 +7,7 @@
 // timer callbacks, not one timer each. The driver watches its own lateness and event loop and
 // says when its figures are not to be trusted instead of blaming the server.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { encodeHistogram, newHistogram, recordMillis } from '../analysis/histogram.ts';
 import { classifyError, classifyStatus } from './classify.ts';
 import { validateLoadPlan } from './plan-validation.ts';
@@ -27,13 +27,57 @@ export const DEFAULT_MAX_EVENT_LOOP_LAG_MILLIS = 200;
 /** Longest sleep between ticks, so timeouts and progress stay timely at low rates. */
 const MAX_TICK_MILLIS = 5;
 
-interface InFlight {
-  id: number;
-  intendedMillis: number;
-  deadlineMillis: number;
-  measured: boolean;
-  done: boolean;
-  controller: AbortController;
+/**
+ * One request, as its own undici dispatch handler: no promise, body stream or AbortController
+ * per request, which is what keeps thousands of requests per second cheap. `settle` is called
+ * exactly once per request by whichever comes first: the response, an error, or the sweep.
+ */
+class LoadRequest implements Dispatcher.DispatchHandler {
+  readonly id: number;
+  readonly intendedMillis: number;
+  readonly deadlineMillis: number;
+  readonly measured: boolean;
+  done = false;
+  private status = 0;
+  private controller: Dispatcher.DispatchController | undefined;
+  private readonly settle: (r: LoadRequest, kind: ErrorKind | undefined) => void;
+
+  constructor(
+    id: number,
+    intendedMillis: number,
+    deadlineMillis: number,
+    measured: boolean,
+    settle: (r: LoadRequest, kind: ErrorKind | undefined) => void,
+  ) {
+    this.id = id;
+    this.intendedMillis = intendedMillis;
+    this.deadlineMillis = deadlineMillis;
+    this.measured = measured;
+    this.settle = settle;
+  }
+
+  /** Cuts the request (timed out or run over); its late error is then ignored. */
+  abort(): void {
+    this.controller?.abort(new Error('conclab: request abandoned'));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // A request can time out while still waiting for a connection: cut it as it starts.
+    if (this.done) controller.abort(new Error('conclab: request abandoned'));
+    else this.controller = controller;
+  }
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+  }
+  onResponseData(): void {
+    // The body is read and dropped: only its arrival time matters.
+  }
+  onResponseEnd(): void {
+    if (!this.done) this.settle(this, classifyStatus(this.status));
+  }
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (!this.done) this.settle(this, classifyError(err));
+  }
 }
 
 interface Bucket {
@@ -55,15 +99,6 @@ export function p99OfMillis(values: number[]): number {
   if (values.length === 0) return 0;
   const sorted = Float64Array.from(values).sort();
   return sorted[Math.max(0, Math.ceil(sorted.length * 0.99) - 1)] ?? 0;
-}
-
-/** Reads a response body to its end without keeping it (undici's dump() cuts large bodies). */
-function drain(body: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    body.on('data', noop);
-    body.once('end', resolve);
-    body.once('error', reject);
-  });
 }
 
 export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions = {}): Promise<LoadResult> {
@@ -93,7 +128,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   const errors = newErrorCounts();
   const buckets: Bucket[] = [];
-  const inFlight = new Map<number, InFlight>();
+  const inFlight = new Map<number, LoadRequest>();
   let nextId = 0;
   let sent = 0;
   let completed = 0;
@@ -120,27 +155,23 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   const now = () => performance.now() - t0;
   loopDelay.enable();
 
-  const finishOk = (r: InFlight, at: number) => {
-    if (r.done) return;
+  const settle = (r: LoadRequest, kind: ErrorKind | undefined, at = now()) => {
     r.done = true;
     inFlight.delete(r.id);
-    live.completed++;
+    if (kind === undefined) live.completed++;
+    else live.errors++;
     if (!r.measured) return;
-    const latency = at - r.intendedMillis;
-    completed++;
-    recordMillis(histogram, latency);
-    const b = bucketAt(at);
-    b.completed++;
-    b.latenciesMillis.push(latency);
-  };
-  const finishError = (r: InFlight, kind: ErrorKind, at: number) => {
-    if (r.done) return;
-    r.done = true;
-    inFlight.delete(r.id);
-    live.errors++;
-    if (!r.measured) return;
-    errors[kind]++;
-    bucketAt(at).errors++;
+    if (kind === undefined) {
+      const latency = at - r.intendedMillis;
+      completed++;
+      recordMillis(histogram, latency);
+      const b = bucketAt(at);
+      b.completed++;
+      b.latenciesMillis.push(latency);
+    } else {
+      errors[kind]++;
+      bucketAt(at).errors++;
+    }
   };
 
   const send = (intendedMillis: number) => {
@@ -153,14 +184,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
       return;
     }
     const sentAt = now();
-    const r: InFlight = {
-      id: nextId++,
-      intendedMillis,
-      deadlineMillis: sentAt + plan.timeoutMillis,
-      measured,
-      done: false,
-      controller: new AbortController(),
-    };
+    const r = new LoadRequest(nextId++, intendedMillis, sentAt + plan.timeoutMillis, measured, settle);
     inFlight.set(r.id, r);
     live.sent++;
     if (measured) {
@@ -168,15 +192,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
       bucketAt(intendedMillis).sent++;
       recordMillis(slip, Math.max(0, sentAt - intendedMillis));
     }
-    pool
-      .request({ path, method: 'GET', headers, signal: r.controller.signal })
-      .then(async (res) => {
-        await drain(res.body);
-        const kind = classifyStatus(res.statusCode);
-        if (kind === undefined) finishOk(r, now());
-        else finishError(r, kind, now());
-      })
-      .catch((err: unknown) => finishError(r, classifyError(err), now()));
+    pool.dispatch({ path, method: 'GET', headers }, r);
   };
 
   // Deadlines grow with send order and a Map iterates in insertion order, so the sweep stops
@@ -184,8 +200,8 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   const expire = (at: number) => {
     for (const r of inFlight.values()) {
       if (r.deadlineMillis > at) break;
-      finishError(r, 'timeout', at);
-      r.controller.abort();
+      settle(r, 'timeout', at);
+      r.abort();
     }
   };
 
@@ -218,7 +234,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
       for (const r of inFlight.values()) {
         if (r.measured) inFlightAtEnd++;
         r.done = true;
-        r.controller.abort();
+        r.abort();
       }
       inFlight.clear();
       resolve();
