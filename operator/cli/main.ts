@@ -20,6 +20,7 @@ interface CommandEntry {
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
+  run: { summary: 'run an experiment on this machine and report', load: () => import('./run.ts') },
   validate: { summary: 'check manifests by the rules the API server applies', load: () => import('./validate.ts') },
 };
 
