@@ -6,6 +6,8 @@
 // sends every request that has come due, so thousands of requests per second cost a thousand
 // timer callbacks, not one timer each. The driver watches its own lateness and event loop and
 // says when its figures are not to be trusted instead of blaming the server.
+// A request times out timeoutMillis after it was actually sent (as k6 and undici count it);
+// its latency, when it succeeds, still counts from the intended time.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { type Dispatcher, Pool } from 'undici';
 import { encodeHistogram, newHistogram, recordMillis } from '../analysis/histogram.ts';

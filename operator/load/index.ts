@@ -2,6 +2,7 @@
 // names, and an up-front check so a run that needs k6 fails before any workload starts.
 import { type BuiltinLoadOptions, runBuiltinLoad } from './builtin.ts';
 import { findOnPath, K6NotFoundError, type K6RunOptions, runK6Load } from './k6-runner.ts';
+import { constantRatePlan } from './max-throughput.ts';
 import type { LoadSlo } from './slo.ts';
 import type { LoadPlan, LoadResult } from './types.ts';
 
@@ -38,5 +39,15 @@ export async function assertLoadDriverAvailable(
   if (driver === 'k6' && !(await findOnPath('k6', pathEnv))) throw new K6NotFoundError(pathEnv);
 }
 
-export { findMaxThroughput } from './max-throughput.ts';
+/** A max-throughput trial runner on either driver: the base plan at a constant rate. */
+export function trialRunner(
+  base: LoadPlan,
+  driver: LoadDriverName,
+  options: RunLoadOptions = {},
+): (rate: number) => Promise<LoadResult> {
+  return (rate) => runLoad(constantRatePlan(base, rate), driver, options);
+}
+
+export { findMaxThroughput, type MaxThroughputResult, type ThroughputStep } from './max-throughput.ts';
+export { DEFAULT_SLO, type LoadSlo, sloFromApi } from './slo.ts';
 export type { ErrorKind, LoadPlan, LoadProgress, LoadResult, RateStage, SecondSample } from './types.ts';

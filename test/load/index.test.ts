@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { assertLoadDriverAvailable, type LoadDriverName, runLoad } from '../../operator/load/index.ts';
+import { assertLoadDriverAvailable, type LoadDriverName, runLoad, trialRunner } from '../../operator/load/index.ts';
 import { K6NotFoundError } from '../../operator/load/k6-runner.ts';
 import { startServer } from './servers.ts';
 
@@ -41,4 +41,21 @@ test('runLoad refuses an unknown driver with the allowed names', async (t) => {
     timeoutMillis: 1,
   };
   await t.throwsAsync(runLoad(plan, 'jmeter' as LoadDriverName), { message: /builtin.*k6/ });
+});
+
+test('trialRunner runs the base plan at the given constant rate on the named driver', async (t) => {
+  const server = await startServer(t, (_req, res) => res.end('ok'));
+  const run = trialRunner(
+    {
+      url: server.url,
+      stages: [{ durationMillis: 500, targetRate: 1 }],
+      durationMillis: 500,
+      warmUpMillis: 0,
+      maxInFlight: 8,
+      timeoutMillis: 1000,
+    },
+    'builtin',
+  );
+  const r = await run(60);
+  t.is(r.scheduled, 30);
 });
