@@ -311,7 +311,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     return {
       ...base,
       apply: missing.map((_, i) =>
-        workloadPod(cx, variant, step.trial, workloadNames.indexOf(missing[i] as string), input.ctx, parseMillis),
+        workloadPod(cx, variant, step.trial, workloadNames.indexOf(missing[i] as string), input.ctx),
       ),
       remove: [],
       phase: 'Running',

@@ -98,7 +98,6 @@ export function workloadPod(
   trial: number,
   replica: number,
   ctx: PodContext,
-  parseMillis: (d: string) => number,
 ): V1Pod {
   const name = cx.metadata.name;
   const limits = { cpu: cx.spec.resources.cpu, memory: cx.spec.resources.memory };

@@ -1,7 +1,6 @@
 import test from 'ava';
 import { encodeHistogram, newHistogram, recordMillis } from '../../../operator/analysis/histogram.ts';
 import type { ConcurrencyExperiment } from '../../../operator/api/schema.ts';
-import { parseDurationMillis } from '../../../operator/api/units.ts';
 import { checkObject } from '../../../operator/api/validate.ts';
 import { DEFAULT_IMAGES, loadPod, workloadPod } from '../../../operator/runtime/kube/pod-spec.ts';
 import { decideVerdict, type StepResult, summarizeVariants } from '../../../operator/runtime/kube/report.ts';
@@ -41,7 +40,7 @@ const ctx = {
 
 test('every variant gets identical requests = limits from spec.resources; only model and workers differ', (t) => {
   const e = cx();
-  const pods = e.spec.variants.map((v) => workloadPod(e, v, 1, 0, ctx, parseDurationMillis));
+  const pods = e.spec.variants.map((v) => workloadPod(e, v, 1, 0, ctx));
   for (const p of pods) {
     const r = p.spec?.containers[0]?.resources;
     t.deepEqual(r, { requests: { cpu: '750m', memory: '300Mi' }, limits: { cpu: '750m', memory: '300Mi' } });
@@ -54,7 +53,7 @@ test('every variant gets identical requests = limits from spec.resources; only m
 
 test('workload pods carry the owner, labels, image and the generation they were made for', (t) => {
   const e = cx();
-  const p = workloadPod(e, e.spec.variants[1]!, 2, 1, ctx, parseDurationMillis);
+  const p = workloadPod(e, e.spec.variants[1]!, 2, 1, ctx);
   t.is(p.metadata?.name, 'cx-e-t-t2-r1');
   t.like(p.metadata?.labels, {
     'conclab.dev/experiment': 'e',
@@ -79,7 +78,7 @@ test('workload pods carry the owner, labels, image and the generation they were 
 
 test('tracing disabled in the spec: no OTLP endpoint in the env', (t) => {
   const e = cx({ tracing: { enabled: false } });
-  const env = workloadPod(e, e.spec.variants[0]!, 1, 0, ctx, parseDurationMillis).spec?.containers[0]?.env ?? [];
+  const env = workloadPod(e, e.spec.variants[0]!, 1, 0, ctx).spec?.containers[0]?.env ?? [];
   t.false(env.some((x) => x.name === 'OTEL_EXPORTER_OTLP_ENDPOINT'));
   t.true(env.some((x) => x.name === 'CONCLAB_TRACING' && x.value === 'false'));
 });
