@@ -7,8 +7,9 @@
 // the first, and each is one line: file, document, line, field path, the offending value and
 // what is allowed.
 import { readFile } from 'node:fs/promises';
-import Value from 'typebox/value';
+import Schema from 'typebox/schema';
 import { type Document, isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
+import { applyDefaults } from './defaults.ts';
 import { checkRules } from './rules.ts';
 import {
   API_VERSION,
@@ -182,7 +183,8 @@ function specProblems(spec: unknown): Array<{ segments: Segment[]; message: stri
     out.push({ segments: ['spec', ...segments], message });
   };
   const root = ConcurrencyExperimentSpec as unknown as JsonSchema;
-  for (const error of Value.Errors(ConcurrencyExperimentSpec, spec) as SchemaError[]) {
+  const [, errors] = Schema.Errors(ConcurrencyExperimentSpec, spec);
+  for (const error of errors as SchemaError[]) {
     const at = pointerSegments(error.instancePath);
     const schema = schemaAt(root, at) ?? {};
     const value = valueAt(spec, at);
@@ -377,7 +379,7 @@ export function checkObject(
     problem(['spec'], 'is missing; allowed: a mapping with the fields workload, resources, variants, load, ...');
     return undefined;
   }
-  const spec = Value.Default(ConcurrencyExperimentSpec, structuredClone(fields['spec']));
+  const spec = applyDefaults(ConcurrencyExperimentSpec, fields['spec']);
   for (const { segments, message } of specProblems(spec)) problem(segments, message);
   for (const violation of checkRules(spec)) {
     const value = violation.value === undefined ? '' : `${formatValue(violation.value)} `;

@@ -5,7 +5,7 @@
 // standard CEL, so the test registers an equivalent method.
 import { type CelList, CelScalar, celMethod, isCelError, listType, run } from '@bufbuild/cel';
 import test from 'ava';
-import Value from 'typebox/value';
+import { applyDefaults } from '../../operator/api/defaults.ts';
 import { CEL_RULES, CLI_RULES, checkRules } from '../../operator/api/rules.ts';
 import { ConcurrencyExperimentSpec } from '../../operator/api/schema.ts';
 import { base, cases, type Spec } from './rule-cases.ts';
@@ -41,7 +41,7 @@ for (const c of cases) {
   test(c.name, (t) => {
     const raw = base() as Spec;
     c.edit(raw);
-    const spec = Value.Default(ConcurrencyExperimentSpec, raw) as Record<string, unknown>;
+    const spec = applyDefaults<Record<string, unknown>>(ConcurrencyExperimentSpec, raw);
     for (const rule of CEL_RULES) {
       const tsFails = rule.check(spec).length > 0;
       const celFails = !celPasses(rule, spec);
