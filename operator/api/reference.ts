@@ -89,7 +89,7 @@ export function referenceMarkdown(): string {
     '',
     ...CEL_RULES.map((rule) => `- ${rule.message} (\`${rule.scope}\`)`),
     '',
-    'Checked by `conclab validate` and the operator (not expressible in CEL on every supported API server):',
+    'Checked by conclab itself (`conclab validate`, and whatever loads manifests through `operator/api/validate.ts`), not by the API server:',
     '',
     ...CLI_RULES.map((rule) => `- ${rule.description}`),
     '',

@@ -347,7 +347,8 @@ function quantityBound(field: 'cpu' | 'memory', min: number, max: number, allowe
 }
 
 // CLI side only: CEL could compare quantities only with the quantity library of newer API
-// servers, and has no cron parser. The operator applies these too before it starts a run.
+// servers, and has no cron parser. Whatever loads manifests through validate.ts (checkManifest,
+// checkObject, loadExperiments) applies these too; the API server does not.
 export const CLI_RULES: readonly CliRule[] = [
   {
     id: 'cpu-bounds',
