@@ -33,6 +33,8 @@ export interface TrialSummary {
   generator: { unreliable: boolean; sendSlipP99Millis: number; eventLoopLagMaxMillis: number; reason?: string };
   partial: boolean;
   failure?: string;
+  /** Latency histogram rebuilt from summary percentiles (k6): merged percentiles are approximate. */
+  latencyHistogramSynthesized: boolean;
   blastRadius: BlastRadius[];
 }
 
@@ -67,6 +69,9 @@ export interface VariantSummary {
   model: Variant['model'];
   workers: number;
   trials: number;
+  /** Trials the statistics across trials use: all but partial ones (unless all are partial). */
+  trialsCounted: number[];
+  loadPattern: ConcurrencyExperiment['spec']['load']['pattern'];
   throughput: MeanEstimate & { values: number[] };
   offeredRate: number;
   latency: {
@@ -97,6 +102,8 @@ export interface VariantSummary {
         peakMemoryBytes: MeanEstimate & { max: number; values: number[] };
         limits: ResourceUsage['limits'];
         restarts: number;
+        /** OOM kills over all trials, where the runtime can tell; undefined where it cannot. */
+        oomKills: number | undefined;
       }
     | undefined;
   workerSpread:
@@ -162,6 +169,7 @@ export function summarizeTrial(record: TrialRecord, options: SummaryOptions = {}
     generator: { ...load.saturation },
     partial: load.partial,
     ...(record.failure === undefined ? {} : { failure: record.failure }),
+    latencyHistogramSynthesized: load.latencyHistogramSynthesized === true,
     blastRadius: blastRadiusOfTrial(record, options.blastRadius),
   };
 }
@@ -263,21 +271,45 @@ export function summarizeVariant(
   const warnings: string[] = [];
   if (perTrial.length === 0) warnings.push(`variant ${variant.name}: no trials were recorded`);
 
-  const throughputs = perTrial.map((t) => t.throughput);
-  const client = summarize(mergeHistograms(mine.map((r) => decodeHistogram(r.load.latencyHistogram))));
-  const p99PerTrial = perTrial.map((t) => t.latency.p99Millis);
+  // A trial cut short (Ctrl-C, crash of conclab) measured a different window and state: it
+  // stays in the per-trial data but not in the statistics, unless nothing else exists.
+  const complete = perTrial.filter((t) => !t.partial);
+  const counted = complete.length > 0 ? complete : perTrial;
+  for (const t of perTrial) {
+    if (t.partial && counted !== perTrial) {
+      warnings.push(`variant ${variant.name} trial ${t.trial} is partial and left out of the statistics`);
+    } else if (t.partial) {
+      warnings.push(`variant ${variant.name} trial ${t.trial} is partial`);
+    }
+  }
+  const countedRecords = mine.filter((r) => counted.some((t) => t.trial === r.trial));
+  const throughputs = counted.map((t) => t.throughput);
+  const client = summarize(mergeHistograms(countedRecords.map((r) => decodeHistogram(r.load.latencyHistogram))));
+  const p99PerTrial = counted.map((t) => t.latency.p99Millis);
+  const synthesized = perTrial.filter((t) => t.latencyHistogramSynthesized);
+  if (synthesized.length > 0) {
+    warnings.push(
+      `variant ${variant.name}: latency of ${synthesized.length} trial(s) was rebuilt from summary percentiles (k6), so merged percentiles are approximate`,
+    );
+  }
+  if (mine.some((r) => r.spans.some((s) => s.perSecondTruncated))) {
+    warnings.push(
+      `variant ${variant.name}: the trace receiver truncated per-second span counts; span timelines are incomplete`,
+    );
+  }
   const p99ci = bootstrapCI(p99PerTrial, mean, { seed: options.seed ?? 0x5eed });
 
   const byKind = Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
-  for (const t of perTrial) for (const k of ERROR_KINDS) byKind[k] += t.errorsByKind[k];
-  const scheduled = perTrial.reduce((n, t) => n + t.scheduled, 0);
-  const errorsTotal = perTrial.reduce((n, t) => n + t.errors, 0);
-  const dropped = perTrial.reduce((n, t) => n + t.dropped, 0);
+  for (const t of counted) for (const k of ERROR_KINDS) byKind[k] += t.errorsByKind[k];
+  const scheduled = counted.reduce((n, t) => n + t.scheduled, 0);
+  const errorsTotal = counted.reduce((n, t) => n + t.errors, 0);
+  const dropped = counted.reduce((n, t) => n + t.dropped, 0);
 
-  const usages = perTrial.map((t) => t.usage).filter((u): u is ResourceUsage => u !== undefined);
-  if (usages.length > 0 && usages.length < perTrial.length) {
-    warnings.push(`variant ${variant.name}: resource usage missing for ${perTrial.length - usages.length} trial(s)`);
+  const usages = counted.map((t) => t.usage).filter((u): u is ResourceUsage => u !== undefined);
+  if (usages.length > 0 && usages.length < counted.length) {
+    warnings.push(`variant ${variant.name}: resource usage missing for ${counted.length - usages.length} trial(s)`);
   }
+  const oomKnown = usages.filter((u) => u.oomKills !== undefined);
   const firstUsage = usages[0];
   const resources =
     firstUsage === undefined
@@ -293,7 +325,11 @@ export function summarizeVariant(
           },
           limits: firstUsage.limits,
           restarts: usages.reduce((n, u) => n + u.restarts, 0),
+          oomKills: oomKnown.length === 0 ? undefined : oomKnown.reduce((n, u) => n + (u.oomKills ?? 0), 0),
         };
+  if (resources?.oomKills) {
+    warnings.push(`variant ${variant.name}: the kernel OOM-killed ${resources.oomKills} process(es) during the trials`);
+  }
 
   const unreliable = perTrial.filter((t) => t.generator.unreliable);
   for (const t of unreliable) {
@@ -305,7 +341,6 @@ export function summarizeVariant(
     t.failure === undefined ? [] : [{ trial: t.trial, failure: t.failure }],
   );
   for (const f of failedTrials) warnings.push(`variant ${variant.name} trial ${f.trial} failed: ${f.failure}`);
-  for (const t of perTrial) if (t.partial) warnings.push(`variant ${variant.name} trial ${t.trial} is partial`);
 
   const spread = workerSpread(mine, variant);
   if (spread && spread.workersSeen < variant.workers * variant.replicas) {
@@ -314,7 +349,7 @@ export function summarizeVariant(
     );
   }
 
-  const blasts = perTrial.flatMap((t) => t.blastRadius);
+  const blasts = counted.flatMap((t) => t.blastRadius);
   const measured = blasts.filter((b) => b.measurable);
   for (const b of blasts)
     if (!b.measurable)
@@ -344,8 +379,10 @@ export function summarizeVariant(
     model: variant.model,
     workers: variant.workers,
     trials: perTrial.length,
+    trialsCounted: counted.map((t) => t.trial),
+    loadPattern: experiment.spec.load.pattern,
     throughput: { ...estimateOf(throughputs), values: throughputs },
-    offeredRate: mean(perTrial.map((t) => t.offeredRate)) || 0,
+    offeredRate: mean(counted.map((t) => t.offeredRate)) || 0,
     latency: {
       client,
       p99PerTrial,
@@ -363,11 +400,11 @@ export function summarizeVariant(
       errors: errorsTotal,
       byKind,
       rate: scheduled > 0 ? (errorsTotal + dropped) / scheduled : 0,
-      inFlightAtEnd: perTrial.reduce((n, t) => n + t.inFlightAtEnd, 0),
+      inFlightAtEnd: counted.reduce((n, t) => n + t.inFlightAtEnd, 0),
     },
     resources,
     workerSpread: spread,
-    capacity: capacityCheck(experiment, variant, perTrial),
+    capacity: capacityCheck(experiment, variant, counted),
     generator: {
       unreliableTrials: unreliable.map((t) => t.trial),
       reasons: unreliable.map((t) => t.generator.reason ?? 'saturated'),

@@ -252,8 +252,10 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
   );
   // Under an arrival rate every variant can meet, throughput measures the load, not the
   // server: a "winner" there would be noise, so none is named.
+  // max-throughput trials run at the rate found as capacity: there it is the measurement.
   const boundByOffered =
     summaries.length > 0 &&
+    summaries.every((s) => s.loadPattern !== 'max-throughput') &&
     summaries.every(
       (s) => s.capacity?.measuredKind !== 'capacity' && s.offeredRate > 0 && s.throughput.mean >= 0.97 * s.offeredRate,
     );

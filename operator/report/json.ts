@@ -101,6 +101,7 @@ const ResourceUsage = Type.Object(
       { description: 'Limits as read back, for the fairness check.', ...closed },
     ),
     restarts: Int('Restarts of the whole container/process group.'),
+    oomKills: Type.Optional(Int("Processes the kernel's OOM killer killed, where the runtime can tell.")),
   },
   { description: "Resource use from the runtime's own accounting.", ...closed },
 );
@@ -189,6 +190,11 @@ const Trial = Type.Object(
     failedShare: Num('(errors + dropped) / scheduled.'),
     latency: Latency,
     latencyHistogram: Str('Encoded HDR histogram of client latency (microseconds), mergeable.'),
+    latencyHistogramSynthesized: Type.Optional(
+      Type.Boolean({
+        description: 'The histogram was rebuilt from summary percentiles (k6): merged figures are approximate.',
+      }),
+    ),
     usage: Type.Optional(ResourceUsage),
     generator: Generator,
     partial: Type.Boolean({ description: 'The trial was cut short.' }),
@@ -218,6 +224,9 @@ const VariantJson = Type.Object(
     model: Enum(MODELS, 'Concurrency model.'),
     workers: Int('Workers.'),
     trials: Int('Trials recorded.'),
+    trialsCounted: Type.Optional(
+      Type.Array(Type.Integer(), { description: 'Trials used by the statistics: all but partial ones.' }),
+    ),
     throughput: Estimate,
     offeredRate: Num('Mean scheduled requests per second.'),
     latency: Type.Object(
@@ -257,6 +266,7 @@ const VariantJson = Type.Object(
           peakMemoryMaxBytes: Num('Largest peak memory of any trial, bytes.'),
           limits: ResourceUsage.properties.limits,
           restarts: Int('Container/process-group restarts, all trials.'),
+          oomKills: Type.Optional(Int('OOM kills, all trials, where the runtime can tell.')),
         },
         { description: 'Resource use per trial.', ...closed },
       ),
@@ -510,7 +520,8 @@ function trialJson(t: TrialSummary, series: TrialSeries | undefined): Type.Stati
     failedShare: t.failedShare,
     latency: latency(t.latency),
     latencyHistogram: series?.latencyHistogram ?? '',
-    usage: t.usage ? { ...t.usage, limits: { ...t.usage.limits } } : undefined,
+    latencyHistogramSynthesized: t.latencyHistogramSynthesized ? true : undefined,
+    usage: t.usage ? defined({ ...t.usage, limits: { ...t.usage.limits } }) : undefined,
     generator: defined({ ...t.generator }),
     partial: t.partial,
     failure: t.failure,
@@ -529,6 +540,7 @@ function variantJson(v: VariantSummary): Type.Static<typeof VariantJson> {
     model: v.model,
     workers: v.workers,
     trials: v.trials,
+    trialsCounted: [...v.trialsCounted],
     throughput: estimate(v.throughput, 'req/s', v.throughput.values),
     offeredRate: v.offeredRate,
     latency: defined({
@@ -541,7 +553,7 @@ function variantJson(v: VariantSummary): Type.Static<typeof VariantJson> {
     }),
     errors: { ...v.errors, byKind: { ...v.errors.byKind } },
     resources: r
-      ? {
+      ? defined({
           cpuSeconds: estimate(r.cpuSeconds, 's'),
           throttledSeconds: estimate(r.throttledSeconds, 's'),
           throttledPeriods: r.throttledPeriods,
@@ -549,7 +561,8 @@ function variantJson(v: VariantSummary): Type.Static<typeof VariantJson> {
           peakMemoryMaxBytes: r.peakMemoryBytes.max,
           limits: { ...r.limits },
           restarts: r.restarts,
-        }
+          oomKills: r.oomKills,
+        })
       : undefined,
     workerSpread: v.workerSpread
       ? {

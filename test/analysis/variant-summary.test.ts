@@ -140,3 +140,32 @@ test('a variant without trials is summarized with a warning instead of NaN every
   t.is(s.offeredRate, 0);
   t.is(s.capacity, undefined);
 });
+
+test('a partial trial stays in the per-trial data but is left out of the statistics', (t) => {
+  const records = [
+    buildTrial({ variant: 'process', trial: 1, completed: () => 100 }),
+    buildTrial({ variant: 'process', trial: 2, completed: () => 102 }),
+    { ...buildTrial({ variant: 'process', trial: 3, completed: () => 20 }) },
+  ];
+  (records[2] as (typeof records)[number]).load.partial = true;
+  const s = summarizeVariant(experiment, processVariant, records);
+  t.is(s.perTrial.length, 3);
+  t.deepEqual(s.trialsCounted, [1, 2]);
+  t.is(s.throughput.mean, 101);
+  t.true(s.warnings.some((w) => /trial 3 is partial and left out of the statistics/.test(w)));
+});
+
+test('OOM kills, k6-synthesized histograms and truncated span timelines are flagged', (t) => {
+  const record = buildTrial({ variant: 'process', usage: { oomKills: 2 } });
+  record.load.latencyHistogramSynthesized = true;
+  for (const s of record.spans) s.perSecondTruncated = true;
+  const s = summarizeVariant(experiment, processVariant, [record]);
+  t.is(s.resources?.oomKills, 2);
+  t.true(s.warnings.some((w) => /OOM-killed 2/.test(w)));
+  t.true(s.warnings.some((w) => /rebuilt from summary percentiles/.test(w)));
+  t.true(s.warnings.some((w) => /truncated per-second span counts/.test(w)));
+  t.is(
+    summarizeVariant(experiment, processVariant, [buildTrial({ variant: 'process' })]).resources?.oomKills,
+    undefined,
+  );
+});

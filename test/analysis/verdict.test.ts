@@ -2,7 +2,7 @@ import test from 'ava';
 import { summarizeVariants } from '../../operator/analysis/variant-summary.ts';
 import { decideVerdict, formatDelta, formatP } from '../../operator/analysis/verdict.ts';
 import type { ExperimentRun } from '../../operator/engine/records.ts';
-import { buildRun, type TrialShape } from './records-builder.ts';
+import { buildExperiment, buildRun, type TrialShape } from './records-builder.ts';
 
 function verdictOf(run: ExperimentRun) {
   return decideVerdict(summarizeVariants(run.experiment, run.trials));
@@ -135,4 +135,29 @@ test('p-values and deltas are formatted for a one-line verdict', (t) => {
   t.is(formatDelta(-40), '-40%');
   t.is(formatDelta(0.3), '+0.3%');
   t.is(formatDelta(0), '0%');
+});
+
+test("under max-throughput the trials run at each variant's capacity, so throughput does decide", (t) => {
+  const run = buildRun(
+    {
+      process: (trial) => ({ rate: [150, 152, 148][trial - 1] ?? 150 }),
+      thread: (trial) => ({ rate: [190, 192, 188][trial - 1] ?? 190 }),
+    },
+    {
+      experiment: buildExperiment({
+        load: {
+          driver: 'builtin',
+          pattern: 'max-throughput',
+          rate: 50,
+          duration: '10s',
+          warmUp: '2s',
+          maxInFlight: 512,
+          timeout: '5s',
+        },
+      }),
+    },
+  );
+  const v = verdictOf(run);
+  t.false(v.throughputBoundByOfferedLoad);
+  t.is(v.verdict.winner, 'thread');
 });
