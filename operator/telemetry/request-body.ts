@@ -88,7 +88,11 @@ export function readRequestBody(
 
     req.on('data', onData);
     req.on('error', () => fail(new HttpError(400, 'the request body was not received completely')));
-    req.on('aborted', () => fail(new HttpError(400, 'the client aborted the request')));
+    // Whatever way a connection dies mid-upload, the promise must settle: the receiver counts
+    // requests in progress, and a request that never settles would hold its slot forever.
+    req.on('close', () => {
+      if (!req.complete) fail(new HttpError(400, 'the client closed the connection before sending the whole body'));
+    });
     if (gunzip) {
       gunzip.on('data', (chunk: Buffer) => {
         if (!settled) keep(chunk);

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
@@ -278,6 +278,32 @@ test('answers 503 with Retry-After beyond maxConcurrentRequests, then serves aga
   await done.body.dump();
   t.is(done.statusCode, 200);
   t.is((await post(r, body, PROTOBUF)).status, 200);
+});
+
+test('a client that disconnects mid-upload frees its request slot', async (t) => {
+  const r = await receiver(t, { maxConcurrentRequests: 1 });
+  const { port } = new URL(r.url);
+  const socket = connect({ host: '127.0.0.1', port: Number(port) });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(
+    'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\nabc',
+  );
+  const body = ProtobufTraceSerializer.serializeRequest(await someSpans('after-abort', 2))!;
+  const deadline = Date.now() + 10_000;
+  // Wait (bounded) until the half-sent request holds the only slot.
+  let busy = 0;
+  while (busy !== 503 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    busy = (await post(r, body, PROTOBUF)).status;
+  }
+  t.is(busy, 503, 'the half-sent request holds the slot');
+  socket.destroy();
+  let status = 0;
+  while (status !== 200 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    status = (await post(r, body, PROTOBUF)).status;
+  }
+  t.is(status, 200);
 });
 
 test('refuses spans beyond the key limit through OTLP partial_success', async (t) => {
