@@ -255,3 +255,25 @@ export function timelineText(b: BlastRadius): string[] {
   const labelWidth = Math.max(...rows.map((r) => r.label.length));
   return rows.map((r) => `${r.label.padEnd(labelWidth)} ${r.cells.map((c) => c.padStart(width)).join(' ')}`);
 }
+
+/**
+ * What each fault is expected to take down, per model, so the numbers can be read against the
+ * theory (and a measurement that contradicts it stands out).
+ */
+export const FAULT_NUANCE: Record<string, string> = {
+  exit: 'exit: a worker process exits alone; a worker thread that calls exit ends only its thread (Node.js worker_threads), so both models lose one worker until it is replaced.',
+  abort:
+    'abort: a native abort (SIGABRT, as from a crashing native addon) ends the whole OS process: under the process model one worker, under the thread model every worker at once until the process restarts.',
+  throw:
+    'throw: an uncaught JavaScript exception is contained in its worker under both models (a worker thread dies alone); only that worker is lost.',
+  hang: "hang: a busy loop stalls one worker's event loop; the other workers keep serving, but requests routed to the stalled one wait until they time out.",
+  leak: "leak: whichever limit is hit first decides: the runtime's heap limit ends only the leaking worker, the cgroup memory limit's OOM killer ends a whole process, which under the thread model is every worker.",
+};
+
+/** Nuance sentences for the fault kinds injected in the report, in a stable order. */
+export function faultNuances(report: JsonReport): string[] {
+  const kinds = new Set(report.trials.flatMap((t) => t.faults.map((f) => f.kind)));
+  return Object.keys(FAULT_NUANCE)
+    .filter((k) => kinds.has(k as Trial['faults'][number]['kind']))
+    .map((k) => FAULT_NUANCE[k] as string);
+}

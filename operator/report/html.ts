@@ -5,6 +5,7 @@ import {
   blastTable,
   bytes,
   dimensionsTable,
+  faultNuances,
   num,
   percent,
   representativeBlast,
@@ -259,6 +260,11 @@ export function renderHtml(input: ReportModel | JsonReport): string {
   if (blast) {
     body.push('<h2 id="blast-radius">Blast radius</h2>');
     body.push(htmlTable(blast, 'blast'));
+    body.push(
+      `<ul class="nuance">${faultNuances(report)
+        .map((n) => `<li>${e(n)}</li>`)
+        .join('')}</ul>`,
+    );
     for (const v of report.variants) {
       const b = representativeBlast(report, v.name);
       if (!b) continue;

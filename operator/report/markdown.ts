@@ -4,6 +4,7 @@ import {
   blastTable,
   bytes,
   dimensionsTable,
+  faultNuances,
   num,
   percent,
   representativeBlast,
@@ -141,9 +142,9 @@ export function renderMarkdown(input: ReportModel | JsonReport): string {
       out.push('```');
       out.push('');
     }
-    out.push(
-      'A JavaScript exception is contained in its worker under both models; a native abort or running out of memory ends the whole OS process, which under the thread model is every worker at once.',
-    );
+    out.push('What each fault is expected to take down:');
+    out.push('');
+    for (const n of faultNuances(report)) out.push(`- ${n}`);
     out.push('');
   }
 
