@@ -14,6 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${CONCLAB_CACHE:-$HOME/.cache/conclab}"
 started=$SECONDS
 
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then PATH="/usr/local/go/bin:$PATH"; fi
 command -v go >/dev/null || { echo "build.sh: 'go' not found on PATH; install Go >= 1.26" >&2; exit 1; }
 
 # Version of module $2 required in wrapper module $1 (e.g. "kube" "k8s.io/kubernetes").
@@ -30,7 +31,9 @@ for v in "$kube_version" "$etcd_version" "$helm_version"; do
 done
 kube_minor="${kube_version#v1.}"; kube_minor="${kube_minor%%.*}"
 
-export CGO_ENABLED=0 GOFLAGS="-trimpath -mod=readonly"
+# -mod=readonly: build exactly what the committed go.sum pins. -buildvcs=false: the wrapper
+# modules sit inside the conclab checkout, whose git state says nothing about these binaries.
+export CGO_ENABLED=0 GOFLAGS="-trimpath -mod=readonly -buildvcs=false"
 
 # build <wrapper-dir> <package> <output> <ldflags>
 build() {
