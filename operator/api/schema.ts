@@ -254,6 +254,9 @@ export const Slo = Type.Object(
   {
     description: 'Service level objective: what "sustained" means for max-throughput and what k6 thresholds check.',
     additionalProperties: false,
+    // An empty default so that errorRate's default always applies (the API server defaults
+    // the fields of a defaulted object too).
+    default: {},
   },
 );
 
@@ -267,7 +270,7 @@ export const Tracing = Type.Object(
       default: 0.1,
     }),
   },
-  { description: 'OpenTelemetry tracing of the workloads.', additionalProperties: false },
+  { description: 'OpenTelemetry tracing of the workloads.', additionalProperties: false, default: {} },
 );
 
 export const ConcurrencyExperimentSpec = Type.Object(

@@ -51,6 +51,9 @@ test('a valid manifest has no problems and comes back with every default applied
   t.is(experiment.spec.load.warmUp, '5s');
   t.is(experiment.spec.trials, 3);
   t.is(experiment.spec.variants[0]?.replicas, 1);
+  t.deepEqual(experiment.spec.tracing, { enabled: true, sampleRatio: 0.1 }, 'an absent tracing block is defaulted whole');
+  t.deepEqual(experiment.spec.slo, { errorRate: 0.01 }, 'an absent slo gets its error-rate bound');
+  t.is(experiment.spec.faults, undefined, 'optional lists stay absent');
 });
 
 test('parsing does not modify or keep the status of the input', (t) => {
