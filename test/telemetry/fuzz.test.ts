@@ -1,5 +1,7 @@
 // Seeded fuzzing: the decoders either decode or throw OtlpDecodeError, and the receiver answers
 // every mangled body with 200 or 400 and keeps serving. Seeds are fixed so a failure reproduces.
+
+import { connect } from 'node:net';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import test from 'ava';
 import { request } from 'undici';
@@ -131,4 +133,40 @@ test('the receiver answers every mangled body with 200 or 400 and keeps serving'
   await ok.body.dump();
   t.is(ok.statusCode, 200);
   t.is(r.stats().requestsRejected, seen.get(400) ?? 0);
+});
+
+test('the receiver survives garbage that is not even HTTP', async (t) => {
+  const r = await startTraceReceiver({ requestTimeoutMillis: 2_000 });
+  t.teardown(() => r.close());
+  const port = Number(new URL(r.url).port);
+  const rnd = random(7);
+  const deadline = Date.now() + 20_000;
+  const prefixes = [
+    '',
+    'POST /v1/traces HTTP/1.1\r\n',
+    'POST /v1/traces HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n',
+  ];
+  for (let i = 0; i < 60 && Date.now() < deadline; i++) {
+    const junk = Buffer.from(Array.from({ length: Math.floor(rnd() * 200) }, () => Math.floor(rnd() * 256)));
+    const payload = Buffer.concat([Buffer.from(prefixes[i % prefixes.length]!), junk, Buffer.from('\r\n\r\n')]);
+    await new Promise<void>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      const timer = setTimeout(() => socket.destroy(), 1_000);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.on('data', () => socket.destroy());
+      socket.end(payload);
+    });
+  }
+  const { protobuf } = await validBodies();
+  const ok = await request(`${r.url}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-protobuf' },
+    body: protobuf,
+  });
+  await ok.body.dump();
+  t.is(ok.statusCode, 200);
 });
