@@ -219,8 +219,7 @@ function specProblems(spec: unknown): Array<{ segments: Segment[]; message: stri
             }
           }
         }
-        if (error.keyword === 'type')
-          add(at, `${formatValue(value)} is ${typeName(value)}; allowed: ${describeAllowed(schema)}`);
+        if (error.keyword === 'type') add(at, `${isWrongType(value)}; allowed: ${describeAllowed(schema)}`);
         else add(at, `${formatValue(value)} is not in the required form; allowed: ${describeAllowed(schema)}`);
         break;
       case 'enum':
@@ -349,7 +348,7 @@ export function checkObject(
   report: (segments: readonly Segment[], message: string) => void,
 ): ConcurrencyExperiment | undefined {
   if (object === null || typeof object !== 'object' || Array.isArray(object)) {
-    report([], `${formatValue(object)} is ${typeName(object)}; allowed: a ConcurrencyExperiment manifest (a mapping)`);
+    report([], `${isWrongType(object)}; allowed: a ConcurrencyExperiment manifest (a mapping)`);
     return undefined;
   }
   const fields = object as Record<string, unknown>;
@@ -368,8 +367,10 @@ export function checkObject(
       problem([name], `is not a field of a ConcurrencyExperiment; allowed: ${TOP_LEVEL_FIELDS.join(', ')}`);
   }
   const metadata = fields['metadata'];
-  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
-    problem(['metadata'], `${formatValue(metadata)} is not a mapping; allowed: a mapping with at least name`);
+  if (metadata === undefined) {
+    problem(['metadata'], 'is missing; allowed: a mapping with at least name');
+  } else if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    problem(['metadata'], `${isWrongType(metadata)}; allowed: a mapping with at least name`);
   } else {
     const name = (metadata as Record<string, unknown>)['name'];
     if (typeof name !== 'string' || name.length > 253 || !NAME_RE.test(name))
@@ -388,6 +389,13 @@ export function checkObject(
   if (count > 0) return undefined;
   const { status: _status, ...rest } = fields;
   return { ...rest, spec } as unknown as ConcurrencyExperiment;
+}
+
+/** `"four" is a string`, `is a list of 2 items`: the value is shown only when it is short. */
+function isWrongType(value: unknown): string {
+  if (Array.isArray(value)) return `is a list of ${value.length} item${value.length === 1 ? '' : 's'}`;
+  if (value !== null && typeof value === 'object') return 'is a mapping';
+  return `${formatValue(value)} is ${typeName(value)}`;
 }
 
 /** ['spec', 'variants', 1, 'name'] from `spec.variants[1].name`. */

@@ -51,7 +51,11 @@ test('a valid manifest has no problems and comes back with every default applied
   t.is(experiment.spec.load.warmUp, '5s');
   t.is(experiment.spec.trials, 3);
   t.is(experiment.spec.variants[0]?.replicas, 1);
-  t.deepEqual(experiment.spec.tracing, { enabled: true, sampleRatio: 0.1 }, 'an absent tracing block is defaulted whole');
+  t.deepEqual(
+    experiment.spec.tracing,
+    { enabled: true, sampleRatio: 0.1 },
+    'an absent tracing block is defaulted whole',
+  );
   t.deepEqual(experiment.spec.slo, { errorRate: 0.01 }, 'an absent slo gets its error-rate bound');
   t.is(experiment.spec.faults, undefined, 'optional lists stay absent');
 });
@@ -211,4 +215,19 @@ test('loadExperiments reads a file and names it in problems', async (t) => {
   t.is((await loadExperiments(good))[0]?.spec.variants.length, 2);
   const error = await t.throwsAsync(loadExperiments(bad), { instanceOf: ManifestError });
   t.true(error.message.includes(`${bad}:14: spec.variants[0].workers: 0 is out of range`), error.message);
+});
+
+test('wrong shapes are named without dumping the value: missing metadata, a list for spec, a mapping for an integer', (t) => {
+  const noMetadata = valid.replace('metadata:\n  name: demo\n', '');
+  t.deepEqual(lines(noMetadata), ['x.yaml:1: metadata: is missing; allowed: a mapping with at least name']);
+  const listSpec = `${valid.slice(0, valid.indexOf('spec:'))}spec: []\n`;
+  t.deepEqual(lines(listSpec), [
+    'x.yaml:5: spec: is a list of 0 items; allowed: a mapping with the fields workload, resources, variants, load, faults, trials, slo, tracing, schedule, historyLimit',
+  ]);
+  t.deepEqual(lines(valid.replace('workers: 4\n  load', 'workers: {n: 4}\n  load')), [
+    'x.yaml:17: spec.variants[1].workers: is a mapping; allowed: an integer from 1 to 256',
+  ]);
+  t.deepEqual(lines('- a\n- b\n'), [
+    'x.yaml:1: is a list of 2 items; allowed: a ConcurrencyExperiment manifest (a mapping)',
+  ]);
 });
