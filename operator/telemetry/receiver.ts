@@ -109,6 +109,7 @@ export async function startTraceReceiver(options: TraceReceiverOptions = {}): Pr
     } catch {
       // A logging callback must not take the receiver down.
     }
+    if (res.headersSent || res.destroyed) return;
     if (error.status === 405) res.setHeader('allow', 'POST');
     if (error.status === 503) res.setHeader('retry-after', '1');
     // After a refused upload the connection may hold unread bytes: do not reuse it.
@@ -179,7 +180,11 @@ export async function startTraceReceiver(options: TraceReceiverOptions = {}): Pr
     handle(req, res).catch((error: unknown) => {
       // A bug of ours, not the client's: answer 500 and keep serving.
       const message = error instanceof Error ? error.message : String(error);
-      reject(req, res, 'json', new HttpError(500, `internal error: ${message.slice(0, 200)}`));
+      try {
+        reject(req, res, 'json', new HttpError(500, `internal error: ${message.slice(0, 200)}`));
+      } catch {
+        res.destroy();
+      }
     });
   });
   server.requestTimeout = requestTimeoutMillis;
