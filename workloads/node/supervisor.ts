@@ -411,6 +411,17 @@ export class Supervisor {
   }
 
   #offloadBody: Buffer = Buffer.alloc(0);
+  readonly #offloadHeaderCache = new Map<number, Record<string, string>>();
+
+  /** Headers naming the pool thread, built once per thread rather than per response. */
+  #offloadHeaders(done: { worker: number; pid: number; threadId: number }): Record<string, string> {
+    let headers = this.#offloadHeaderCache.get(done.threadId);
+    if (headers === undefined) {
+      headers = workerHeaders({ index: done.worker, pid: done.pid, threadId: done.threadId }, this.#offloadBody.length);
+      this.#offloadHeaderCache.set(done.threadId, headers);
+    }
+    return headers;
+  }
 
   #dispatch(): void {
     const n = this.#slots.length;
@@ -440,11 +451,7 @@ export class Supervisor {
     this.#tasks.delete(message.id);
     if (task !== undefined) {
       if (message.status === 200) {
-        const headers = workerHeaders(
-          { index: message.worker, pid: message.pid, threadId: message.threadId },
-          this.#offloadBody.length,
-        );
-        task.res.writeHead(200, { ...headers, 'x-conclab-result': String(message.result) }).end(this.#offloadBody);
+        task.res.writeHead(200, this.#offloadHeaders(message)).end(this.#offloadBody);
       } else {
         task.res.writeHead(message.status, { 'content-type': 'text/plain' }).end('work failed\n');
       }

@@ -87,12 +87,11 @@ export class RequestTracer {
    * conclab.queue_time_ms is the time between arrival and the start of work.
    */
   start(parent: Context, arrivalEpochMillis: number, workStartEpochMillis: number): Span {
-    const span = this.#tracer.startSpan(
-      'GET /work',
-      { kind: SpanKind.SERVER, startTime: arrivalEpochMillis, attributes: this.#attributes },
-      parent,
-    );
+    // Attributes are set only on recorded spans: passed at start, the SDK would sanitise a copy
+    // of them for every request, sampled or not (the ratio sampler does not read them).
+    const span = this.#tracer.startSpan('GET /work', { kind: SpanKind.SERVER, startTime: arrivalEpochMillis }, parent);
     if (span.isRecording()) {
+      span.setAttributes(this.#attributes);
       span.setAttribute('conclab.queue_time_ms', Math.max(0, workStartEpochMillis - arrivalEpochMillis));
     }
     return span;

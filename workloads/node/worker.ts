@@ -106,9 +106,9 @@ export function runWorker(
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' }).end('ok\n');
         return;
       }
-      serve(tracer === undefined ? undefined : extractContext(req.headers), arrival, (status, result) => {
+      serve(tracer === undefined ? undefined : extractContext(req.headers), arrival, (status) => {
         if (status === 200) {
-          res.writeHead(200, { ...headers, 'x-conclab-result': String(result) }).end(body);
+          res.writeHead(200, headers).end(body);
         } else {
           res.writeHead(status, { 'content-type': 'text/plain' }).end('work failed\n');
         }
