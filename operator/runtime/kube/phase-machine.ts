@@ -12,9 +12,13 @@
 import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../../api/schema.ts';
 import { Reason } from '../../controller/reasons.ts';
-import { planTrials } from '../../engine/plan.ts';
-import type { LoadResult } from '../../load/types.ts';
+import { planTrials, toLoadPlan } from '../../engine/plan.ts';
+import { generateK6Script } from '../../load/k6-script.ts';
+import { sloFromApi } from '../../load/slo.ts';
+import type { LoadPlan, LoadResult } from '../../load/types.ts';
 import {
+  childLabels,
+  k6ScriptConfigMapName,
   LABEL_GENERATION,
   LABEL_ROLE,
   LABEL_TRIAL,
@@ -25,7 +29,7 @@ import {
   tokenSecretName,
   workloadPodName,
 } from './names.ts';
-import { loadPod, ownerReference, type PodContext, WORK_PORT, workloadPod } from './pod-spec.ts';
+import { K6_SUMMARY_PATH, loadPod, ownerReference, type PodContext, WORK_PORT, workloadPod } from './pod-spec.ts';
 import { buildReport, type ClusterReport, REPORT_KEY, reportConfigMap, type StepResult } from './report.ts';
 
 export interface PhaseTimeouts {
@@ -324,10 +328,13 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
 
   if (!load) {
     const targets = present.map((p) => `http://${p.status?.podIP}:${WORK_PORT}/work`);
-    const planJson = JSON.stringify(loadPlanFor(cx, step, parseMillis));
+    const plan = loadPlanFor(cx, step, targets, parseMillis);
+    const { url: _url, ...planWithoutUrl } = plan;
+    const planJson = JSON.stringify(planWithoutUrl);
+    const script = cx.spec.load.driver === 'k6' ? [k6ScriptConfigMap(cx, step, plan, parseMillis)] : [];
     return {
       ...base,
-      apply: [loadPod({ cx, variant: step.variant, trial: step.trial, targets, planJson }, input.ctx)],
+      apply: [...script, loadPod({ cx, variant: step.variant, trial: step.trial, targets, planJson }, input.ctx)],
       ensureToken: true,
       remove: [],
       phase: 'Running',
@@ -378,24 +385,41 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 }
 
-/** The LoadPlan the load pod gets (JSON); its url is replaced by the pod's --targets. */
+/** The LoadPlan of one step; its url is the first target (the load pod gets all in --targets). */
 export function loadPlanFor(
   cx: ConcurrencyExperiment,
   step: { variant: string; trial: number },
+  targets: string[],
   parseMillis: (d: string) => number,
-): Record<string, unknown> {
-  const l = cx.spec.load;
-  const common = {
-    warmUpMillis: parseMillis(l.warmUp),
-    maxInFlight: l.maxInFlight,
-    timeoutMillis: parseMillis(l.timeout),
+): LoadPlan {
+  return toLoadPlan({
+    load: cx.spec.load,
+    url: targets[0] ?? '',
     headers: { 'x-conclab-variant': step.variant, 'x-conclab-trial': String(step.trial) },
+    parseMillis,
+  });
+}
+
+/** The k6 script of one step, mounted into the load pod's k6 container. */
+export function k6ScriptConfigMap(
+  cx: ConcurrencyExperiment,
+  step: { variant: string; trial: number },
+  plan: LoadPlan,
+  parseMillis: (d: string) => number,
+): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: k6ScriptConfigMapName(cx.metadata.name, step.variant, step.trial),
+      namespace: cx.metadata.namespace,
+      labels: childLabels(cx.metadata.name, 'script', cx.metadata.generation ?? 0, step),
+      ownerReferences: [ownerReference(cx)],
+    },
+    data: {
+      'script.js': generateK6Script(plan, { slo: sloFromApi(cx.spec.slo, parseMillis), summaryPath: K6_SUMMARY_PATH }),
+    },
   };
-  if (l.pattern === 'ramping-arrival-rate') {
-    const stages = (l.stages ?? []).map((s) => ({ durationMillis: parseMillis(s.duration), targetRate: s.target }));
-    return { ...common, stages, durationMillis: stages.reduce((a, s) => a + s.durationMillis, 0) };
-  }
-  return { ...common, rate: l.rate ?? 1, durationMillis: parseMillis(l.duration) };
 }
 
 function podRef(p: V1Pod): ChildRef {

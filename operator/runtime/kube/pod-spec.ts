@@ -15,6 +15,8 @@ import {
 
 export const WORK_PORT = 8080;
 export const ADMIN_PORT = 8081;
+/** Where the k6 container's handleSummary writes, on the volume shared with the driver container. */
+export const K6_SUMMARY_PATH = '/results/summary.json';
 
 export interface PodImages {
   /** Workload image per runtime, used when spec.workload.image is not set. */
@@ -179,7 +181,7 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
       name: 'driver',
       image: ctx.images.conclab,
       // With k6, this container only posts what the k6 init container wrote.
-      args: isK6 ? ['load', '--post-file', '/results/result.json'] : driverArgs,
+      args: isK6 ? ['load', '--post-k6-summary', K6_SUMMARY_PATH, '--plan-json', input.planJson] : driverArgs,
       env,
       resources,
       securityContext: RESTRICTED_CONTAINER,
@@ -194,11 +196,8 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
         {
           name: 'k6',
           image: ctx.images.k6,
-          args: ['run', '--quiet', '/scripts/script.js'],
-          env: [
-            { name: 'CONCLAB_TARGETS', value: input.targets.join(',') },
-            { name: 'CONCLAB_RESULT_FILE', value: '/results/result.json' },
-          ],
+          args: ['run', '--quiet', '--no-color', '/scripts/script.js'],
+          env: [{ name: 'K6_NO_USAGE_REPORT', value: 'true' }],
           resources,
           securityContext: RESTRICTED_CONTAINER,
           volumeMounts: [

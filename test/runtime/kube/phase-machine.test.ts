@@ -348,3 +348,15 @@ for (const [name, status, deploying, expected] of problems) {
     else t.is(p, undefined);
   });
 }
+
+test('with load.driver k6 the load pod comes with its generated script ConfigMap', (t) => {
+  const k6 = cx({ load: { driver: 'k6', rate: 10, duration: '10s', warmUp: '2s' } });
+  const d = decidePhase(input({ cx: k6, pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'))] }));
+  t.deepEqual(
+    d.apply.map((c) => `${c.kind}/${c.metadata?.name}`),
+    ['ConfigMap/cx-e-a-t1-k6', 'Pod/cx-e-a-t1-load'],
+  );
+  const script = (d.apply[0] as V1ConfigMap).data?.['script.js'] ?? '';
+  t.regex(script, /http:\/\/10\.0\.0\.1:8080\/work/);
+  t.regex(script, /\/results\/summary\.json/);
+});

@@ -108,7 +108,7 @@ test('the k6 load pod runs grafana/k6 first, then posts what it wrote', (t) => {
     ctx,
   );
   t.is(p.spec?.initContainers?.[0]?.image, DEFAULT_IMAGES.k6);
-  t.deepEqual(p.spec?.containers[0]?.args, ['load', '--post-file', '/results/result.json']);
+  t.deepEqual(p.spec?.containers[0]?.args, ['load', '--post-k6-summary', '/results/summary.json', '--plan-json', '{}']);
   t.true(p.spec?.volumes?.some((v) => v.configMap?.name === 'cx-e-p-t1-k6'));
 });
 

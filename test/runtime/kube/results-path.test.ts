@@ -1,0 +1,109 @@
+// The documented results path, for real: `conclab load` (what the load pod runs) drives a
+// loopback HTTP server with the built-in driver and POSTs its LoadResult to the operator's
+// results endpoint with the token the load pod gets from the Secret; the operator stores it
+// in the result ConfigMap and the experiment moves on. Only the kubelet is played by the test
+// (pod status), and the target is a local server instead of the pod IP (no pod network here).
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import test from 'ava';
+import { type ControlPlane, startControlPlane } from '../../cluster/control-plane.ts';
+import {
+  Api,
+  apply,
+  createNamespace,
+  experiment,
+  installCrd,
+  ROOT,
+  runOperator,
+  waitFor,
+} from '../../controller/helpers.ts';
+
+let cp: ControlPlane | undefined;
+test.before(async () => {
+  cp = await startControlPlane();
+  await installCrd(cp);
+});
+test.after.always(async () => {
+  await cp?.stop();
+});
+
+function runLoadCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const script = `import { loadCommand } from ${JSON.stringify(join(ROOT, 'operator/cli/load.ts'))};
+process.exitCode = await loadCommand(process.argv.slice(1));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, '--', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    }),
+  );
+}
+
+test('a load pod’s `conclab load` posts its result and the operator stores it and moves on', async (t) => {
+  if (!cp) throw new Error('control plane did not start');
+  const ns = 'results';
+  await createNamespace(cp, ns);
+  const op = await runOperator(cp.kubeConfig(), [ns]);
+  t.teardown(() => op.stop());
+  const server = createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const target = `http://127.0.0.1:${(server.address() as AddressInfo).port}/work`;
+
+  const api = new Api(cp.kubeConfig());
+  await apply(cp, experiment('real', ns, { load: { rate: 40, duration: '1s', warmUp: '0s' } }));
+  await waitFor('pod', () => api.pod(ns, 'cx-real-procs-t1'));
+  await api.markReady(ns, 'cx-real-procs-t1', '10.0.2.1');
+  const loadPod = await waitFor('load pod', () => api.pod(ns, 'cx-real-procs-t1-load'));
+
+  // Run exactly what the load pod's container would, with its env resolved.
+  const container = loadPod.spec?.containers[0];
+  const args = [...(container?.args ?? [])].slice(1); // drop the 'load' command name
+  args[args.indexOf('--targets') + 1] = target;
+  const resultsUrl = container?.env?.find((e) => e.name === 'CONCLAB_RESULTS_URL')?.value ?? '';
+  t.is(resultsUrl, `${op.url}/results/v1/${ns}/real/procs/1`);
+  const token = await api.token(ns, 'real');
+  const { code, stderr } = await runLoadCli(args, { CONCLAB_RESULTS_URL: resultsUrl, CONCLAB_RESULTS_TOKEN: token });
+  t.is(code, 0, stderr);
+  t.regex(stderr, /result posted/);
+
+  const cm = await waitFor('result ConfigMap', async () => {
+    try {
+      return await api.core.readNamespacedConfigMap({ namespace: ns, name: 'cx-real-procs-t1-result' });
+    } catch {
+      return undefined;
+    }
+  });
+  const stored = JSON.parse(cm.data?.['result.json'] ?? '{}');
+  t.true(stored.completed >= 30, `completed ${stored.completed}`);
+  t.is(cm.metadata?.ownerReferences?.[0]?.name, 'real');
+  await waitFor('next variant starts', () => api.pod(ns, 'cx-real-threads-t1'));
+  t.is(op.metrics.value('conclab_results_received_total'), 1);
+});
+
+test('`conclab load` with a wrong token fails, says why, and does not retry forever', async (t) => {
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(401).end('missing or wrong bearer token for this experiment');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const plan = { rate: 5, durationMillis: 200, warmUpMillis: 0, maxInFlight: 10, timeoutMillis: 1000 };
+  const { code, stderr } = await runLoadCli(
+    ['--targets', `http://127.0.0.1:${port}/work`, '--plan-json', JSON.stringify(plan), '--post-results'],
+    { CONCLAB_RESULTS_URL: `http://127.0.0.1:${port}/results/v1/a/b/c/1`, CONCLAB_RESULTS_TOKEN: 'nope' },
+  );
+  t.is(code, 1);
+  t.regex(stderr, /could not post the result .*401 missing or wrong bearer token/);
+});
