@@ -1,10 +1,11 @@
 // `conclab validate FILE...`: checks manifests by the rules the API server applies (schema,
 // defaults, CEL rules) plus the CLI-side checks, printing every problem as one line.
 import { readFile } from 'node:fs/promises';
+import { text as readText } from 'node:stream/consumers';
 import { checkManifest, formatProblem } from '../api/validate.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
 
-export const help = `Usage: conclab validate [--quiet] FILE...
+export const help = `Usage: conclab validate [--quiet] FILE...   (FILE "-" reads standard input)
 
 Checks ConcurrencyExperiment manifests (conclab.dev/v1alpha1) by the same rules the API
 server applies to the CRD: the schema (types, ranges, allowed values; unknown fields are
@@ -35,7 +36,7 @@ Example:
 export async function run(args: string[]): Promise<number> {
   const quiet = args.includes('-q') || args.includes('--quiet');
   const unknown = args.filter((arg) => arg.startsWith('-') && arg !== '-' && !['-q', '--quiet'].includes(arg));
-  const files = args.filter((arg) => !arg.startsWith('-'));
+  const files = args.filter((arg) => arg === '-' || !arg.startsWith('-'));
   if (unknown.length > 0 || files.length === 0) {
     console.error(
       unknown.length > 0
@@ -50,19 +51,19 @@ export async function run(args: string[]): Promise<number> {
   for (const file of files) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = file === '-' ? await readText(process.stdin) : await readFile(file, 'utf8');
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       console.error(`${file}: cannot be read (${reason}); give the path of a YAML manifest`);
       unreadable = true;
       continue;
     }
-    const { experiments, problems } = checkManifest(text, file);
+    const { experiments, problems } = checkManifest(text, file === '-' ? '<stdin>' : file);
     for (const problem of problems) console.log(formatProblem(problem));
     if (problems.length > 0) invalid = true;
     else if (!quiet) {
       const names = experiments.map((experiment) => experiment.metadata.name).join(', ');
-      console.log(`${file}: valid (${names})`);
+      console.log(`${file === '-' ? '<stdin>' : file}: valid (${names})`);
     }
   }
   if (unreadable) return EXIT_USAGE;

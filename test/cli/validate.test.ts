@@ -14,15 +14,19 @@ interface Outcome {
   stderr: string;
 }
 
-function conclab(args: string[]): Promise<Outcome> {
+function conclab(args: string[], input?: string): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    if (input !== undefined) child.stdin?.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => {
+    child.stdout?.on('data', (chunk) => {
       stdout += chunk;
     });
-    child.stderr.on('data', (chunk) => {
+    child.stderr?.on('data', (chunk) => {
       stderr += chunk;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -193,4 +197,13 @@ test('an unknown command exits 2 and lists the known ones', async (t) => {
   const { code, stderr } = await conclab(['valdiate', 'x.yaml']);
   t.is(code, 2);
   t.regex(stderr, /unknown command "valdiate"; commands: .*validate/);
+});
+
+test('FILE "-" reads the manifest from standard input', async (t) => {
+  const good = await conclab(['validate', '-'], valid);
+  t.is(good.code, 0);
+  t.is(good.stdout.trim(), '<stdin>: valid (demo)');
+  const bad = await conclab(['validate', '-'], valid.replace('workers: 4', 'workers: 0'));
+  t.is(bad.code, 1);
+  t.is(bad.stdout.trim(), '<stdin>:14: spec.variants[0].workers: 0 is out of range; allowed: an integer from 1 to 256');
 });
