@@ -142,9 +142,16 @@ function compareTrials(
   };
 }
 
-function compareErrorRates(summaries: readonly VariantSummary[], alpha: number): DimensionVerdict {
-  const withData = summaries.filter((s) => s.errors.scheduled > 0);
-  const values = withData.map((s) => ({ variant: s.name, value: s.errors.rate, n: s.errors.scheduled }));
+interface FailureCounts {
+  name: string;
+  failed: number;
+  scheduled: number;
+  rate: number;
+}
+
+function compareErrorRates(counts: readonly FailureCounts[], alpha: number): DimensionVerdict {
+  const withData = counts.filter((s) => s.scheduled > 0);
+  const values = withData.map((s) => ({ variant: s.name, value: s.rate, n: s.scheduled }));
   const base = {
     dimension: 'errorRate' as const,
     label: 'error rate',
@@ -167,11 +174,11 @@ function compareErrorRates(summaries: readonly VariantSummary[], alpha: number):
       statement: 'error rate: not measured for two variants',
     };
   }
-  const ranked = [...withData].sort((a, b) => a.errors.rate - b.errors.rate);
-  const leader = ranked[0] as VariantSummary;
-  const runnerUp = ranked[1] as VariantSummary;
+  const ranked = [...withData].sort((a, b) => a.rate - b.rate);
+  const leader = ranked[0] as FailureCounts;
+  const runnerUp = ranked[1] as FailureCounts;
   const common = { ...base, leader: leader.name, runnerUp: runnerUp.name };
-  if (leader.errors.failed === 0 && runnerUp.errors.failed === 0) {
+  if (leader.failed === 0 && runnerUp.failed === 0) {
     return {
       ...common,
       test: undefined,
@@ -182,15 +189,14 @@ function compareErrorRates(summaries: readonly VariantSummary[], alpha: number):
     };
   }
   const fisher = fisherExact(
-    leader.errors.failed,
-    leader.errors.scheduled - leader.errors.failed,
-    runnerUp.errors.failed,
-    runnerUp.errors.scheduled - runnerUp.errors.failed,
+    leader.failed,
+    leader.scheduled - leader.failed,
+    runnerUp.failed,
+    runnerUp.scheduled - runnerUp.failed,
   );
-  const significant = fisher.pValue < alpha && leader.errors.rate < runnerUp.errors.rate;
+  const significant = fisher.pValue < alpha && leader.rate < runnerUp.rate;
   const pct = (r: number) => `${(r * 100).toFixed(r < 0.001 ? 3 : 2)}%`;
-  const deltaPercent =
-    runnerUp.errors.rate === 0 ? undefined : ((leader.errors.rate - runnerUp.errors.rate) / runnerUp.errors.rate) * 100;
+  const deltaPercent = runnerUp.rate === 0 ? undefined : ((leader.rate - runnerUp.rate) / runnerUp.rate) * 100;
   return {
     ...common,
     winner: significant ? leader.name : undefined,
@@ -200,8 +206,8 @@ function compareErrorRates(summaries: readonly VariantSummary[], alpha: number):
     significant,
     deltaPercent,
     statement: significant
-      ? `error rate: ${leader.name} ${pct(leader.errors.rate)} against ${runnerUp.name} ${pct(runnerUp.errors.rate)} (Fisher ${formatP(fisher.pValue)})`
-      : `error rate: no significant difference (${pct(leader.errors.rate)} vs ${pct(runnerUp.errors.rate)}, Fisher ${formatP(fisher.pValue)})`,
+      ? `error rate: ${leader.name} ${pct(leader.rate)} against ${runnerUp.name} ${pct(runnerUp.rate)} (Fisher ${formatP(fisher.pValue)})`
+      : `error rate: no significant difference (${pct(leader.rate)} vs ${pct(runnerUp.rate)}, Fisher ${formatP(fisher.pValue)})`,
   };
 }
 
@@ -242,12 +248,34 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
   const trialSamples = (pick: (s: VariantSummary) => number[]) =>
     summaries.map((s) => ({ variant: s.name, values: pick(s).filter(Number.isFinite) }));
 
+  // Client-side figures from a saturated load generator describe the generator, not the
+  // server. With 2+ sound trials per variant the saturated ones are left out; otherwise no
+  // client-side winner is named at all.
+  const counted = (s: VariantSummary) => s.perTrial.filter((t) => s.trialsCounted.includes(t.trial));
+  const sound = (s: VariantSummary) => counted(s).filter((t) => !t.generator.unreliable);
+  const saturatedTrials = summaries.reduce((n, s) => n + counted(s).length - sound(s).length, 0);
+  const clientMode: 'all' | 'sound-only' | 'withheld' =
+    saturatedTrials === 0 ? 'all' : summaries.every((s) => sound(s).length >= 2) ? 'sound-only' : 'withheld';
+  const clientTrials = (s: VariantSummary) => (clientMode === 'sound-only' ? sound(s) : counted(s));
+  const clientSamples = (pick: (t: VariantSummary['perTrial'][number]) => number) =>
+    summaries.map((s) => ({ variant: s.name, values: clientTrials(s).map(pick).filter(Number.isFinite) }));
+  const qualify = (d: DimensionVerdict): DimensionVerdict => {
+    if (clientMode === 'sound-only') {
+      d.statement += ` (${saturatedTrials} trial(s) with a saturated load generator left out)`;
+    } else if (clientMode === 'withheld') {
+      d.winner = undefined;
+      d.significant = false;
+      d.statement = `${d.label}: not judged, the load generator was saturated in ${saturatedTrials} trial(s) (figures describe the generator, not the server)`;
+    }
+    return d;
+  };
+
   const throughput = compareTrials(
     'throughput',
     'throughput',
     'req/s',
     'higher',
-    trialSamples((s) => s.throughput.values),
+    clientSamples((t) => t.throughput),
     alpha,
   );
   // Under an arrival rate every variant can meet, throughput measures the load, not the
@@ -265,15 +293,28 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
     throughput.significant = false;
     throughput.statement = `throughput: every variant served the offered ${rate} req/s, so throughput does not separate them (raise the rate or use max-throughput)`;
   }
-  const p99 = compareTrials(
-    'p99',
-    'p99 latency',
-    'ms',
-    'lower',
-    trialSamples((s) => s.latency.p99PerTrial),
-    alpha,
+  qualify(throughput);
+  const p99 = qualify(
+    compareTrials(
+      'p99',
+      'p99 latency',
+      'ms',
+      'lower',
+      clientSamples((t) => t.latency.p99Millis),
+      alpha,
+    ),
   );
-  const errorRate = compareErrorRates(summaries, alpha);
+  const errorRate = qualify(
+    compareErrorRates(
+      summaries.map((s) => {
+        const trials = clientTrials(s);
+        const failed = trials.reduce((n, t) => n + t.errors + t.dropped, 0);
+        const scheduled = trials.reduce((n, t) => n + t.scheduled, 0);
+        return { name: s.name, failed, scheduled, rate: scheduled > 0 ? failed / scheduled : 0 };
+      }),
+      alpha,
+    ),
+  );
   const memory = compareTrials(
     'memory',
     'peak memory',
@@ -305,18 +346,27 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
   if (throughput.deltaPercent !== undefined && leader && runnerUp) {
     const qualifier = throughput.significant
       ? ''
-      : throughput.assessable && !boundByOffered
-        ? ' (n.s.)'
+      : clientMode === 'withheld'
+        ? ' (unreliable)'
         : boundByOffered
           ? ' (offered load)'
-          : ' (1 trial)';
+          : throughput.assessable
+            ? ' (n.s.)'
+            : ' (1 trial)';
     verdict.throughputDelta = `${formatDelta(throughput.deltaPercent)}${qualifier}`;
-    const lp = leader.latency.p99PerTrial;
-    const rp = runnerUp.latency.p99PerTrial;
+    const lp = clientTrials(leader).map((t) => t.latency.p99Millis);
+    const rp = clientTrials(runnerUp).map((t) => t.latency.p99Millis);
     const rMean = mean(rp);
     if (lp.length > 0 && rp.length > 0 && rMean > 0) {
       const pair = lp.length >= 2 && rp.length >= 2 ? welchTTest(lp, rp) : undefined;
-      const p99Qualifier = pair === undefined ? ' (1 trial)' : pair.pValue < alpha ? '' : ' (n.s.)';
+      const p99Qualifier =
+        clientMode === 'withheld'
+          ? ' (unreliable)'
+          : pair === undefined
+            ? ' (1 trial)'
+            : pair.pValue < alpha
+              ? ''
+              : ' (n.s.)';
       verdict.p99Delta = `${formatDelta(((mean(lp) - rMean) / rMean) * 100)}${p99Qualifier}`;
     }
   }
@@ -325,7 +375,7 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
       .map((s) => `${s.name} ${roundPercent(s.blastRadius?.peakCapacityLostPercent.mean ?? 0)}`)
       .join(' / ');
   }
-  verdict.summary = summarySentence(summaries, throughput, p99, errorRate, faulted, boundByOffered);
+  verdict.summary = summarySentence(summaries, throughput, p99, errorRate, faulted, boundByOffered, clientMode);
   return { dimensions, verdict, results: variantResults(summaries), throughputBoundByOfferedLoad: boundByOffered };
 }
 
@@ -336,15 +386,21 @@ function summarySentence(
   errorRate: DimensionVerdict,
   faulted: readonly VariantSummary[],
   boundByOffered: boolean,
+  clientMode: 'all' | 'sound-only' | 'withheld',
 ): string {
   const parts: string[] = [];
   const minTrials = Math.min(...summaries.map((s) => s.trials));
   if (summaries.length < 2 || minTrials === 0) return 'Not enough measurements to compare variants.';
-  if (boundByOffered) {
+  const unreliable = summaries.reduce((n, s) => n + s.generator.unreliableTrials.length, 0);
+  if (clientMode === 'withheld') {
+    parts.push(
+      `the load generator was saturated in ${unreliable} trial(s), so throughput, latency and errors are not judged (give the generator its own core or lower the rate)`,
+    );
+  } else if (boundByOffered) {
     parts.push(`every variant served the offered ${Math.round(mean(summaries.map((s) => s.offeredRate)))} req/s`);
   } else if (throughput.winner) {
     parts.push(
-      `${throughput.winner} delivers ${Math.round(throughput.deltaPercent ?? 0)}% more throughput than ${throughput.runnerUp} (${formatP(throughput.pValue ?? 1)})`,
+      `${throughput.winner} delivered ${Math.round(throughput.deltaPercent ?? 0)}% more throughput than ${throughput.runnerUp} (${formatP(throughput.pValue ?? 1)})`,
     );
   } else if (!throughput.assessable) {
     parts.push(
@@ -355,9 +411,11 @@ function summarySentence(
       `no significant throughput difference between ${throughput.leader} and ${throughput.runnerUp} (${formatP(throughput.pValue ?? 1)})`,
     );
   }
-  if (p99.winner) {
+  if (clientMode === 'withheld') {
+    // Nothing more to say about client-side figures.
+  } else if (p99.winner) {
     parts.push(
-      `${p99.winner} has ${Math.round(Math.abs(p99.deltaPercent ?? 0))}% lower p99 latency than ${p99.runnerUp} (${formatP(p99.pValue ?? 1)})`,
+      `${p99.winner} had ${Math.round(Math.abs(p99.deltaPercent ?? 0))}% lower p99 latency than ${p99.runnerUp} (${formatP(p99.pValue ?? 1)})`,
     );
   } else if (p99.assessable) {
     parts.push(`p99 latency shows no significant difference (${formatP(p99.pValue ?? 1)})`);
@@ -366,15 +424,15 @@ function summarySentence(
       `${p99.leader} measured ${Math.round(Math.abs(p99.deltaPercent))}% lower p99 latency than ${p99.runnerUp} in a single trial, too few to assess`,
     );
   }
-  if (errorRate.winner) parts.push(`${errorRate.winner} fails fewer requests (${formatP(errorRate.pValue ?? 1)})`);
+  if (errorRate.winner) parts.push(`${errorRate.winner} failed fewer requests (${formatP(errorRate.pValue ?? 1)})`);
   if (faulted.length > 0) {
     parts.push(
       `one broken worker cost ${faulted.map((s) => `${s.name} ${roundPercent(s.blastRadius?.peakCapacityLostPercent.mean ?? 0)}`).join(' and ')} of capacity at the worst second`,
     );
   }
-  const unreliable = summaries.reduce((n, s) => n + s.generator.unreliableTrials.length, 0);
-  if (unreliable > 0)
-    parts.push(`the load generator was saturated in ${unreliable} trial(s), so those figures are unreliable`);
+  if (clientMode === 'sound-only') {
+    parts.push(`${unreliable} trial(s) with a saturated load generator were left out of the client-side comparison`);
+  }
   const sentence = parts.join('; ');
   return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.`;
 }

@@ -25,7 +25,7 @@ test('a clear throughput difference over three trials names a winner with the de
   const tp = v.dimensions.find((d) => d.dimension === 'throughput');
   t.true(tp?.significant);
   t.true((tp?.pValue ?? 1) < 0.001);
-  t.regex(v.verdict.summary, /^Thread delivers 24% more throughput than process \(p<0\.001\)/);
+  t.regex(v.verdict.summary, /^Thread delivered 24% more throughput than process \(p<0\.001\)/);
 });
 
 test('overlapping trials name no winner and say the difference is not significant, with p', (t) => {
@@ -59,7 +59,7 @@ test('when every variant serves the offered rate, throughput names no winner and
   t.regex(v.verdict.summary, /^Every variant served the offered 100 req\/s/);
   const p99 = v.dimensions.find((d) => d.dimension === 'p99');
   t.is(p99?.winner, 'thread');
-  t.regex(v.verdict.summary, /thread has 50% lower p99 latency than process/);
+  t.regex(v.verdict.summary, /thread had 50% lower p99 latency than process/);
 });
 
 test('the p99 delta of the winner is signed against the runner-up', (t) => {
@@ -122,9 +122,45 @@ test('status rows carry throughput with its CI, latency, errors and resources', 
   t.false('capacityLostPercent' in (row ?? {}));
 });
 
-test('a saturated load generator is named in the summary', (t) => {
-  const run = buildRun({ process: () => ({ unreliable: true }), thread: () => ({}) });
-  t.regex(verdictOf(run).verdict.summary, /load generator was saturated in 3 trial\(s\)/);
+test('with too few sound trials a saturated load generator withholds client-side winners', (t) => {
+  const run = buildRun({
+    process: (trial) => ({ ...atCapacity([160, 162, 158])(trial), unreliable: trial !== 1 }),
+    thread: atCapacity([196, 200, 198]),
+  });
+  const v = verdictOf(run);
+  t.is(v.verdict.winner, undefined);
+  t.is(v.verdict.throughputDelta, '+24% (unreliable)');
+  t.regex(
+    v.verdict.summary,
+    /^The load generator was saturated in 2 trial\(s\), so throughput, latency and errors are not judged/,
+  );
+  const tp = v.dimensions.find((d) => d.dimension === 'throughput');
+  t.regex(tp?.statement ?? '', /not judged/);
+  // Server-side dimensions are still judged.
+  t.is(
+    v.dimensions.find((d) => d.dimension === 'memory')?.statement,
+    'peak memory: no significant difference (p=1.00)',
+  );
+});
+
+test('saturated trials are left out when enough sound trials remain', (t) => {
+  const run = buildRun(
+    {
+      // Trial 4 of process was saturated and shows a collapsed throughput: it must not count.
+      process: (trial) => ({ ...atCapacity([160, 162, 158, 40])(trial), unreliable: trial === 4 }),
+      thread: atCapacity([196, 200, 198, 197]),
+    },
+    { trials: 4 },
+  );
+  const v = verdictOf(run);
+  t.is(v.verdict.winner, 'thread');
+  const tp = v.dimensions.find((d) => d.dimension === 'throughput');
+  t.deepEqual(
+    tp?.values.map((x) => x.n),
+    [3, 4],
+  );
+  t.regex(tp?.statement ?? '', /1 trial\(s\) with a saturated load generator left out/);
+  t.regex(v.verdict.summary, /1 trial\(s\) with a saturated load generator were left out/);
 });
 
 test('p-values and deltas are formatted for a one-line verdict', (t) => {

@@ -100,7 +100,7 @@ test('the HTML report renders in headless Chromium with its text, tables and SVG
 
   t.is(await page.title(), 'conclab: default/quickstart');
   const verdict = await page.locator('#verdict').textContent();
-  t.regex(verdict ?? '', /Verdict: Thread delivers \d+% more throughput than process/);
+  t.regex(verdict ?? '', /Verdict: Thread delivered \d+% more throughput than process/);
   t.is(await page.locator('svg.chart').count(), 3);
   // Each chart: a mean line per variant and a faint line per trial (3 trials x 2 variants).
   t.is(await page.locator('svg.chart').first().locator('path.series').count(), 8);

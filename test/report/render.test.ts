@@ -15,7 +15,7 @@ test('Markdown puts the verdict first, then the dimension table', (t) => {
   const md = renderMarkdown(crash);
   const lines = md.split('\n');
   t.is(lines[0], '# conclab: default/quickstart');
-  t.regex(lines[2] ?? '', /^\*\*Verdict:\*\* Thread delivers \d+% more throughput than process/);
+  t.regex(lines[2] ?? '', /^\*\*Verdict:\*\* Thread delivered \d+% more throughput than process/);
   t.true(md.indexOf('| dimension | winner | finding |') < md.indexOf('## Results'));
 });
 
@@ -68,7 +68,7 @@ test('the terminal table is aligned and has no colour when colour is off', (t) =
   // Right-aligned columns end at the same place in the header and in every row.
   const p99End = (lines[header] ?? '').indexOf('p99 ms') + 'p99 ms'.length;
   for (const row of [lines[header + 2], lines[header + 3]]) t.regex((row ?? '').slice(p99End - 1, p99End), /\d/);
-  t.regex(text, /verdict: Thread delivers/);
+  t.regex(text, /verdict: Thread delivered/);
 });
 
 test('the terminal table uses colour only when asked and fits a narrow terminal', (t) => {
