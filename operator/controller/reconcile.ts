@@ -74,6 +74,14 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
   const { experiment, problems } = specProblems(current);
   if (!experiment) {
     const message = `invalid spec (${problems.length} problem${problems.length === 1 ? '' : 's'}): ${problems.join('; ')}`;
+    const degraded = current.status?.conditions?.find((c) => c.type === 'Degraded');
+    if (
+      current.status?.observedGeneration === current.metadata.generation &&
+      degraded?.reason === Reason.InvalidSpec &&
+      degraded.message === message
+    ) {
+      return { phase: 'Failed' }; // Already reported; our own status write brought us here.
+    }
     await cleanup(ctx.client, namespace, name, { keepReport: true });
     await writeStatus(ctx, current, {
       phase: 'Failed',

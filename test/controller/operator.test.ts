@@ -238,3 +238,38 @@ test.serial('a workload that never becomes ready fails at the deploy timeout wit
   t.is(degraded?.reason, 'WorkloadNotReady');
   t.regex(degraded?.message ?? '', /variant procs trial 1: pods not ready within 2s/);
 });
+
+test.serial(
+  'a spec the API server accepts but conclab cannot run fails as InvalidSpec, once, until it is fixed',
+  async (t) => {
+    const ns = 'invalid';
+    await createNamespace(plane(), ns);
+    const op = await runOperator(plane().kubeConfig(), [ns]);
+    t.teardown(() => op.stop());
+    // 100 cores passes the CRD (CEL cannot compare quantities) but not conclab's own rules.
+    await apply(plane(), experiment('huge', ns, { resources: { cpu: '100', memory: '256Mi' } }));
+    const failed = await waitFor('Failed', async () => {
+      const cx = await api.cx(ns, 'huge');
+      return cx?.status?.phase === 'Failed' ? cx : undefined;
+    });
+    const degraded = failed.status?.conditions?.find((c) => c.type === 'Degraded');
+    t.is(degraded?.reason, 'InvalidSpec');
+    t.regex(
+      degraded?.message ?? '',
+      /spec\.resources\.cpu: "100" is out of range; allowed: a CPU quantity from "10m" to "64"/,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    t.is(op.metrics.value('conclab_reconcile_errors_total', { type: 'InvalidSpec' }), 1, 'terminal: not retried');
+    t.deepEqual(await api.pods(ns, 'huge'), []);
+
+    // Fixing the spec (a new generation) starts the run.
+    await apply(plane(), experiment('huge', ns, { resources: { cpu: '2', memory: '256Mi' } }));
+    const p = await waitFor('pod after the fix', () => api.pod(ns, 'cx-huge-procs-t1'));
+    t.is(p.spec?.containers[0]?.resources?.limits?.['cpu'], '2');
+    const running = await waitFor('Running', async () => {
+      const cx = await api.cx(ns, 'huge');
+      return cx?.status?.phase === 'Running' ? cx : undefined;
+    });
+    t.is(running.status?.observedGeneration, 2);
+  },
+);
