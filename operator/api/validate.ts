@@ -30,10 +30,10 @@ import {
   UnitError,
 } from './units.ts';
 
-/** One problem in a manifest. `format()` turns it into the one line the CLI prints. */
+/** One problem in a manifest. `formatProblem()` turns it into the one line the CLI prints. */
 export interface Problem {
   file: string;
-  /** 1-based position of the YAML document in the file. */
+  /** 1-based position of the YAML document in the file, empty documents not counted. */
   document: number;
   /** Whether the file holds more than one document (then the line names the document). */
   multiDocument: boolean;
@@ -278,16 +278,6 @@ export function checkManifest(text: string, file = '<input>'): CheckResult {
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: Problem[] = [];
   const experiments: ConcurrencyExperiment[] = [];
-  if (!Array.isArray(docs)) {
-    problems.push({
-      file,
-      document: 1,
-      multiDocument: false,
-      path: '',
-      message: `holds no YAML document; allowed: a ConcurrencyExperiment manifest (apiVersion: ${API_VERSION}, kind: ${KIND})`,
-    });
-    return { experiments, problems };
-  }
   // A leading or trailing `---` makes an empty document; kubectl skips those too.
   const nonEmpty = docs.filter(
     (doc) =>
@@ -327,13 +317,8 @@ export function checkManifest(text: string, file = '<input>'): CheckResult {
     if (experiment !== undefined) experiments.push(experiment);
   });
   if (nonEmpty.length === 0) {
-    problems.push({
-      file,
-      document: 1,
-      multiDocument: false,
-      path: '',
-      message: `holds no YAML document; allowed: a ConcurrencyExperiment manifest (apiVersion: ${API_VERSION}, kind: ${KIND})`,
-    });
+    const message = `holds no YAML document; allowed: a ConcurrencyExperiment manifest (apiVersion: ${API_VERSION}, kind: ${KIND})`;
+    problems.push({ file, document: 1, multiDocument: false, path: '', message });
   }
   return { experiments, problems };
 }
