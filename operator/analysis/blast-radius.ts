@@ -143,7 +143,12 @@ export function measureBlastRadius(
     throw new RangeError(`blast radius: recoveryFraction must be within (0, 1], got ${o.recoveryFraction}`);
   }
   const load = record.load;
-  const series = [...load.perSecond].sort((a, b) => a.second - b.second);
+  // Seconds after the measured window only drain requests already sent (nothing new is sent),
+  // so their throughput says nothing about recovery: the analysis stops at the window's end.
+  const windowSeconds = Math.ceil((load.endedAtMillis - load.startedAtMillis) / 1000);
+  const series = [...load.perSecond]
+    .filter((s) => windowSeconds <= 0 || s.second < windowSeconds)
+    .sort((a, b) => a.second - b.second);
   const faultOffsetSeconds = (fault.atMillis - load.startedAtMillis) / 1000;
   const faultSecond = Math.floor(faultOffsetSeconds);
   const events = record.events.filter((e) => e.atMillis >= fault.atMillis).sort((a, b) => a.atMillis - b.atMillis);

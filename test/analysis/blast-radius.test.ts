@@ -207,3 +207,19 @@ test('blast radius: a fault outside the measured window is not measurable, with 
 test('blast radius: a trial without faults has none', (t) => {
   t.deepEqual(blastRadiusOfTrial(buildTrial()), []);
 });
+
+test('blast radius: seconds after the measured window (draining only) do not count as a dip', (t) => {
+  const record = buildTrial({
+    seconds: 25,
+    fault: { atSeconds: 10 },
+    completed: (s) => (s >= 10 && s < 12 ? 75 : s >= 20 ? 0 : 100),
+    errors: (s) => (s >= 20 ? 30 : 0),
+  });
+  // The driver reports 5 drain seconds past a 20 s window.
+  record.load.endedAtMillis = record.load.startedAtMillis + 20_000;
+  const [br] = blastRadiusOfTrial(record);
+  t.true(br?.recovered);
+  t.is(br?.recoverySeconds, 2);
+  t.is(br?.requestsLost, 50);
+  t.is(br?.failedAfterFault, 0);
+});
