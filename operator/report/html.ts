@@ -161,7 +161,12 @@ function meanSeries(trials: readonly Trial[], pick: (s: Trial['perSecond'][numbe
 function charts(report: JsonReport): string {
   const colors = new Map(report.variants.map((v, i) => [v.name, PALETTE[i % PALETTE.length] as string]));
   const faults = report.trials.flatMap((t) => t.faults.map((f) => (f.atMillis - t.startedAtMillis) / 1000));
-  const markers = faults.length > 0 ? [{ x: faults.reduce((a, b) => a + b, 0) / faults.length, label: 'fault' }] : [];
+  const markers: { x: number; label: string }[] =
+    faults.length > 0 ? [{ x: faults.reduce((a, b) => a + b, 0) / faults.length, label: 'fault' }] : [];
+  // Seconds past the window only drain requests already sent; mark where sending stopped.
+  const windowEnd = Math.max(0, ...report.trials.map((t) => t.measuredSeconds));
+  const lastSecond = Math.max(0, ...report.trials.flatMap((t) => t.perSecond.map((s) => s.second)));
+  if (windowEnd > 0 && lastSecond >= windowEnd) markers.push({ x: windowEnd, label: 'load ends' });
   const build = (
     title: string,
     yLabel: string,
