@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import Schema from 'typebox/schema';
+import { renderHtml } from '../../operator/report/html.ts';
 import {
   parseJsonReport,
   renderJson,
@@ -9,6 +10,10 @@ import {
   toJsonReport,
   validateJsonReport,
 } from '../../operator/report/json.ts';
+import { renderMarkdown } from '../../operator/report/markdown.ts';
+import { buildReport } from '../../operator/report/model.ts';
+import { renderTerminal } from '../../operator/report/terminal.ts';
+import { buildRun } from '../analysis/records-builder.ts';
 import { crashReport, GENERATED_AT, quickstartReport } from './report-fixture.ts';
 
 test('a report with faults validates against the exported JSON Schema', (t) => {
@@ -88,4 +93,27 @@ test('optional fields from newer producers (OOM kills, synthesized histograms) v
   doc.trials[0].latencyHistogramSynthesized = true;
   doc.variants[0].resources.oomKills = 1;
   t.deepEqual(validateJsonReport(doc), []);
+});
+
+test('a partial run where one variant never ran still gives a valid report in every format', (t) => {
+  const run = buildRun({ process: () => ({}), thread: () => ({}) }, { trials: 1, partial: true });
+  run.trials = run.trials.filter((r) => r.variant === 'process');
+  const model = buildReport(run, { generatedAt: GENERATED_AT });
+  const doc = JSON.parse(renderJson(model));
+  t.deepEqual(validateJsonReport(doc), []);
+  t.true(doc.partial);
+  t.is(doc.verdict.summary, 'Not enough measurements to compare variants.');
+  t.true(doc.warnings.some((w: string) => w.startsWith('PARTIAL RUN')));
+  t.regex(renderMarkdown(model), /# conclab: default\/quickstart \(PARTIAL\)/);
+  t.regex(renderHtml(model), /\(PARTIAL\)/);
+  t.regex(renderTerminal(model, { color: false }), /\(PARTIAL\)/);
+});
+
+test('unequal limits between variants are a loud warning', (t) => {
+  const run = buildRun({
+    process: () => ({}),
+    thread: () => ({ usage: { limits: { cpuCores: 2, memoryBytes: 512 * 1024 * 1024, source: 'cgroup v2' } } }),
+  });
+  const doc = toJsonReport(buildReport(run, { generatedAt: GENERATED_AT }));
+  t.regex(doc.warnings[0] ?? '', /^UNEQUAL LIMITS: .*process: 1 cores.*thread: 2 cores/);
 });
