@@ -93,3 +93,66 @@ cases.forEach((c, index) => {
     t.is(cli.length, c.fails.length, 'the CLI reports one line per broken rule');
   });
 });
+
+test.serial('kubectl explain shows the schema descriptions', async (t) => {
+  const result = await plane!.kubectl(['explain', 'cx.spec.load.rate']);
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout.replace(/\s+/g, ' '), /Arrival rate in requests per second/);
+});
+
+test.serial('status is written through the status subresource and shown in the printer columns', async (t) => {
+  const created = await plane!.kubectl(['create', '-f', join(ROOT, 'examples', 'quickstart.yaml')]);
+  t.is(created.code, 0, created.stderr);
+  t.teardown(async () => {
+    await plane?.kubectl(['delete', 'cx', 'quickstart', '--ignore-not-found', '--wait=false']);
+  });
+  const status = {
+    status: {
+      phase: 'Succeeded',
+      verdict: {
+        winner: 'threads',
+        throughputDelta: '+12%',
+        p99Delta: '-30%',
+        blastRadius: 'process-25%/thread-100%',
+        summary: 'threads win on throughput',
+      },
+    },
+  };
+  const patched = await plane!.kubectl([
+    'patch',
+    'cx',
+    'quickstart',
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify(status),
+  ]);
+  t.is(patched.code, 0, patched.stderr);
+  // By short name and by category, as a user would type it.
+  for (const resource of ['cx', 'conclab']) {
+    const listed = await plane!.kubectl(['get', resource]);
+    t.is(listed.code, 0, listed.stderr);
+    const [header, row] = listed.stdout.trim().split('\n');
+    t.deepEqual(header?.split(/\s+/), ['NAME', 'PHASE', 'WINNER', 'THROUGHPUT', 'P99', 'BLAST-RADIUS', 'AGE']);
+    t.deepEqual(row?.split(/\s+/).slice(0, 6), [
+      'quickstart',
+      'Succeeded',
+      'threads',
+      '+12%',
+      '-30%',
+      'process-25%/thread-100%',
+    ]);
+  }
+  // A write to the main resource cannot change status: only the subresource can.
+  const sneaky = await plane!.kubectl([
+    'patch',
+    'cx',
+    'quickstart',
+    '--type=merge',
+    '-p',
+    '{"status":{"phase":"Failed"}}',
+  ]);
+  t.is(sneaky.code, 0, sneaky.stderr);
+  const phase = await plane!.kubectl(['get', 'cx', 'quickstart', '-o', 'jsonpath={.status.phase}']);
+  t.is(phase.stdout, 'Succeeded');
+});
