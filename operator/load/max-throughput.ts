@@ -23,6 +23,11 @@ export interface MaxThroughputOptions {
   maxRate?: number;
   /** Lowest rate tried when even the start rate fails. Default 1. */
   minRate?: number;
+  /**
+   * Times a trial the driver flagged as saturated is run again at the same rate before the
+   * search gives up (a passing hiccup on a shared machine should not end it). Default 1.
+   */
+  retriesWhenUnreliable?: number;
   signal?: AbortSignal;
   /** Called after each step, for progress displays. Must not throw. */
   onStep?: (step: ThroughputStep) => void;
@@ -127,6 +132,8 @@ export async function findMaxThroughput(o: MaxThroughputOptions): Promise<MaxThr
   let capacityResult: LoadResult | undefined;
   let rate = Math.min(limits.maxRate, Math.round(o.startRate));
   let end: SearchEnd = 'max-steps';
+  const retries = o.retriesWhenUnreliable ?? 1;
+  let retriesLeft = retries;
   while (steps.length < maxSteps) {
     if (o.signal?.aborted) {
       end = 'aborted';
@@ -144,11 +151,14 @@ export async function findMaxThroughput(o: MaxThroughputOptions): Promise<MaxThr
       end = 'aborted';
       break;
     }
-    // A saturated driver says nothing about the target: capacity is at least the best pass.
+    // A saturated driver says nothing about the target: retry, then stop with capacity as a
+    // lower bound (the best pass so far).
     if (step.unreliable) {
+      if (retriesLeft-- > 0) continue;
       end = 'driver-saturated';
       break;
     }
+    retriesLeft = retries;
     if (step.passed && rate > highestPass) {
       highestPass = rate;
       capacityResult = result;

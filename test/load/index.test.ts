@@ -9,7 +9,7 @@ import { startServer } from './servers.ts';
 test('runLoad with builtin drives the target with the built-in driver', async (t) => {
   const server = await startServer(t, (_req, res) => res.end('ok'));
   const r = await runLoad(
-    { url: server.url, rate: 40, durationMillis: 500, warmUpMillis: 0, maxInFlight: 8, timeoutMillis: 1000 },
+    { url: server.url, rate: 40, durationMillis: 500, warmUpMillis: 0, maxInFlight: 8, timeoutMillis: 5000 },
     'builtin',
   );
   t.is(r.driver, 'builtin');
@@ -52,7 +52,7 @@ test('trialRunner runs the base plan at the given constant rate on the named dri
       durationMillis: 500,
       warmUpMillis: 0,
       maxInFlight: 8,
-      timeoutMillis: 1000,
+      timeoutMillis: 5000,
     },
     'builtin',
   );

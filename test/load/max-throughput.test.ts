@@ -108,7 +108,7 @@ test('search (FAKE capacity model): is bounded by maxSteps and reports it', asyn
   t.is(r.capacity, 4);
 });
 
-test('search stops when the driver saturates: capacity is only a lower bound', async (t) => {
+test('search retries a saturated trial, then stops: capacity is only a lower bound', async (t) => {
   const r = await findMaxThroughput({
     startRate: 100,
     slo: DEFAULT_SLO,
@@ -116,7 +116,25 @@ test('search stops when the driver saturates: capacity is only a lower bound', a
   });
   t.is(r.end, 'driver-saturated');
   t.is(r.capacity, 200);
-  t.is(r.steps.length, 3);
+  t.deepEqual(
+    r.steps.map((s) => s.rate),
+    [100, 200, 400, 400],
+  );
+});
+
+test('search goes on when a retried trial is reliable', async (t) => {
+  let hiccups = 1;
+  const r = await findMaxThroughput({
+    startRate: 100,
+    slo: DEFAULT_SLO,
+    maxSteps: 4,
+    runTrial: async (rate) => resultOf(rate, 0, 5, rate === 200 && hiccups-- > 0),
+  });
+  t.deepEqual(
+    r.steps.map((s) => `${s.rate}${s.unreliable ? '!' : ''}`),
+    ['100', '200!', '200', '400'],
+  );
+  t.is(r.capacity, 400);
 });
 
 test('sloFromApi converts durations and keeps the error rate', (t) => {
@@ -168,16 +186,25 @@ test('search on the built-in driver finds the capacity of a token-bucket server 
     startRate: 150,
     slo: { errorRate: 0.02, latencyMillis: {} },
     maxSteps: 9,
-    runTrial: builtinTrialRunner(
-      { url: server.url, rate: 1, durationMillis: 800, warmUpMillis: 200, maxInFlight: 64, timeoutMillis: 1000 },
-      // The subject here is the search; other test files load this 2-core machine, so the
-      // driver's self-check is relaxed to keep it from ending the search early.
-      { maxSendSlipP99Millis: 250, maxEventLoopLagMillis: 1000 },
-    ),
+    retriesWhenUnreliable: 2,
+    runTrial: builtinTrialRunner({
+      url: server.url,
+      rate: 1,
+      durationMillis: 800,
+      warmUpMillis: 200,
+      maxInFlight: 64,
+      timeoutMillis: 1000,
+    }),
   });
   t.log(r.end, r.steps.map((s) => `${s.rate}:${s.passed ? 'pass' : `fail (${s.reason})`}`).join(' '));
+  t.true(r.steps.length <= 9);
+  if (r.end === 'driver-saturated') {
+    // Other tenants starved this process: the search must then stop and call its figure a
+    // lower bound rather than report stalls as the server's capacity.
+    t.true(r.capacity <= 240, `lower bound ${r.capacity}`);
+    return;
+  }
   // The burst is spent in each trial's warm-up, so the measured edge sits right at 200/s.
   t.true(r.capacity >= 180 && r.capacity <= 240, `capacity ${r.capacity} should be near 200`);
-  t.true(r.steps.length <= 9);
-  t.true(r.steps.some((s) => !s.passed));
+  t.true(r.steps.some((s) => !s.passed && !s.unreliable));
 });
