@@ -403,6 +403,11 @@ export const JsonReport = Type.Object(
     warnings: Type.Array(Type.String(), { description: 'Problems that make figures less trustworthy.' }),
     caveats: Type.Array(Type.String(), { description: 'Standing limits of the method.' }),
     partial: Type.Boolean({ description: 'Same as run.partial, at the top for quick checks.' }),
+    omitted: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'Bulky per-trial data left out to fit a size limit (a ConfigMap holds at most 1 MiB).',
+      }),
+    ),
   },
   { title: 'conclab report', description: 'The result of one ConcurrencyExperiment run.', ...closed },
 );
