@@ -309,6 +309,9 @@ export function renderHtml(input: ReportModel | JsonReport): string {
   body.push('</ul>');
   body.push('<h2>Caveats</h2><ul>');
   for (const c of report.caveats) body.push(`<li>${e(c)}</li>`);
+  if (report.omitted?.length) {
+    body.push(`<li>Left out of this stored report to fit its size limit: ${e(report.omitted.join('; '))}.</li>`);
+  }
   body.push('</ul>');
 
   // The data travels with the page; "<" is escaped so no string can close the script element.

@@ -172,6 +172,8 @@ export function renderMarkdown(input: ReportModel | JsonReport): string {
   out.push('## Caveats');
   out.push('');
   for (const c of report.caveats) out.push(`- ${c}`);
+  if (report.omitted?.length)
+    out.push(`- Left out of this stored report to fit its size limit: ${report.omitted.join('; ')}.`);
   out.push('');
   return out.join('\n');
 }
