@@ -6,6 +6,8 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import type { FaultKind } from '../api/schema.ts';
+import { injectFault } from '../engine/faults.ts';
 import { runBuiltinLoad } from '../load/builtin.ts';
 import { parseK6Summary } from '../load/k6-summary.ts';
 import type { LoadPlan, LoadResult } from '../load/types.ts';
@@ -21,6 +23,8 @@ What the operator's load pods run.
   --post-results          POST the result to $CONCLAB_RESULTS_URL with $CONCLAB_RESULTS_TOKEN
                           (otherwise print it to stdout)
   --post-k6-summary FILE  convert the k6 summary JSON in FILE and POST it
+  --faults-json JSON      [{kind, worker, atMillis}]: faults to inject, millis from the start
+  --admin-url URL         the supervisor admin endpoint the faults go to
   --attempts N            POST attempts before giving up (default 30)`;
 
 const TERMINATION_LOG = '/dev/termination-log';
@@ -36,6 +40,8 @@ export async function loadCommand(argv: string[]): Promise<number> {
         'post-results': { type: 'boolean' },
         'post-k6-summary': { type: 'string' },
         attempts: { type: 'string' },
+        'faults-json': { type: 'string' },
+        'admin-url': { type: 'string' },
       },
       strict: true,
     }));
@@ -66,9 +72,16 @@ export async function loadCommand(argv: string[]): Promise<number> {
         console.error('conclab load: --targets needs at least one URL');
         return EXIT_USAGE;
       }
-      result = mergeLoadResults(
-        await Promise.all(targets.map((url) => runBuiltinLoad(sharePlan(plan, url, targets.length)))),
-      );
+      const faults = scheduleFaults(values['faults-json'], values['admin-url']);
+      try {
+        result = mergeLoadResults(
+          await Promise.all(targets.map((url) => runBuiltinLoad(sharePlan(plan, url, targets.length)))),
+        );
+      } finally {
+        faults.cancel();
+      }
+      // Stored with the result (extra fields are kept), so the report can show what was broken when.
+      if (faults.injected.length) result = { ...result, ...{ injectedFaults: faults.injected } };
     }
     if (values['post-results'] === true || typeof summaryFile === 'string') {
       await postResult(result, attempts);
@@ -83,6 +96,24 @@ export async function loadCommand(argv: string[]): Promise<number> {
     await writeFile(TERMINATION_LOG, message.slice(0, 4000)).catch(() => {});
     return EXIT_FAILED;
   }
+}
+
+/** Starts the fault timers; the injected list goes along with the result. */
+function scheduleFaults(
+  json: unknown,
+  adminUrl: unknown,
+): { injected: { kind: string; worker: number; atMillis: number }[]; cancel(): void } {
+  const injected: { kind: string; worker: number; atMillis: number }[] = [];
+  if (typeof json !== 'string' || typeof adminUrl !== 'string') return { injected, cancel() {} };
+  const faults = JSON.parse(json) as { kind: FaultKind; worker: number; atMillis: number }[];
+  const timers = faults.map((f) =>
+    setTimeout(() => {
+      injectFault(adminUrl, f.kind, f.worker)
+        .then(() => injected.push({ kind: f.kind, worker: f.worker, atMillis: Date.now() }))
+        .catch((err: unknown) => console.error(`conclab load: ${(err as Error).message}`));
+    }, f.atMillis),
+  );
+  return { injected, cancel: () => timers.forEach(clearTimeout) };
 }
 
 /** One driver's share of the plan when `n` drivers split the rate between n pods. */

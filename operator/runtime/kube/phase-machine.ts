@@ -12,7 +12,7 @@
 import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../../api/schema.ts';
 import { Reason } from '../../controller/reasons.ts';
-import { planTrials, toLoadPlan } from '../../engine/plan.ts';
+import { faultsFor, faultWorker, planTrials, toLoadPlan } from '../../engine/plan.ts';
 import { generateK6Script } from '../../load/k6-script.ts';
 import { sloFromApi } from '../../load/slo.ts';
 import type { LoadPlan, LoadResult } from '../../load/types.ts';
@@ -29,7 +29,15 @@ import {
   tokenSecretName,
   workloadPodName,
 } from './names.ts';
-import { K6_SUMMARY_PATH, loadPod, ownerReference, type PodContext, WORK_PORT, workloadPod } from './pod-spec.ts';
+import {
+  ADMIN_PORT,
+  K6_SUMMARY_PATH,
+  loadPod,
+  ownerReference,
+  type PodContext,
+  WORK_PORT,
+  workloadPod,
+} from './pod-spec.ts';
 import { buildReport, type ClusterReport, REPORT_KEY, reportConfigMap, type StepResult } from './report.ts';
 
 export interface PhaseTimeouts {
@@ -332,9 +340,20 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     const { url: _url, ...planWithoutUrl } = plan;
     const planJson = JSON.stringify(planWithoutUrl);
     const script = cx.spec.load.driver === 'k6' ? [k6ScriptConfigMap(cx, step, plan, parseMillis)] : [];
+    // Faults hit exactly one worker of the first replica, timed by the load pod from the
+    // start of its run (warm-up + at), through the supervisor's admin endpoint.
+    const faults = faultsFor(cx.spec.faults, step.variant).map((f) => ({
+      kind: f.kind,
+      worker: faultWorker(f, variant.workers),
+      atMillis: plan.warmUpMillis + parseMillis(f.at),
+    }));
+    const adminUrl = `http://${present[0]?.status?.podIP}:${ADMIN_PORT}`;
     return {
       ...base,
-      apply: [...script, loadPod({ cx, variant: step.variant, trial: step.trial, targets, planJson }, input.ctx)],
+      apply: [
+        ...script,
+        loadPod({ cx, variant: step.variant, trial: step.trial, targets, planJson, faults, adminUrl }, input.ctx),
+      ],
       ensureToken: true,
       remove: [],
       phase: 'Running',

@@ -154,6 +154,10 @@ export interface LoadPodInput {
   targets: string[];
   /** The LoadPlan for the driver, without url (the targets replace it). */
   planJson: string;
+  /** Faults the load pod injects, at millis from the start of its run (warm-up included). */
+  faults?: { kind: string; worker: number; atMillis: number }[];
+  /** Admin URL of the pod whose worker the faults hit. */
+  adminUrl?: string;
 }
 
 /**
@@ -174,7 +178,19 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
       valueFrom: { secretKeyRef: { name: tokenSecretName(name), key: 'token' } },
     },
   ];
-  const driverArgs = ['load', '--targets', input.targets.join(','), '--plan-json', input.planJson, '--post-results'];
+  const faultArgs =
+    input.faults?.length && input.adminUrl
+      ? ['--faults-json', JSON.stringify(input.faults), '--admin-url', input.adminUrl]
+      : [];
+  const driverArgs = [
+    'load',
+    '--targets',
+    input.targets.join(','),
+    '--plan-json',
+    input.planJson,
+    ...faultArgs,
+    '--post-results',
+  ];
   const isK6 = cx.spec.load.driver === 'k6';
   const containers = [
     {

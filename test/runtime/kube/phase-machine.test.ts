@@ -360,3 +360,18 @@ test('with load.driver k6 the load pod comes with its generated script ConfigMap
   t.regex(script, /http:\/\/10\.0\.0\.1:8080\/work/);
   t.regex(script, /\/results\/summary\.json/);
 });
+
+test('faults of the variant go to the load pod, timed from its start (warm-up + at), for the first replica', (t) => {
+  const withFault = cx({
+    faults: [
+      { kind: 'exit', at: '3s', target: { worker: 5 }, variants: ['a'] },
+      { kind: 'hang', at: '1s', variants: ['b'] },
+    ],
+  });
+  const d = decidePhase(input({ cx: withFault, pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'))] }));
+  const args = (d.apply[0] as V1Pod).spec?.containers[0]?.args ?? [];
+  t.deepEqual(JSON.parse(args[args.indexOf('--faults-json') + 1] ?? '[]'), [
+    { kind: 'exit', worker: 1, atMillis: 5000 },
+  ]);
+  t.is(args[args.indexOf('--admin-url') + 1], 'http://10.0.0.1:8081');
+});

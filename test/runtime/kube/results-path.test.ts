@@ -107,3 +107,39 @@ test('`conclab load` with a wrong token fails, says why, and does not retry fore
   t.is(code, 1);
   t.regex(stderr, /could not post the result .*401 missing or wrong bearer token/);
 });
+
+test('`conclab load` injects the planned fault through the admin endpoint and keeps it with the result', async (t) => {
+  const faults: { path: string; atMillis: number }[] = [];
+  // FAKE supervisor admin endpoint: records the fault request (the real one is tested with the workload).
+  const admin = createServer((req, res) => {
+    faults.push({ path: req.url ?? '', atMillis: Date.now() });
+    res.writeHead(202).end();
+  });
+  const work = createServer((_req, res) => res.end('ok'));
+  await Promise.all([admin, work].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+  t.teardown(() => {
+    admin.close();
+    work.close();
+  });
+  const plan = { rate: 20, durationMillis: 1500, warmUpMillis: 200, maxInFlight: 10, timeoutMillis: 1000 };
+  const started = Date.now();
+  const { code, stderr } = await runLoadCli(
+    [
+      '--targets',
+      `http://127.0.0.1:${(work.address() as AddressInfo).port}/work`,
+      '--plan-json',
+      JSON.stringify(plan),
+      '--faults-json',
+      JSON.stringify([{ kind: 'throw', worker: 1, atMillis: 700 }]),
+      '--admin-url',
+      `http://127.0.0.1:${(admin.address() as AddressInfo).port}`,
+    ],
+    {},
+  );
+  t.is(code, 0, stderr);
+  t.deepEqual(
+    faults.map((f) => f.path),
+    ['/fault?kind=throw&worker=1'],
+  );
+  t.true((faults[0]?.atMillis ?? 0) - started >= 700);
+});
