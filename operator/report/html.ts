@@ -281,9 +281,11 @@ export function renderHtml(input: ReportModel | JsonReport): string {
       );
       const rows = timelineRows(b);
       const [head, ...rest] = rows;
-      body.push(
-        `<table class="timeline"><thead><tr><th>${e(head?.label ?? '')}</th>${(head?.cells ?? []).map((c) => `<th>${e(c)}</th>`).join('')}</tr></thead><tbody>${rest.map((r) => `<tr><th>${e(r.label)}</th>${r.cells.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`,
-      );
+      if (b.timeline.length > 0) {
+        body.push(
+          `<table class="timeline"><thead><tr><th>${e(head?.label ?? '')}</th>${(head?.cells ?? []).map((c) => `<th>${e(c)}</th>`).join('')}</tr></thead><tbody>${rest.map((r) => `<tr><th>${e(r.label)}</th>${r.cells.map((c) => `<td>${e(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`,
+        );
+      }
     }
   }
 

@@ -137,10 +137,12 @@ export function renderMarkdown(input: ReportModel | JsonReport): string {
         );
       }
       out.push('');
-      out.push('```');
-      out.push(...timelineText(b));
-      out.push('```');
-      out.push('');
+      if (b.timeline.length > 0) {
+        out.push('```');
+        out.push(...timelineText(b));
+        out.push('```');
+        out.push('');
+      }
     }
     out.push('What each fault is expected to take down:');
     out.push('');
