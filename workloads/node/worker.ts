@@ -100,7 +100,8 @@ export function runWorker(
     channel.send({ type: 'listening', port: 0, pid: identity.pid, threadId: identity.threadId });
   } else {
     server = http.createServer((req, res) => {
-      const arrival = epochMillis();
+      // Clock and context are read only when tracing: the untraced path stays as cheap as it can.
+      const arrival = tracer === undefined ? 0 : epochMillis();
       if (req.method !== 'GET' && req.method !== 'HEAD') req.resume();
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' }).end('ok\n');
