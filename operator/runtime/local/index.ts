@@ -131,6 +131,8 @@ interface Deployment {
   events: WorkloadEvent[];
   limits: ReadLimits | undefined;
   stopping: boolean;
+  /** Aborted on stop, so a restart waiting for its ready line does not hold the stop up. */
+  abort: AbortController;
 }
 
 type Mode = { kind: 'cgroup'; layout: UsableLayout } | { kind: 'affinity'; reason: string };
@@ -314,6 +316,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
       label,
       readyTimeoutMillis,
       onLine: (l) => record(d, l),
+      signal: d.abort.signal,
     });
   }
 
@@ -384,6 +387,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
 
   async function stopDeployment(d: Deployment): Promise<void> {
     d.stopping = true;
+    d.abort.abort();
     const problems: string[] = [];
     await Promise.all(d.replicas.map((r) => r.restarting?.catch(() => {})));
     const running = d.replicas.filter((r) => r.proc && !r.proc.hasExited());
@@ -445,6 +449,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
         events: [],
         limits: undefined,
         stopping: false,
+        abort: new AbortController(),
       };
       const deployed: DeployedWorkload = { variant: variant.name, trial, workUrls: [], adminUrls: [] };
       deployments.set(deployed, d);

@@ -75,6 +75,8 @@ export interface LaunchOptions {
   onLine: (line: ObservedLine) => void;
   /** How many stderr lines to keep for error messages. */
   stderrLines?: number;
+  /** Aborts the wait for the ready line (the deployment is being stopped): the process is killed. */
+  signal?: AbortSignal;
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
@@ -150,16 +152,24 @@ export async function launchWorkload(options: LaunchOptions): Promise<RunningWor
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), options.readyTimeoutMillis);
   });
-  const outcome = await Promise.race([readyPromise, exited, timeout]);
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  const outcome = await Promise.race([readyPromise, exited, timeout, aborted]);
   clearTimeout(timer);
+  options.signal?.removeEventListener('abort', onAbort);
 
   const tail = () =>
     stderr.length > 0 ? `; last stderr lines:\n  ${stderr.join('\n  ')}` : '; it wrote nothing to stderr';
-  if (outcome === 'timeout' || !ready) {
+  if (outcome === 'timeout' || outcome === 'aborted' || !ready) {
     killGroup(child.pid, 'SIGKILL');
     const status = await Promise.race([exited, sleep(2000).then(() => undefined)]);
     await Promise.race([stderrDone, sleep(500)]);
     if (spawnError) throw new Error(`${options.label}: cannot start ${file}: ${spawnError.message}`);
+    if (outcome === 'aborted') throw new Error(`${options.label}: start aborted because the workload is being stopped`);
     if (outcome === 'timeout') {
       throw new Error(
         `${options.label}: the workload did not print its ready line within ${options.readyTimeoutMillis} ms${tail()}`,

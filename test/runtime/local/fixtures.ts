@@ -65,7 +65,8 @@ if (mode === 'exit-before-ready') {
   console.error('FAKE workload: CONCLAB_MODEL=bogus is invalid');
   process.exit(3);
 }
-if (mode === 'never-ready') setInterval(() => {}, 1000);
+const hangNow = mode === 'never-ready' || (mode === 'die-then-hang' && existsSync(process.env.FAKE_MARKER));
+if (hangNow) setInterval(() => {}, 1000);
 else {
   const serve = (port) =>
     new Promise((resolve) => {
@@ -89,7 +90,7 @@ else {
     const keep = [];
     setInterval(() => { keep.push(Buffer.alloc(8 * 1024 * 1024, 1)); }, 5);
   }
-  if (mode === 'die-once' && !existsSync(process.env.FAKE_MARKER)) {
+  if ((mode === 'die-once' || mode === 'die-then-hang') && !existsSync(process.env.FAKE_MARKER)) {
     writeFileSync(process.env.FAKE_MARKER, 'died');
     setTimeout(() => process.exit(7), 300);
   }

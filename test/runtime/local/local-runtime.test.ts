@@ -6,6 +6,7 @@ import test from 'ava';
 import type { DeployedWorkload } from '../../../operator/engine/runtime.ts';
 import { readAffinity } from '../../../operator/runtime/local/affinity.ts';
 import { readCgroupLayout } from '../../../operator/runtime/local/cgroup-detect.ts';
+import { listGroupPids } from '../../../operator/runtime/local/cgroup-group.ts';
 import {
   createLocalRuntime,
   type LocalRuntime,
@@ -134,7 +135,7 @@ cgroupTest('the memory limit OOM-kills an allocating workload and the kill is re
   t.true(usage.peakMemoryBytes <= 128 * 1024 * 1024);
   t.true(usage.peakMemoryBytes > 64 * 1024 * 1024, `peak ${usage.peakMemoryBytes}`);
   t.true(runtime.events(d).some((e) => e.kind === 'not-ready' && /SIGKILL/.test(e.detail ?? '')));
-  t.true(runtime.events(d).some((e) => /gave up after 0 restarts/.test(e.detail ?? '')));
+  t.true(await waitFor(() => runtime.events(d).some((e) => /gave up after 0 restarts/.test(e.detail ?? '')), 5000));
 });
 
 cgroupTest('a workload that dies is restarted in the same group on the same address', async (t) => {
@@ -160,6 +161,23 @@ cgroupTest('a workload that dies is restarted in the same group on the same addr
     new RegExp(`:memory:/${runtime.groups(d)[0]!.name}$`, 'm'),
   );
   t.is((await runtime.usage(d)).restarts, 1);
+});
+
+cgroupTest('stop does not wait for a restart that is still starting', async (t) => {
+  const { runtime, fake } = newRuntime(t, { readyTimeoutMillis: 60_000 });
+  const marker = path.join(fake.dir, 'died');
+  const d = await runtime.start(
+    launchOf(experiment('hang'), 0, 1, { FAKE_MODE: 'die-then-hang', FAKE_MARKER: marker }),
+  );
+  const group = runtime.groups(d)[0]!;
+  t.true(await waitFor(() => runtime.observedLines(d).some((l) => l.event === 'process-exit'), 15_000));
+  // Let the restart spawn (it will never be ready).
+  t.true(await waitFor(async () => (await listGroupPids(group)).length > 0, 5000));
+  const started = performance.now();
+  await runtime.stop(d);
+  const millis = performance.now() - started;
+  t.true(millis < 8000, `stop took ${millis} ms`);
+  t.false(existsSync(group.dirs.memory));
 });
 
 cgroupTest('stop and cleanup leave no process and no group, even when the workload ignores SIGTERM', async (t) => {
