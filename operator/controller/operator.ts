@@ -282,6 +282,8 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         timeouts,
         now: Date.now,
         log: (level, m) => log(level, m),
+        // Workloads tag spans with the experiment name only; the namespace is not in the key.
+        spans: (_ns, experiment) => options.traceReceiver?.aggregates({ experiment }) ?? [],
       });
       countReconcile({ result: 'success' });
       queue.forget(key);

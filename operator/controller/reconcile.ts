@@ -11,6 +11,7 @@ import { checkObject } from '../api/validate.ts';
 import { childLabels, childSelector, FINALIZER, MAX_EXPERIMENT_NAME, tokenSecretName } from '../runtime/kube/names.ts';
 import { type Child, decidePhase, type PhaseDecision, type PhaseTimeouts } from '../runtime/kube/phase-machine.ts';
 import { ownerReference, type PodContext } from '../runtime/kube/pod-spec.ts';
+import type { SpanAggregate } from '../telemetry/types.ts';
 import { ControllerError, ErrorKind, statusCodeOf } from './errors.ts';
 import type { KubeClient } from './kube-client.ts';
 import { Reason } from './reasons.ts';
@@ -24,6 +25,8 @@ export interface ReconcileContext {
   timeouts: PhaseTimeouts;
   now(): number;
   log(level: 'info' | 'warn' | 'error', message: string): void;
+  /** Span aggregates of an experiment from the operator's OTLP receiver, if it runs one. */
+  spans?(namespace: string, experiment: string): SpanAggregate[];
 }
 
 export interface Action {
@@ -101,6 +104,7 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
     ctx: ctx.podContext,
     timeouts: ctx.timeouts,
     parseMillis: parseDurationMillis,
+    spans: ctx.spans?.(namespace, name) ?? [],
   });
   await act(ctx, experiment, decision);
   await writeStatus(ctx, current, decision);

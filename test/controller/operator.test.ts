@@ -2,6 +2,7 @@
 // garbage collector runs there: the test plays the kubelet by writing pod status, and posts
 // load results the way a load pod does (results endpoint + bearer token).
 import test from 'ava';
+import { startTraceReceiver } from '../../operator/telemetry/receiver.ts';
 import { type ControlPlane, startControlPlane } from '../cluster/control-plane.ts';
 import {
   Api,
@@ -14,6 +15,39 @@ import {
   runOperator,
   waitFor,
 } from './helpers.ts';
+
+function otlpSpans(experiment: string, variant: string, trial: string, count: number) {
+  const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
+  const now = BigInt(Date.now()) * 1_000_000n;
+  return {
+    resourceSpans: [
+      {
+        resource: {
+          attributes: [str('service.name', 'workload'), { key: 'process.pid', value: { intValue: '4242' } }],
+        },
+        scopeSpans: [
+          {
+            scope: { name: 'test' },
+            spans: Array.from({ length: count }, (_, i) => ({
+              traceId: '5b8efff798038103d269b633813fc60c',
+              spanId: `eee19b7ec3c1b17${i}`,
+              name: 'GET /work',
+              kind: 2,
+              startTimeUnixNano: String(now),
+              endTimeUnixNano: String(now + 2_000_000n),
+              attributes: [
+                str('conclab.experiment', experiment),
+                str('conclab.variant', variant),
+                str('conclab.trial', trial),
+                str('conclab.worker', '0'),
+              ],
+            })),
+          },
+        ],
+      },
+    ],
+  };
+}
 
 let cp: ControlPlane | undefined;
 let api: Api;
@@ -42,7 +76,9 @@ test.serial('refuses to start when the CRD is not installed, saying how to insta
 test.serial('runs an experiment through every phase as pods become ready and results arrive', async (t) => {
   const ns = 'flow';
   await createNamespace(plane(), ns);
-  const op = await runOperator(plane().kubeConfig(), [ns]);
+  const receiver = await startTraceReceiver({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => receiver.close());
+  const op = await runOperator(plane().kubeConfig(), [ns], { traceReceiver: receiver, otlpEndpoint: receiver.url });
   t.teardown(() => op.stop());
   await apply(plane(), experiment('demo', ns));
 
@@ -84,8 +120,15 @@ test.serial('runs an experiment through every phase as pods become ready and res
     CONCLAB_VARIANT: 'procs',
     CONCLAB_TRIAL: '1',
     CONCLAB_HOST: 'status.podIP',
-    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://conclab-operator.conclab-system.svc:4318',
   });
+  t.is(env['OTEL_EXPORTER_OTLP_ENDPOINT'], receiver.url, 'workloads export to the operator’s receiver');
+  // A workload's spans (OTLP/JSON over real HTTP) reach the operator's receiver.
+  const exported = await fetch(`${receiver.url}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(otlpSpans('demo', 'procs', '1', 3)),
+  });
+  t.is(exported.status, 200, await exported.text());
 
   // The test plays the kubelet: Ready with an IP -> the load pod targets that IP.
   await api.markReady(ns, 'cx-demo-procs-t1', '10.0.0.11');
@@ -131,7 +174,9 @@ test.serial('runs an experiment through every phase as pods become ready and res
   );
   t.truthy(done.status?.verdict?.summary);
   const report = await api.core.readNamespacedConfigMap({ namespace: ns, name: 'cx-demo-report' });
-  t.is(JSON.parse(report.data?.['report.json'] ?? '{}').results.length, 2);
+  const parsed = JSON.parse(report.data?.['report.json'] ?? '{}');
+  t.is(parsed.results.length, 2);
+  t.like(parsed.spans[0], { variant: 'procs', trial: '1', spans: 3, pids: 1 });
   await waitFor('children removed after completion', async () => (await api.pods(ns, 'demo')).length === 0);
   const cms = await api.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'conclab.dev/experiment=demo' });
   t.deepEqual(
@@ -146,7 +191,7 @@ test.serial('runs an experiment through every phase as pods become ready and res
   t.true(op.metrics.value('conclab_reconciles_total', { result: 'success' }) > 0);
   const metrics = await (await fetch(`${op.url}/metrics`)).text();
   t.regex(metrics, /conclab_experiments\{phase="Succeeded"\} 1/);
-  t.regex(metrics, /conclab_spans_received_total/);
+  t.regex(metrics, /conclab_spans_received_total 3/);
   t.is((await fetch(`${op.url}/healthz`)).status, 200);
   t.is((await fetch(`${op.url}/readyz`)).status, 200);
 });
@@ -273,3 +318,12 @@ test.serial(
     t.is(running.status?.observedGeneration, 2);
   },
 );
+
+test.serial('watching all namespaces, experiments anywhere are run', async (t) => {
+  const op = await runOperator(plane().kubeConfig(), []);
+  t.teardown(() => op.stop());
+  await createNamespace(plane(), 'anywhere');
+  await apply(plane(), experiment('wide', 'anywhere'));
+  const p = await waitFor('pod', () => api.pod('anywhere', 'cx-wide-procs-t1'));
+  t.is(p.metadata?.labels?.['conclab.dev/experiment'], 'wide');
+});

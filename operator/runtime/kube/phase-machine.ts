@@ -16,6 +16,7 @@ import { faultsFor, faultWorker, planTrials, toLoadPlan } from '../../engine/pla
 import { generateK6Script } from '../../load/k6-script.ts';
 import { sloFromApi } from '../../load/slo.ts';
 import type { LoadPlan, LoadResult } from '../../load/types.ts';
+import type { SpanAggregate } from '../../telemetry/types.ts';
 import {
   childLabels,
   k6ScriptConfigMapName,
@@ -65,6 +66,8 @@ export interface PhaseInput {
   ctx: PodContext;
   timeouts: PhaseTimeouts;
   parseMillis: (d: string) => number;
+  /** Span aggregates the operator's OTLP receiver holds for this experiment (best effort). */
+  spans?: SpanAggregate[];
 }
 
 export interface ChildRef {
@@ -258,7 +261,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 
   if (steps.length === plan.length) {
-    const built = buildReport(cx, steps, new Date(nowMillis));
+    const built = buildReport(cx, steps, new Date(nowMillis), input.spans ?? []);
     return {
       ...base,
       apply: [reportConfigMap(cx, built, ownerReference(cx))],

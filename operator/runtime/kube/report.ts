@@ -6,6 +6,7 @@ import type { V1ConfigMap, V1OwnerReference } from '@kubernetes/client-node';
 import { decodeHistogram, mergeHistograms, summarize } from '../../analysis/histogram.ts';
 import type { ConcurrencyExperiment, VariantResult, Verdict } from '../../api/schema.ts';
 import type { LoadResult } from '../../load/types.ts';
+import type { SpanAggregate } from '../../telemetry/types.ts';
 import { childLabels, reportConfigMapName } from './names.ts';
 
 export const REPORT_KEY = 'report.json';
@@ -38,6 +39,9 @@ export interface ClusterReport {
     restarts: number;
     generatorUnreliable: boolean;
   }[];
+  /** Spans received from the workloads per variant and trial (in-memory in the operator: a
+   * restart during the run loses the earlier ones, so these are counts, not the measurement). */
+  spans: { variant: string; trial: string; workers: number; spans: number; errors: number; pids: number }[];
 }
 
 function measuredSeconds(load: LoadResult): number {
@@ -96,7 +100,12 @@ export function decideVerdict(results: VariantResult[], steps: StepResult[]): Ve
   };
 }
 
-export function buildReport(cx: ConcurrencyExperiment, steps: StepResult[], now: Date): ClusterReport {
+export function buildReport(
+  cx: ConcurrencyExperiment,
+  steps: StepResult[],
+  now: Date,
+  spans: SpanAggregate[] = [],
+): ClusterReport {
   const results = summarizeVariants(cx, steps);
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
@@ -125,6 +134,7 @@ export function buildReport(cx: ConcurrencyExperiment, steps: StepResult[], now:
         generatorUnreliable: Boolean(s.load.saturation?.unreliable),
       };
     }),
+    spans: spanSummary(spans),
   };
 }
 
@@ -144,6 +154,28 @@ export function reportConfigMap(
     },
     data: { [REPORT_KEY]: JSON.stringify(report, null, 2) },
   };
+}
+
+function spanSummary(spans: SpanAggregate[]): ClusterReport['spans'] {
+  const byStep = new Map<string, ClusterReport['spans'][number] & { pidSet: Set<number> }>();
+  for (const a of spans) {
+    const id = `${a.key.variant}\u0000${a.key.trial}`;
+    const cur = byStep.get(id) ?? {
+      variant: a.key.variant,
+      trial: a.key.trial,
+      workers: 0,
+      spans: 0,
+      errors: 0,
+      pids: 0,
+      pidSet: new Set<number>(),
+    };
+    cur.workers++;
+    cur.spans += a.spans;
+    cur.errors += a.errors;
+    for (const pid of a.pids) cur.pidSet.add(pid);
+    byStep.set(id, cur);
+  }
+  return [...byStep.values()].map(({ pidSet, ...rest }) => ({ ...rest, pids: pidSet.size }));
 }
 
 function ci95HalfWidth(xs: number[]): number {
