@@ -296,3 +296,34 @@ test.serial('the load generator is pinned to a CPU the workloads do not use', as
   t.deepEqual(readAffinity(stand.pid!), cpus.slice(0, 1));
   t.false(placement.workloadCpus!.includes(cpus[0]!));
 });
+
+const rootTest = process.getuid?.() === 0 ? test : test.skip;
+
+rootTest('a process that is not root falls back to affinity and says why, with the fix', async (t) => {
+  const { execFile } = await import('node:child_process');
+  const { chmodSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const os = await import('node:os');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'conclab-nobody-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  const script = path.join(dir, 'probe.mjs');
+  writeFileSync(
+    script,
+    `const { createLocalRuntime } = await import(process.argv[2]);
+const r = createLocalRuntime();
+console.log(JSON.stringify({ name: r.name, cgroupVersion: r.cgroupVersion, warnings: r.warnings }));
+`,
+  );
+  const entry = new URL('../../../operator/runtime/local/index.ts', import.meta.url).pathname;
+  const stdout = await new Promise<string>((resolve, reject) => {
+    // uid/gid 65534: the unprivileged "nobody".
+    execFile(process.execPath, [script, entry], { uid: 65534, gid: 65534, timeout: 60_000 }, (err, out, errOut) =>
+      err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+    );
+  });
+  const seen = JSON.parse(stdout) as { name: string; cgroupVersion: string; warnings: string[] };
+  t.is(seen.name, 'local affinity (limits not enforced)');
+  t.is(seen.cgroupVersion, 'none');
+  t.regex(seen.warnings[0] ?? '', /LIMITS NOT ENFORCED: .*permission denied: not root/);
+  t.regex(seen.warnings[0] ?? '', /Fix: run conclab as root/);
+});
