@@ -106,8 +106,14 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
     parseMillis: parseDurationMillis,
     spans: ctx.spans?.(namespace, name) ?? [],
   });
-  await act(ctx, experiment, decision);
-  await writeStatus(ctx, current, decision);
+  if (decision.phase === 'Failed') {
+    // Status first: once the children are gone it is the only record of why the run failed.
+    await writeStatus(ctx, current, decision);
+    await act(ctx, experiment, decision);
+  } else {
+    await act(ctx, experiment, decision);
+    await writeStatus(ctx, current, decision);
+  }
   return {
     ...(decision.requeueAfterMillis === undefined ? {} : { requeueAfterMillis: decision.requeueAfterMillis }),
     phase: decision.phase,

@@ -367,7 +367,8 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     };
   }
 
-  const loadProblem = load.status?.phase === 'Failed' ? podProblem(load, false) : undefined;
+  // Fatal waiting reasons (a bad image, a missing token Secret) count too, not only Failed.
+  const loadProblem = podProblem(load, false);
   if (loadProblem) return fail(Reason.LoadFailed, `${where}: ${loadProblem}`, step);
   if (load.status?.phase === 'Succeeded') {
     const finished = (load.status.containerStatuses ?? [])

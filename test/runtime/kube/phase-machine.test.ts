@@ -375,3 +375,24 @@ test('faults of the variant go to the load pod, timed from its start (warm-up + 
   ]);
   t.is(args[args.indexOf('--admin-url') + 1], 'http://10.0.0.1:8081');
 });
+
+test('a load pod that cannot start (bad image) fails the run without waiting for the load timeout', (t) => {
+  const load = pod('cx-e-a-t1-load', 'a', 1, 'load', {
+    status: {
+      phase: 'Pending',
+      containerStatuses: [
+        {
+          name: 'driver',
+          image: 'x',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'InvalidImageName' } },
+        },
+      ],
+    },
+  });
+  const d = decidePhase(input({ pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1')), load] }));
+  t.is(d.reason, 'LoadFailed');
+  t.regex(d.message, /variant a trial 1: pod cx-e-a-t1-load container driver: InvalidImageName/);
+});
