@@ -9,7 +9,7 @@
 // A request times out timeoutMillis after it was actually sent (as k6 and undici count it);
 // its latency, when it succeeds, still counts from the intended time.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { type Dispatcher, Pool } from 'undici';
+import { Client, type Dispatcher } from 'undici';
 import { encodeHistogram, newHistogram, recordMillis } from '../analysis/histogram.ts';
 import { classifyError, classifyStatus } from './classify.ts';
 import { validateLoadPlan } from './plan-validation.ts';
@@ -30,6 +30,17 @@ export const DEFAULT_MAX_EVENT_LOOP_LAG_MILLIS = 200;
 const MAX_TICK_MILLIS = 5;
 
 /**
+ * Keep-alive connections requests rotate over, even when fewer would do. A server with N
+ * workers on one port (SO_REUSEPORT) spreads connections, not requests, over its workers; a
+ * client that always reuses its first idle connection (undici's Pool, at low rates) would send
+ * nearly everything to one worker, so the workers would not share the work as they do behind
+ * many clients, and which worker a fault hits would decide the blast radius. Rotating over this
+ * many connections gives every worker about its share (with 4 workers, 25% +- 5%), as k6 does
+ * by handing iterations to its pre-allocated VUs in turn.
+ */
+export const SPREAD_CONNECTIONS = 64;
+
+/**
  * One request, as its own undici dispatch handler: no promise, body stream or AbortController
  * per request, which is what keeps thousands of requests per second cheap. `settle` is called
  * exactly once per request by whichever comes first: the response, an error, or the sweep.
@@ -39,6 +50,8 @@ class LoadRequest implements Dispatcher.DispatchHandler {
   readonly intendedMillis: number;
   readonly deadlineMillis: number;
   readonly measured: boolean;
+  /** Connection slot carrying this request; free again once it settles. */
+  slot = 0;
   done = false;
   private status = 0;
   private controller: Dispatcher.DispatchController | undefined;
@@ -113,16 +126,40 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   const measureStart = plan.warmUpMillis;
   const runEnd = plan.warmUpMillis + plan.durationMillis;
 
-  // One connection per request allowed in flight: with pipelining 1 nothing queues inside
-  // undici, so the cap we enforce is the only one.
-  const pool = new Pool(url.origin, {
-    connections: plan.maxInFlight,
+  // One connection per request allowed in flight, each carrying one request at a time
+  // (pipelining 1): nothing queues inside undici, so the cap we enforce is the only one.
+  // Connections open lazily; requests rotate over the first SPREAD_CONNECTIONS of them and use
+  // the others only when all of those are busy.
+  const clientOptions = {
     pipelining: 1,
     connectTimeout: plan.timeoutMillis,
     // Our own sweep enforces the timeout; undici's are a backstop only.
     headersTimeout: plan.timeoutMillis + 1000,
     bodyTimeout: plan.timeoutMillis + 1000,
-  });
+  };
+  const clients: (Client | undefined)[] = new Array(plan.maxInFlight);
+  const busy = new Uint8Array(plan.maxInFlight);
+  const spread = Math.min(plan.maxInFlight, SPREAD_CONNECTIONS);
+  let cursor = 0;
+  /** Index of an idle connection slot; the caller made sure one exists (inFlight < maxInFlight). */
+  const takeSlot = (): number => {
+    for (let k = 0; k < spread; k++) {
+      const i = (cursor + k) % spread;
+      if (busy[i] === 0) {
+        cursor = (i + 1) % spread;
+        return i;
+      }
+    }
+    return busy.indexOf(0, spread);
+  };
+  const clientAt = (slot: number): Client => {
+    let c = clients[slot];
+    if (c === undefined) {
+      c = new Client(url.origin, clientOptions);
+      clients[slot] = c;
+    }
+    return c;
+  };
   const headers = plan.headers ?? {};
 
   const histogram = newHistogram();
@@ -160,6 +197,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   const settle = (r: LoadRequest, kind: ErrorKind | undefined, at = now()) => {
     r.done = true;
     inFlight.delete(r.id);
+    busy[r.slot] = 0;
     if (kind === undefined) live.completed++;
     else live.errors++;
     if (!r.measured) return;
@@ -186,7 +224,10 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
       return;
     }
     const sentAt = now();
+    const slot = takeSlot();
     const r = new LoadRequest(nextId++, intendedMillis, sentAt + plan.timeoutMillis, measured, settle);
+    r.slot = slot;
+    busy[slot] = 1;
     inFlight.set(r.id, r);
     live.sent++;
     if (measured) {
@@ -194,7 +235,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
       bucketAt(intendedMillis).sent++;
       recordMillis(slip, Math.max(0, sentAt - intendedMillis));
     }
-    pool.dispatch({ path, method: 'GET', headers }, r);
+    clientAt(slot).dispatch({ path, method: 'GET', headers }, r);
   };
 
   // Deadlines grow with send order and a Map iterates in insertion order, so the sweep stops
@@ -279,7 +320,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   });
 
   loopDelay.disable();
-  await pool.destroy().catch(noop);
+  await Promise.all(clients.map((c) => c?.destroy().catch(noop)));
 
   const windowEnd = Math.max(measureStart, Math.min(runEnd, stopAtMillis));
   const windowSeconds = Math.ceil((windowEnd - measureStart) / 1000);
