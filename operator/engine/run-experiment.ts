@@ -6,7 +6,7 @@ import type { LoadPlan, LoadProgress, LoadResult } from '../load/types.ts';
 import type { TraceReceiver } from '../telemetry/types.ts';
 import { injectFault } from './faults.ts';
 import { faultsFor, faultWorker, type PlannedTrial, planTrials, toLoadPlan } from './plan.ts';
-import type { Environment, ExperimentRun, InjectedFault, TrialRecord } from './records.ts';
+import type { Environment, ExperimentRun, InjectedFault, TrialRecord, WorkloadEvent } from './records.ts';
 import type { DeployedWorkload, Runtime } from './runtime.ts';
 
 export type EngineEvent =
@@ -32,6 +32,12 @@ export interface EngineOptions {
   onEvent?: (event: EngineEvent) => void;
   /** How long to wait after stopping a workload for its last spans to arrive. */
   spanDrainMillis?: number;
+  /**
+   * After the load, how long to wait for a workload process that a fault took down to come
+   * back, so its restart and cold-start time are on record. Default 30000 (the local runtime's
+   * ready timeout); the wait ends as soon as the restart is seen.
+   */
+  restartWaitMillis?: number;
 }
 
 /** Thrown when the run cannot go on (a variant does not start); carries what was measured. */
@@ -125,14 +131,20 @@ async function runTrial(
     });
     plan.onProgress = (progress) => emit({ type: 'progress', planned: p, total, progress, plan });
     if (signal) plan.signal = signal;
-    scheduleFaults(options, variant, p, deployed, plan, faults, timers, emit);
+    const injections = scheduleFaults(options, variant, p, deployed, plan, faults, timers, emit);
     const load = await options.drive(plan);
     for (const t of timers) clearTimeout(t);
+    await Promise.all(injections);
+    await awaitPendingRestart(runtime, deployed, options.restartWaitMillis ?? 30_000, signal);
     const usage = await runtime.usage(deployed).catch((err: unknown) => {
       emit({ type: 'warning', message: `could not read resource use of ${variant.name}: ${String(err)}` });
       return undefined;
     });
     const events = runtime.events(deployed);
+    for (const f of faults) {
+      const restart = events.find((e) => e.kind === 'process-restart' && e.atMillis >= f.atMillis);
+      if (restart) f.restartedAtMillis = restart.atMillis;
+    }
     // Stopping flushes the workload's span exporters; give the last batches time to land.
     await runtime.stop(deployed);
     if (tracing) await new Promise((r) => setTimeout(r, options.spanDrainMillis ?? 300));
@@ -156,22 +168,68 @@ function scheduleFaults(
   injected: InjectedFault[],
   timers: NodeJS.Timeout[],
   emit: (e: EngineEvent) => void,
-): void {
+): Promise<void>[] {
   const adminUrl = deployed.adminUrls[0];
-  if (!adminUrl) return;
+  const pending: Promise<void>[] = [];
+  if (!adminUrl) return pending;
+  // Fault times count from the start of the measured window, i.e. after warm-up. The driver
+  // starts its clock right after it is called, so timers set now line up with its window
+  // (analysis places the fault by its recorded epoch time, so a few ms of skew do not matter).
+  const startMillis = Date.now();
   for (const fault of faultsFor(options.experiment.spec.faults, variant.name)) {
     const worker = faultWorker(fault, variant.workers);
-    // Fault times count from the start of the measured window, i.e. after warm-up.
-    const delay = plan.warmUpMillis + options.parseMillis(fault.at);
-    const timer = setTimeout(() => {
-      const record: InjectedFault = { kind: fault.kind, worker, atMillis: Date.now() };
-      injected.push(record);
-      emit({ type: 'fault', planned: p, fault: record });
-      injectFault(adminUrl, fault.kind, worker).catch((err: unknown) =>
-        emit({ type: 'warning', message: `fault ${fault.kind} in ${variant.name}: ${String(err)}` }),
-      );
-    }, delay);
+    const dueMillis = startMillis + plan.warmUpMillis + options.parseMillis(fault.at);
+    const timer = setTimeout(
+      () => {
+        const record: InjectedFault = { kind: fault.kind, worker, atMillis: Date.now() };
+        // Recorded only once the supervisor accepted it: a refused fault broke nothing, and
+        // analysing it would blame the workload for a dip that never happened.
+        const done = injectFault(adminUrl, fault.kind, worker).then(
+          () => {
+            injected.push(record);
+            emit({ type: 'fault', planned: p, fault: record });
+          },
+          (err: unknown) =>
+            emit({
+              type: 'warning',
+              message: `fault ${fault.kind} in ${variant.name} trial ${p.trial} was not injected: ${String(err)}`,
+            }),
+        );
+        pending.push(done);
+      },
+      Math.max(0, dueMillis - Date.now()),
+    );
     timer.unref();
     timers.push(timer);
   }
+  return pending;
+}
+
+/**
+ * When a fault took the whole workload process down (the runtime reported it not ready and no
+ * restart since), waits bounded for the runtime's restart, so whether and how fast it came
+ * back is measured rather than cut off by the end of the load.
+ */
+async function awaitPendingRestart(
+  runtime: Runtime,
+  deployed: DeployedWorkload,
+  maxMillis: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const deadline = Date.now() + maxMillis;
+  while (Date.now() < deadline && !signal?.aborted) {
+    if (!restartPending(runtime.events(deployed))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** True when the last whole-process event is a runtime 'not-ready' (process down) not yet followed by a restart. */
+export function restartPending(events: readonly WorkloadEvent[]): boolean {
+  let down = false;
+  for (const e of events) {
+    // The runtime's own 'gave up' line ends the wait: no restart is coming.
+    if (e.kind === 'not-ready' && e.worker === undefined) down = !e.detail?.startsWith('gave up');
+    else if (e.kind === 'process-restart') down = false;
+  }
+  return down;
 }
