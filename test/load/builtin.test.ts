@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import anyTest, { type ExecutionContext } from 'ava';
 import { decodeHistogram, summarize } from '../../operator/analysis/histogram.ts';
-import { runBuiltinLoad } from '../../operator/load/builtin.ts';
+import { runBuiltinLoad, SPREAD_CONNECTIONS } from '../../operator/load/builtin.ts';
 import { LoadPlanError } from '../../operator/load/plan-validation.ts';
 import type { LoadPlan, LoadProgress, LoadResult } from '../../operator/load/types.ts';
 import { closedPortUrl, startServer, startStallingServer } from './servers.ts';
@@ -101,6 +101,22 @@ test('a ramping rate follows its stages', async (t) => {
   const secondHalf = server.arrivals.filter((x) => x - start >= 500 && x - start < 1000).length;
   t.true(secondHalf >= 1.5 * firstHalf, `ramp halves ${firstHalf} then ${secondHalf} (expected ~12.5 then ~37.5)`);
   t.true(firstHalf + secondHalf >= 40 && firstHalf + secondHalf <= 60, `${firstHalf + secondHalf} in the ramp`);
+});
+
+test('requests rotate over many keep-alive connections, so workers sharing a port each get a share', async (t) => {
+  const perConnection = new Map<number, number>();
+  const server = await startServer(t, (req, res) => {
+    const port = req.socket.remotePort ?? 0;
+    perConnection.set(port, (perConnection.get(port) ?? 0) + 1);
+    res.end('ok');
+  });
+  // 200 requests at a low rate: a client reusing its first idle connection would send them
+  // all down one or two connections (one worker behind SO_REUSEPORT).
+  const r = await runBuiltinLoad({ ...base, url: server.url, rate: 200, durationMillis: 1000 });
+  t.is(r.completed, 200);
+  const counts = [...perConnection.values()];
+  t.true(counts.length >= SPREAD_CONNECTIONS / 2, `${counts.length} connections used`);
+  t.true(Math.max(...counts) <= 200 / 10, `busiest connection carried ${Math.max(...counts)} of 200`);
 });
 
 test('requests due while maxInFlight is reached are dropped, not queued', async (t) => {
