@@ -2,7 +2,7 @@
 // events and the spans (issue 5). Pure: a TrialRecord and one of its faults in, figures out.
 //
 // Resolution is the per-second series: times to detect and recover are whole seconds
-// counted from the fault, so "0 s" means "within the second of the fault".
+// counted from the fault's second, so "0 s" means "within the second of the fault".
 
 import type { InjectedFault, TrialRecord } from '../engine/records.ts';
 import type { ErrorKind, SecondSample } from '../load/types.ts';
@@ -81,15 +81,23 @@ export interface BlastRadius {
   capacityLostSeconds: number;
   /** Deepest one-second dip against the baseline, 0..100. */
   peakCapacityLostPercent: number;
-  /** Seconds from the fault to the first second with failed requests; undefined if none. */
+  /** Whole seconds from the fault's second to the first second with failed requests; undefined if none. */
   detectSeconds: number | undefined;
-  /** Seconds from the fault until throughput was back to 95% and held; undefined if never. */
+  /** Whole seconds from the fault's second until throughput was back to 95% and held; undefined if never. */
   recoverySeconds: number | undefined;
   recovered: boolean;
-  /** The whole process or container restarted (the fault took more than its worker). */
+  /**
+   * The whole process or container went down (the fault took more than its worker): a
+   * process-restart event, or a 'not-ready' without a worker even if it was not back in time.
+   */
   restarted: boolean;
-  /** From the restart to ready again, in seconds; undefined without a restart or its end. */
+  /**
+   * New process started to ready, in seconds (the runtime's coldStartMillis when it reports
+   * one); undefined without a restart or when the process was not back within the trial.
+   */
   coldStartSeconds: number | undefined;
+  /** Process down to ready again, in seconds (the runtime's downMillis when reported). */
+  downSeconds: number | undefined;
   /** Workers the supervisor replaced after the fault. */
   workersReplaced: number;
   /**
@@ -110,6 +118,17 @@ const DEFAULTS: Required<BlastRadiusOptions> = {
   timelineBeforeSeconds: 5,
   timelineAfterSeconds: 15,
 };
+
+/** A number field of a JSON event detail, if the detail is JSON and has it. */
+function detailNumber(detail: string | undefined, field: string): number | undefined {
+  if (detail === undefined) return undefined;
+  try {
+    const value = (JSON.parse(detail) as Record<string, unknown>)[field];
+    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function weightedP99(samples: readonly SecondSample[]): number {
   let weight = 0;
@@ -153,13 +172,26 @@ export function measureBlastRadius(
   const faultSecond = Math.floor(faultOffsetSeconds);
   const events = record.events.filter((e) => e.atMillis >= fault.atMillis).sort((a, b) => a.atMillis - b.atMillis);
 
+  // A 'not-ready' without a worker is the runtime seeing the whole process (container) die;
+  // it counts as a restart even when the new process was not up before the trial ended.
+  const processDown = events.find((e) => e.kind === 'not-ready' && e.worker === undefined);
   const restartEvent = events.find((e) => e.kind === 'process-restart');
-  const restarted = restartEvent !== undefined || fault.restartedAtMillis !== undefined;
+  const restarted = restartEvent !== undefined || fault.restartedAtMillis !== undefined || processDown !== undefined;
   let coldStartSeconds: number | undefined;
-  if (restarted) {
-    const downAt = restartEvent?.atMillis ?? events.find((e) => e.kind === 'not-ready')?.atMillis ?? fault.atMillis;
-    const upAt = fault.restartedAtMillis ?? events.find((e) => e.kind === 'ready' && e.atMillis >= downAt)?.atMillis;
-    if (upAt !== undefined && upAt >= downAt) coldStartSeconds = (upAt - downAt) / 1000;
+  let downSeconds: number | undefined;
+  if (restartEvent !== undefined || fault.restartedAtMillis !== undefined) {
+    // The runtime's own figures (new process spawned to ready; down to ready) when it gives
+    // them; otherwise from the process going down to it being back.
+    const downAt = processDown?.atMillis ?? fault.atMillis;
+    const upAt =
+      fault.restartedAtMillis ??
+      events.find((e) => e.kind === 'ready' && e.worker === undefined && e.atMillis >= downAt)?.atMillis ??
+      restartEvent?.atMillis;
+    const measured = upAt !== undefined && upAt >= downAt ? (upAt - downAt) / 1000 : undefined;
+    const reportedCold = detailNumber(restartEvent?.detail, 'coldStartMillis');
+    const reportedDown = detailNumber(restartEvent?.detail, 'downMillis');
+    coldStartSeconds = reportedCold === undefined ? measured : reportedCold / 1000;
+    downSeconds = reportedDown === undefined ? measured : reportedDown / 1000;
   }
   const workersReplaced = events.filter((e) => e.kind === 'worker-replaced').length;
 
@@ -203,6 +235,7 @@ export function measureBlastRadius(
     inFlightLost,
     restarted,
     coldStartSeconds,
+    downSeconds,
     workersReplaced,
     p99BeforeMillis: weightedP99(baselineSamples),
     timeline,
@@ -232,7 +265,8 @@ export function measureBlastRadius(
   }
 
   const threshold = o.recoveryFraction * baselineThroughput;
-  const sinceFault = (second: number) => Math.max(0, second - faultOffsetSeconds);
+  // Whole seconds, as the series has them: 0 is the fault's own second.
+  const sinceFault = (second: number) => Math.max(0, second - faultSecond);
   const firstFailed = after.find((s) => s.errors > 0);
   const detectSeconds = firstFailed === undefined ? undefined : sinceFault(firstFailed.second);
 

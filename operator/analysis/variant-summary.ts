@@ -129,6 +129,7 @@ export interface VariantSummary {
         restarts: number;
         workersReplaced: number;
         coldStartSeconds: MeanEstimate | undefined;
+        downSeconds: MeanEstimate | undefined;
         detectSeconds: MeanEstimate | undefined;
       }
     | undefined;
@@ -356,6 +357,7 @@ export function summarizeVariant(
       warnings.push(`variant ${variant.name} trial ${b.trial}: blast radius not measurable: ${b.reason}`);
   const recoveries = measured.flatMap((b) => (b.recoverySeconds === undefined ? [] : [b.recoverySeconds]));
   const coldStarts = measured.flatMap((b) => (b.coldStartSeconds === undefined ? [] : [b.coldStartSeconds]));
+  const downs = measured.flatMap((b) => (b.downSeconds === undefined ? [] : [b.downSeconds]));
   const detects = measured.flatMap((b) => (b.detectSeconds === undefined ? [] : [b.detectSeconds]));
   const peaks = measured.map((b) => b.peakCapacityLostPercent);
   const blastRadius =
@@ -371,6 +373,7 @@ export function summarizeVariant(
           restarts: measured.filter((b) => b.restarted).length,
           workersReplaced: measured.reduce((n, b) => n + b.workersReplaced, 0),
           coldStartSeconds: coldStarts.length ? estimateOf(coldStarts) : undefined,
+          downSeconds: downs.length ? estimateOf(downs) : undefined,
           detectSeconds: detects.length ? estimateOf(detects) : undefined,
         };
 

@@ -171,9 +171,10 @@ export function blastTable(report: JsonReport): Table | undefined {
       'never recovered',
       'restarts',
       'workers replaced',
+      'down',
       'cold start',
     ],
-    align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     rows: faulted.map((v) => {
       const b = v.blastRadius as NonNullable<Variant['blastRadius']>;
       return [
@@ -186,6 +187,7 @@ export function blastTable(report: JsonReport): Table | undefined {
         `${b.neverRecovered}/${b.measurable}`,
         `${b.restarts}/${b.measurable}`,
         String(b.workersReplaced),
+        b.downSeconds ? withCI(b.downSeconds, seconds) : '–',
         b.coldStartSeconds ? withCI(b.coldStartSeconds, seconds) : '–',
       ];
     }),

@@ -277,7 +277,7 @@ export function renderHtml(input: ReportModel | JsonReport): string {
         `<h3>${e(v.name)}, trial ${trialOf(report, b)}: ${e(b.fault.kind)} of worker ${b.fault.worker} at ${num(b.faultOffsetSeconds, 3)} s</h3>`,
       );
       body.push(
-        `<p>Baseline ${num(b.baselineThroughput)} req/s; peak loss ${percent(b.peakCapacityLostPercent, 3)}; ${b.recovered ? `recovered after ${seconds(b.recoverySeconds)}` : 'never recovered in the trial'}${b.restarted ? `; process restarted (cold start ${seconds(b.coldStartSeconds)})` : ''}; survivors' p99 ${num(b.p99BeforeMillis)} ms before, ${num(b.p99DuringMillis)} ms during.</p>`,
+        `<p>Baseline ${num(b.baselineThroughput)} req/s; peak loss ${percent(b.peakCapacityLostPercent, 3)}; ${b.recovered ? `recovered after ${seconds(b.recoverySeconds)}` : 'never recovered in the trial'}${b.restarted ? `; process restarted (down ${seconds(b.downSeconds)}, cold start ${seconds(b.coldStartSeconds)})` : ''}; survivors' p99 ${num(b.p99BeforeMillis)} ms before, ${num(b.p99DuringMillis)} ms during.</p>`,
       );
       const rows = timelineRows(b);
       const [head, ...rest] = rows;

@@ -128,7 +128,7 @@ export function renderMarkdown(input: ReportModel | JsonReport): string {
       if (!b) continue;
       const trial = trialOf(report, b);
       out.push(
-        `**${v.name}**, trial ${trial}: ${b.fault.kind} of worker ${b.fault.worker} at ${num(b.faultOffsetSeconds, 3)} s; baseline ${num(b.baselineThroughput)} req/s; peak loss ${percent(b.peakCapacityLostPercent, 3)}; ${b.recovered ? `recovered after ${seconds(b.recoverySeconds)}` : 'never recovered in the trial'}${b.restarted ? `; process restarted (cold start ${seconds(b.coldStartSeconds)})` : ''}${b.workersReplaced > 0 ? `; ${b.workersReplaced} worker(s) replaced` : ''}; survivors' p99 ${num(b.p99BeforeMillis)} ms before, ${num(b.p99DuringMillis)} ms during.`,
+        `**${v.name}**, trial ${trial}: ${b.fault.kind} of worker ${b.fault.worker} at ${num(b.faultOffsetSeconds, 3)} s; baseline ${num(b.baselineThroughput)} req/s; peak loss ${percent(b.peakCapacityLostPercent, 3)}; ${b.recovered ? `recovered after ${seconds(b.recoverySeconds)}` : 'never recovered in the trial'}${b.restarted ? `; process restarted (down ${seconds(b.downSeconds)}, cold start ${seconds(b.coldStartSeconds)})` : ''}${b.workersReplaced > 0 ? `; ${b.workersReplaced} worker(s) replaced` : ''}; survivors' p99 ${num(b.p99BeforeMillis)} ms before, ${num(b.p99DuringMillis)} ms during.`,
       );
       if (b.spans) {
         const change = b.spans.survivorsChangePercent;

@@ -13,6 +13,7 @@ interface Case {
     recoverySeconds: number | undefined;
     restarted: boolean;
     coldStartSeconds?: number | undefined;
+    downSeconds?: number | undefined;
     workersReplaced?: number;
     survivorsChangePercent?: number;
     brokenSharePercent?: number;
@@ -62,12 +63,14 @@ const cases: Case[] = [
     name: 'a native abort under threads loses all capacity until the process restarts',
     shape: {
       variant: 'thread',
-      fault: { atSeconds: 10, kind: 'abort', restartedAtSeconds: 12.6 },
+      fault: { atSeconds: 10, kind: 'abort' },
       completed: (s) => (s >= 10 && s < 13 ? 0 : s === 13 ? 50 : 100),
       errors: (s) => (s >= 10 && s < 13 ? 100 : 0),
+      // As the runtime reports it: down at once, back up with its own timings.
       events: [
-        { atSeconds: 10.1, kind: 'process-restart' },
+        { atSeconds: 10.1, kind: 'not-ready', detail: 'workload process was killed by SIGABRT' },
         { atSeconds: 12.6, kind: 'ready' },
+        { atSeconds: 12.6, kind: 'process-restart', detail: '{"replica":0,"coldStartMillis":2300,"downMillis":2500}' },
       ],
       deadWorkersFrom: { second: 10, workers: [0, 1, 2, 3] },
       seconds: 30,
@@ -79,7 +82,8 @@ const cases: Case[] = [
       detectSeconds: 0,
       recoverySeconds: 4,
       restarted: true,
-      coldStartSeconds: 2.5,
+      coldStartSeconds: 2.3,
+      downSeconds: 2.5,
       survivorsChangePercent: -100,
     },
   },
@@ -111,10 +115,11 @@ const cases: Case[] = [
     expect: {
       baseline: 100,
       peakPercent: 50,
-      // Seconds 10, 11, 12 and 15..19 at half rate; 13 and 14 back at full.
+      // Seconds 10, 11, 12 and 15..19 at half rate; 13 and 14 back at full. Times count in
+      // whole seconds from the fault's second (10), as the series resolves them.
       requestsLost: 8 * 50,
-      detectSeconds: 0.5,
-      recoverySeconds: 9.5,
+      detectSeconds: 1,
+      recoverySeconds: 10,
       restarted: false,
     },
   },
@@ -136,6 +141,7 @@ for (const c of cases) {
     t.is(br.recovered, c.expect.recoverySeconds !== undefined);
     t.is(br.restarted, c.expect.restarted);
     if ('coldStartSeconds' in c.expect) t.is(br.coldStartSeconds, c.expect.coldStartSeconds);
+    if ('downSeconds' in c.expect) t.is(br.downSeconds, c.expect.downSeconds);
     if (c.expect.workersReplaced !== undefined) t.is(br.workersReplaced, c.expect.workersReplaced);
     if (c.expect.survivorsChangePercent !== undefined) {
       t.truthy(br.spans);
@@ -222,4 +228,43 @@ test('blast radius: seconds after the measured window (draining only) do not cou
   t.is(br?.recoverySeconds, 2);
   t.is(br?.requestsLost, 50);
   t.is(br?.failedAfterFault, 0);
+});
+
+test('blast radius: a process that went down and was not back within the trial still counts as restarted', (t) => {
+  const record = buildTrial({
+    variant: 'thread',
+    fault: { atSeconds: 10, kind: 'abort' },
+    completed: (s) => (s >= 10 ? 0 : 100),
+    errors: (s) => (s >= 10 ? 100 : 0),
+    events: [{ atSeconds: 10.2, kind: 'not-ready', detail: 'workload process was killed by SIGABRT' }],
+  });
+  const [br] = blastRadiusOfTrial(record);
+  t.true(br?.restarted);
+  t.false(br?.recovered);
+  t.is(br?.coldStartSeconds, undefined);
+  t.is(br?.downSeconds, undefined);
+});
+
+test('blast radius: without the runtime timings, down time runs from not-ready to ready', (t) => {
+  const record = buildTrial({
+    variant: 'thread',
+    fault: { atSeconds: 10, kind: 'abort' },
+    completed: (s) => (s >= 10 && s < 14 ? 0 : 100),
+    events: [
+      { atSeconds: 10.5, kind: 'not-ready' },
+      { atSeconds: 13.5, kind: 'ready' },
+      { atSeconds: 13.5, kind: 'process-restart', detail: 'not json' },
+    ],
+  });
+  const [br] = blastRadiusOfTrial(record);
+  t.is(br?.downSeconds, 3);
+  t.is(br?.coldStartSeconds, 3);
+});
+
+test('blast radius: a worker that goes not-ready alone is not a process restart', (t) => {
+  const record = buildTrial({
+    fault: { atSeconds: 10, kind: 'hang', worker: 2 },
+    events: [{ atSeconds: 11, kind: 'not-ready', worker: 2 }],
+  });
+  t.false(blastRadiusOfTrial(record)[0]?.restarted);
 });

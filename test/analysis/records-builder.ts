@@ -35,7 +35,7 @@ export interface TrialShape {
   inFlightAtEnd?: number;
   startedAtMillis?: number;
   fault?: { atSeconds: number; kind?: FaultKind; worker?: number; restartedAtSeconds?: number };
-  events?: { atSeconds: number; kind: WorkloadEvent['kind']; worker?: number }[];
+  events?: { atSeconds: number; kind: WorkloadEvent['kind']; worker?: number; detail?: string }[];
   workers?: number;
   /** Workers that serve nothing from this second on (the broken one, or all after an abort). */
   deadWorkersFrom?: { second: number; workers: number[] };
@@ -155,6 +155,7 @@ export function buildTrial(shape: TrialShape = {}): TrialRecord {
     atMillis: startedAtMillis + e.atSeconds * 1000,
     kind: e.kind,
     ...(e.worker === undefined ? {} : { worker: e.worker }),
+    ...(e.detail === undefined ? {} : { detail: e.detail }),
   }));
 
   const usage: ResourceUsage | undefined =

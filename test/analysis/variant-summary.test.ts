@@ -116,10 +116,14 @@ test('blast radius is aggregated over trials per variant', (t) => {
         events: [{ atSeconds: 13, kind: 'worker-replaced', worker: 1 }],
       }),
       thread: () => ({
-        fault: { atSeconds: 10, kind: 'abort', restartedAtSeconds: 12 },
+        fault: { atSeconds: 10, kind: 'abort' },
         completed: (s) => (s >= 10 && s < 13 ? 0 : 100),
         errors: (s) => (s >= 10 && s < 13 ? 100 : 0),
-        events: [{ atSeconds: 10.2, kind: 'process-restart' }],
+        events: [
+          { atSeconds: 10.2, kind: 'not-ready' },
+          { atSeconds: 12, kind: 'ready' },
+          { atSeconds: 12, kind: 'process-restart' },
+        ],
       }),
     },
     { trials: 2 },
@@ -131,6 +135,7 @@ test('blast radius is aggregated over trials per variant', (t) => {
   t.is(th?.blastRadius?.restarts, 2);
   t.is(th?.blastRadius?.recoverySeconds?.mean, 3);
   t.true(Math.abs((th?.blastRadius?.coldStartSeconds?.mean ?? 0) - 1.8) < 1e-9);
+  t.true(Math.abs((th?.blastRadius?.downSeconds?.mean ?? 0) - 1.8) < 1e-9);
 });
 
 test('a variant without trials is summarized with a warning instead of NaN everywhere', (t) => {

@@ -26,7 +26,7 @@ test('Markdown has a blast radius section with a per-second timeline around the 
   t.is(timeline.length, 2);
   // thread: three seconds with nothing served after the abort.
   t.regex(timeline[1] ?? '', /196\s+0\s+0\s+0\s+100\s+196/);
-  t.regex(md, /process restarted \(cold start 2\.3 s\)/);
+  t.regex(md, /process restarted \(down 2\.3 s, cold start 2\.1 s\)/);
   t.regex(md, /other workers' rate changed by -100%/);
   // The expected scope of the injected fault kind is stated next to the numbers.
   t.regex(md, /- abort: a native abort .* ends the whole OS process/);

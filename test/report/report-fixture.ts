@@ -27,10 +27,16 @@ export function crashReport(): ReportModel {
         completed: (s) => (s >= 10 && s < 13 ? 0 : s === 13 ? 100 : ([196, 201, 198][trial - 1] ?? 198)),
         errors: (s) => (s >= 10 && s < 13 ? 300 : 0),
         p99Millis: (s) => (s === 13 ? 400 : 25 + trial),
-        fault: { atSeconds: 10, kind: 'abort', worker: 1, restartedAtSeconds: 12.4 },
+        fault: { atSeconds: 10, kind: 'abort', worker: 1 },
+        // As the runtime reports it: down at once, back up with its own timings.
         events: [
-          { atSeconds: 10.1, kind: 'process-restart' },
+          { atSeconds: 10.1, kind: 'not-ready', detail: 'workload process was killed by SIGABRT' },
           { atSeconds: 12.4, kind: 'ready' },
+          {
+            atSeconds: 12.4,
+            kind: 'process-restart',
+            detail: '{"replica":0,"coldStartMillis":2100,"downMillis":2300}',
+          },
         ],
         deadWorkersFrom: { second: 10, workers: [0, 1, 2, 3] },
         usage: { peakMemoryBytes: (70 + trial) * 1024 * 1024, restarts: 1 },
