@@ -41,7 +41,11 @@ export interface LoadProgress {
 
 export type ErrorKind = 'refused' | 'reset' | 'timeout' | 'http4xx' | 'http5xx' | 'other';
 
-/** One second of the measured window. `second` counts from the start of measurement. */
+/**
+ * One second of the measured window. `second` counts from the start of measurement. The
+ * series may run past the window by up to timeoutMillis: answers (and timeouts) of requests
+ * sent near the end count in the second they arrive, so every series sums to its total.
+ */
 export interface SecondSample {
   second: number;
   /** Requests whose intended send time fell in this second. */
