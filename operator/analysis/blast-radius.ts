@@ -141,7 +141,7 @@ function weightedP99(samples: readonly SecondSample[]): number {
   return weight === 0 ? 0 : sum / weight;
 }
 
-function sumOf(samples: readonly SecondSample[], field: 'completed' | 'errors' | 'dropped'): number {
+function sumOf(samples: readonly SecondSample[], field: 'sent' | 'completed' | 'errors' | 'dropped'): number {
   let total = 0;
   for (const s of samples) total += s[field];
   return total;
@@ -199,8 +199,13 @@ export function measureBlastRadius(
   const before = series.filter((s) => s.second < faultSecond);
   const skipped = before.filter((s) => s.second >= firstSecond + o.baselineSkipSeconds);
   const baselineSamples = skipped.length >= 2 ? skipped : before;
+  // Capped at the offered rate: under an open model, completions above what was sent are a
+  // backlog draining (a slow start right after warm-up), not capacity, and a baseline inflated
+  // by them would read the steady state after the fault as a dip that never recovers.
   const baselineThroughput =
-    baselineSamples.length === 0 ? 0 : sumOf(baselineSamples, 'completed') / baselineSamples.length;
+    baselineSamples.length === 0
+      ? 0
+      : Math.min(sumOf(baselineSamples, 'completed'), sumOf(baselineSamples, 'sent')) / baselineSamples.length;
   const after = series.filter((s) => s.second >= faultSecond);
   const timeline = series
     .filter(

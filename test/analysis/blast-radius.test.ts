@@ -188,6 +188,19 @@ test('blast radius: the first measured second is left out of the baseline', (t) 
   t.is(br?.baselineSeconds, 9);
 });
 
+test('blast radius: a backlog drained after a slow start does not raise the baseline above the offered rate', (t) => {
+  // 40/s offered; the first measured seconds complete 22 then 58 (a stall, then its backlog).
+  const record = buildTrial({
+    rate: 40,
+    seconds: 9,
+    fault: { atSeconds: 3 },
+    completed: (s) => [22, 58, 37, 38, 41, 40, 40, 40, 40][s] ?? 40,
+  });
+  const [br] = blastRadiusOfTrial(record);
+  t.is(br?.baselineThroughput, 40);
+  t.true(br?.recovered);
+});
+
 test('blast radius: survivors latency during the dip is compared with before', (t) => {
   const record = buildTrial({
     fault: { atSeconds: 10 },
