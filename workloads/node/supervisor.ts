@@ -15,7 +15,7 @@ import { extractContext, injectContext } from './tracing.ts';
 import { responseBody, workerHeaders } from './worker.ts';
 
 /** A worker counts as serving only while its event loop keeps sending heartbeats. */
-const HEARTBEAT_STALE_MILLIS = 1000;
+const HEARTBEAT_STALE_MILLIS = 2000;
 const STARTUP_TIMEOUT_MILLIS = 30_000;
 const MAX_OFFLOAD_QUEUE = 100_000;
 
