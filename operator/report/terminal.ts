@@ -1,6 +1,18 @@
 // The compact table printed at the end of `conclab run`: aligned columns, the verdict, the
 // warnings. Colour only when asked for (a TTY that did not opt out), never in pipes or logs.
-import { blastTable, dimensionsTable, resultsTable, type Table } from './format.ts';
+import {
+  blastTable,
+  dimensionsTable,
+  faultNuances,
+  num,
+  percent,
+  representativeBlast,
+  resultsTable,
+  seconds,
+  type Table,
+  timelineText,
+  trialOf,
+} from './format.ts';
 import { type JsonReport, toJsonReport } from './json.ts';
 import type { ReportModel } from './model.ts';
 
@@ -82,6 +94,7 @@ export function renderTerminal(input: ReportModel | JsonReport, options: Termina
     out.push('');
     out.push(c('bold', 'blast radius'));
     out.push(...alignTable(fitTable(blast, options.widthColumns), header));
+    out.push(...blastTimelines(report, options.widthColumns));
   }
   out.push('');
   out.push(...alignTable(dimensionsTable(report), header).map((l) => l));
@@ -91,4 +104,43 @@ export function renderTerminal(input: ReportModel | JsonReport, options: Termina
   out.push(`${c('bold', 'verdict:')} ${summary}`);
   for (const w of report.warnings) out.push(c('yellow', `warning: ${w}`));
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * Per variant, the trial the reports chart: one line of figures and the per-second timeline
+ * around the fault (ok/s, err/s, p99), then what each fault kind is expected to take down, so
+ * the numbers can be read against the theory without opening the Markdown report.
+ */
+function blastTimelines(report: JsonReport, widthColumns: number | undefined): string[] {
+  const out: string[] = [];
+  for (const v of report.variants) {
+    const b = representativeBlast(report, v.name);
+    if (!b) continue;
+    const restart = b.restarted
+      ? `; process restarted (down ${seconds(b.downSeconds)}, cold start ${seconds(b.coldStartSeconds)})`
+      : '';
+    const replaced = b.workersReplaced > 0 ? `; ${b.workersReplaced} worker(s) replaced` : '';
+    out.push('');
+    out.push(
+      `${v.name}, trial ${trialOf(report, b)}: ${b.fault.kind} of worker ${b.fault.worker} at ${num(b.faultOffsetSeconds, 3)} s; ` +
+        `baseline ${num(b.baselineThroughput)} req/s; peak loss ${percent(b.peakCapacityLostPercent, 3)}; ` +
+        `${b.recovered ? `recovered after ${seconds(b.recoverySeconds)}` : 'never recovered in the trial'}${restart}${replaced}`,
+    );
+    out.push(
+      ...timelineText(b).map((line) => `  ${fitLine(line, widthColumns === undefined ? undefined : widthColumns - 2)}`),
+    );
+  }
+  const nuances = faultNuances(report);
+  if (nuances.length > 0) {
+    out.push('');
+    for (const n of nuances) out.push(`expected: ${n}`);
+  }
+  return out;
+}
+
+/** Cuts a timeline row to the width at a column boundary (the columns are space-separated). */
+function fitLine(line: string, width: number | undefined): string {
+  if (width === undefined || line.length <= width) return line;
+  const cut = line.lastIndexOf(' ', width);
+  return cut > 0 ? line.slice(0, cut) : line.slice(0, width);
 }

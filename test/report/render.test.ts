@@ -119,3 +119,15 @@ test('renderReport refuses an unknown format with the allowed ones', (t) => {
     message: /unknown report format "pdf"; use one of json, md, html/,
   });
 });
+
+test('the terminal shows each faulted variant with its per-second timeline around the fault and what the fault is expected to take down', (t) => {
+  const text = renderTerminal(crash, { color: false });
+  const blast = text.slice(text.indexOf('blast radius'));
+  for (const row of ['t (s)', 'ok/s', 'err/s', 'p99 ms'])
+    t.regex(blast, new RegExp(`^  ${row.replace(/[()]/g, '\\$&')} `, 'm'));
+  t.regex(blast, /peak loss \d/);
+  t.regex(blast, /^expected: abort: a native abort/m);
+  // A narrow terminal cuts timeline rows instead of wrapping them.
+  const narrow = renderTerminal(crash, { color: false, widthColumns: 60 });
+  for (const line of narrow.split('\n').filter((l) => l.startsWith('  ok/s'))) t.true(line.length <= 60, line);
+});
