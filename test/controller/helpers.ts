@@ -31,6 +31,13 @@ export async function installCrd(cp: ControlPlane): Promise<void> {
     'crd/concurrencyexperiments.conclab.dev',
   ]);
   if (w.code !== 0) throw new Error(`CRD not established: ${w.stderr}`);
+  // Established is not yet served by discovery everywhere (and kubectl caches discovery per
+  // host:port, which a later control plane may reuse): wait until kubectl resolves `cx`.
+  await waitFor(
+    'kubectl to resolve cx',
+    async () => (await cp.kubectl(['get', 'cx', '-A', '-o', 'name'])).code === 0,
+    30_000,
+  );
 }
 
 export async function createNamespace(cp: ControlPlane, name: string): Promise<void> {

@@ -45,6 +45,13 @@ test.serial('one of two operators leads; stopping it hands the lease over withou
   const api = new Api(plane().kubeConfig());
   await apply(plane(), experiment('led', ns));
   await waitFor('pod', () => api.pod(ns, 'cx-led-procs-t1'));
+  // The status is written after the children: once it is there, that reconcile has finished.
+  await waitFor('status', async () => (await api.cx(ns, 'led'))?.status?.phase === 'Running');
+  await waitFor(
+    'reconcile counted',
+    async () => a.metrics.value('conclab_reconciles_total', { result: 'success' }) > 0,
+  );
+  t.false(b.isLeader());
   t.true(a.metrics.value('conclab_reconciles_total', { result: 'success' }) > 0);
   t.is(b.metrics.value('conclab_reconciles_total', { result: 'success' }), 0);
 
@@ -106,7 +113,7 @@ process.exitCode = await operatorCommand(process.argv.slice(1));`;
       const l = await coordination.readNamespacedLease({ namespace: ns, name: 'conclab-operator' });
       return l.spec?.holderIdentity ? l : undefined;
     },
-    20_000,
+    60_000, // a cold node start and imports on a busy 2-core machine
   );
   t.truthy(held.spec?.holderIdentity);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
