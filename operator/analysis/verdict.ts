@@ -427,7 +427,7 @@ function summarySentence(
   if (errorRate.winner) parts.push(`${errorRate.winner} failed fewer requests (${formatP(errorRate.pValue ?? 1)})`);
   if (faulted.length > 0) {
     parts.push(
-      `one broken worker cost ${faulted.map((s) => `${s.name} ${roundPercent(s.blastRadius?.peakCapacityLostPercent.mean ?? 0)}`).join(' and ')} of capacity at the worst second`,
+      `one broken worker cost ${faulted.map((s) => `${s.name} ${roundPercent(s.blastRadius?.peakCapacityLostPercent.mean ?? 0)}`).join(' and ')} of capacity at the worst second${containment(faulted)}`,
     );
   }
   if (clientMode === 'sound-only') {
@@ -435,4 +435,20 @@ function summarySentence(
   }
   const sentence = parts.join('; ');
   return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.`;
+}
+
+/**
+ * Whether the fault stayed in its worker, as measured: the runtime saw the whole process go
+ * down (restarts) or it did not. This is the nuance a percentage hides: a JavaScript exception
+ * is contained in its worker thread, a native abort or an out-of-memory kill takes the process
+ * and with it every thread.
+ */
+function containment(faulted: readonly VariantSummary[]): string {
+  const downed = faulted.filter((s) => (s.blastRadius?.restarts ?? 0) > 0);
+  if (downed.length === 0) return ' (the fault stayed in its worker in every variant; no process went down)';
+  const contained = faulted.filter((s) => (s.blastRadius?.restarts ?? 0) === 0);
+  const took = downed
+    .map((s) => `${s.name} in ${s.blastRadius?.restarts}/${s.blastRadius?.measurable} trial(s)`)
+    .join(', ');
+  return ` (it took the whole process down: ${took}${contained.length > 0 ? `; ${contained.map((s) => s.name).join(', ')} lost only that worker` : ''})`;
 }

@@ -86,6 +86,9 @@ function caveatsFor(run: ExperimentRun, variants: readonly VariantSummary[], dim
     caveats.push(
       'Blast radius is measured with one-second resolution from client throughput against the pre-fault baseline; under load well below capacity the surviving workers absorb part of the loss.',
     );
+    caveats.push(
+      'A blast radius holds for the fault kind injected: an uncaught JavaScript exception is contained in its worker thread, but a native abort (a crashing addon) or an out-of-memory kill ends the whole OS process, and under the thread model every worker with it. Threads are as safe as processes only against the first kind.',
+    );
   }
   const tracing = run.experiment.spec.tracing;
   if (tracing?.enabled !== false && (tracing?.sampleRatio ?? 0.1) < 1) {

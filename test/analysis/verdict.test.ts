@@ -105,6 +105,11 @@ test('blast radius appears in the verdict as capacity lost per variant', (t) => 
   // Shares of capacity are compared as they are, not as a percentage of a percentage.
   t.regex(br?.statement ?? '', /process 25% vs 100% for thread \(p<0\.001\)/);
   t.regex(v.verdict.summary, /one broken worker cost process 25% and thread 100% of capacity/);
+  // Whether the fault stayed in its worker is stated as measured (restarts), not assumed.
+  t.regex(
+    v.verdict.summary,
+    /at the worst second \(it took the whole process down: thread in 3\/3 trial\(s\); process lost only that worker\)/,
+  );
   const rows = v.results;
   t.is(rows.find((r) => r.name === 'thread')?.capacityLostPercent, 100);
   t.is(rows.find((r) => r.name === 'thread')?.restarts, 3);
