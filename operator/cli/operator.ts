@@ -35,6 +35,7 @@ Options (environment variable in brackets):
   --conclab-image IMAGE      image of the built-in load driver [CONCLAB_IMAGE]
   --k6-image IMAGE           image for load.driver k6 [CONCLAB_K6_IMAGE]
   --workload-image-node IMAGE, --workload-image-python IMAGE   default workload images
+  --load-cpu Q, --load-memory Q   load pod budget, requests = limits [CONCLAB_LOAD_CPU, CONCLAB_LOAD_MEMORY] (1, 512Mi)
   --workers N                parallel reconciles (2)
 
 SIGTERM/SIGINT: stop taking work, finish current reconciles, release the lease, exit 0.`;
@@ -64,6 +65,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
         'workload-image-node': { type: 'string' },
         'workload-image-python': { type: 'string' },
         workers: { type: 'string' },
+        'load-cpu': { type: 'string' },
+        'load-memory': { type: 'string' },
       },
       strict: true,
     }));
@@ -133,6 +136,10 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       ...(resultsUrl ? { resultsUrl } : {}),
       ...(receiver ? { traceReceiver: receiver } : {}),
       images,
+      loadResources: {
+        cpu: str('load-cpu', 'CONCLAB_LOAD_CPU') ?? '1',
+        memory: str('load-memory', 'CONCLAB_LOAD_MEMORY') ?? '512Mi',
+      },
       timeouts: { deployMillis: dur('deploy-timeout', 'CONCLAB_DEPLOY_TIMEOUT', '5m') },
       ...(leaderElect
         ? {
