@@ -53,6 +53,8 @@ export async function findOnPath(name: string, pathEnv: string): Promise<string 
 
 export interface K6RunOptions {
   slo?: LoadSlo;
+  /** Share of traceparent headers marked sampled (spec.tracing.sampleRatio); see k6-script.ts. */
+  sampleRatio?: number;
   /** PATH to search for k6; defaults to this process's PATH. */
   pathEnv?: string;
   /** Parent of the run's temporary directory (script and summary); defaults to the OS temp dir. */
@@ -82,7 +84,14 @@ export async function runK6Load(plan: LoadPlan, options: K6RunOptions = {}): Pro
   try {
     const scriptPath = join(dir, 'script.js');
     const summaryPath = join(dir, 'summary.json');
-    await writeFile(scriptPath, generateK6Script(plan, { slo: options.slo ?? DEFAULT_SLO, summaryPath }));
+    await writeFile(
+      scriptPath,
+      generateK6Script(plan, {
+        slo: options.slo ?? DEFAULT_SLO,
+        summaryPath,
+        ...(options.sampleRatio !== undefined ? { sampleRatio: options.sampleRatio } : {}),
+      }),
+    );
 
     const segments = planSegments(plan);
     const startedAt = Date.now();

@@ -39,7 +39,15 @@ export interface K6ScriptOptions {
   slo: LoadSlo;
   /** Where handleSummary writes the summary JSON (a path k6 can write). */
   summaryPath: string;
+  /**
+   * Share of requests whose traceparent is marked sampled (spec.tracing.sampleRatio). The
+   * workloads' samplers follow a parent's decision, so marking every request sampled would
+   * trace 100% under k6 and only the ratio under the built-in driver. Default 0.1, the API's.
+   */
+  sampleRatio?: number;
 }
+
+export const DEFAULT_SAMPLE_RATIO = 0.1;
 
 const ms = (millis: number) => `${Math.round(millis)}ms`;
 
@@ -126,6 +134,10 @@ export function k6Options(plan: LoadPlan, slo: LoadSlo) {
 /** The whole k6 script: options, the request with its traceparent, error counters, summary. */
 export function generateK6Script(plan: LoadPlan, o: K6ScriptOptions): string {
   const options = k6Options(plan, o.slo);
+  const sampleRatio = o.sampleRatio ?? DEFAULT_SAMPLE_RATIO;
+  if (!(sampleRatio >= 0 && sampleRatio <= 1)) {
+    throw new RangeError(`sampleRatio ${sampleRatio} must be between 0 and 1 (spec.tracing.sampleRatio)`);
+  }
   const counters = ERROR_KINDS.map(
     (k) => `  ${JSON.stringify(k)}: new Counter(${JSON.stringify(METRIC.errorCounter(k))}),`,
   ).join('\n');
@@ -141,6 +153,7 @@ const TARGET_URL = ${JSON.stringify(plan.url)};
 const HEADERS = ${JSON.stringify(plan.headers ?? {})};
 const TIMEOUT = ${JSON.stringify(ms(plan.timeoutMillis))};
 const SUMMARY_PATH = ${JSON.stringify(o.summaryPath)};
+const SAMPLE_RATIO = ${JSON.stringify(sampleRatio)};
 
 /** @type {Record<string, Counter>} */
 const errorCounters = {
@@ -155,13 +168,16 @@ function randomHex(digits) {
   return s;
 }
 
-/** A W3C trace context header (version 00, sampled); all-zero ids are invalid, so redraw. */
+/**
+ * A W3C trace context header (version 00), marked sampled for SAMPLE_RATIO of requests so the
+ * workloads trace the configured share; all-zero ids are invalid, so redraw.
+ */
 function traceparent() {
   let traceId = randomHex(32);
   while (/^0+$/.test(traceId)) traceId = randomHex(32);
   let spanId = randomHex(16);
   while (/^0+$/.test(spanId)) spanId = randomHex(16);
-  return '00-' + traceId + '-' + spanId + '-01';
+  return '00-' + traceId + '-' + spanId + (Math.random() < SAMPLE_RATIO ? '-01' : '-00');
 }
 
 /**

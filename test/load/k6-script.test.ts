@@ -94,7 +94,10 @@ test('rateScale picks the smallest unit that keeps rates whole', (t) => {
 test('the script sets a W3C traceparent per request and writes its summary to the given path', (t) => {
   const script = generateK6Script(constant, { slo, summaryPath: '/tmp/x/summary.json' });
   t.regex(script, /traceparent: traceparent\(\)/);
-  t.regex(script, /'00-' \+ traceId \+ '-' \+ spanId \+ '-01'/);
+  t.regex(script, /'00-' \+ traceId \+ '-' \+ spanId \+ \(Math\.random\(\) < SAMPLE_RATIO \? '-01' : '-00'\)/);
+  t.regex(script, /const SAMPLE_RATIO = 0\.1;/, 'the API default sample ratio');
+  t.regex(generateK6Script(constant, { slo, summaryPath: '/s', sampleRatio: 1 }), /const SAMPLE_RATIO = 1;/);
+  t.throws(() => generateK6Script(constant, { slo, summaryPath: '/s', sampleRatio: 2 }), { message: /sampleRatio 2/ });
   t.regex(script, /const SUMMARY_PATH = "\/tmp\/x\/summary\.json";/);
   t.regex(script, /export function handleSummary\(data\)/);
   t.regex(script, /new Counter\("conclab_errors_refused"\)/);
