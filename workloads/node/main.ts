@@ -10,10 +10,10 @@ import type { ToWorker, WorkerInit } from './messages.ts';
 import { Supervisor } from './supervisor.ts';
 import { runWorker } from './worker.ts';
 
-function runProcessWorker(config: WorkloadConfig, init: WorkerInit): void {
+async function runProcessWorker(config: WorkloadConfig, init: WorkerInit): Promise<void> {
   // The supervisor is gone (even if it was SIGKILLed): never outlive it.
   process.on('disconnect', () => process.exit(0));
-  const { shutdown } = runWorker(
+  const { shutdown } = await runWorker(
     config,
     init,
     {
@@ -52,5 +52,5 @@ try {
   process.exit(2);
 }
 const internal = process.env['CONCLAB_INTERNAL_WORKER'];
-if (internal !== undefined) runProcessWorker(config, JSON.parse(internal) as WorkerInit);
+if (internal !== undefined) await runProcessWorker(config, JSON.parse(internal) as WorkerInit);
 else await runSupervisor(config);

@@ -11,7 +11,6 @@ import { FAULT_KINDS, type FaultKind, type WorkloadConfig } from './config.ts';
 import { epochMillis, logEvent } from './log.ts';
 import type { Carrier, ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
 import { newSharedStateBuffer, readSharedBuffer, StateOwner } from './shared-state.ts';
-import { extractContext, injectContext } from './tracing.ts';
 import { responseBody, workerHeaders } from './worker.ts';
 
 /** A worker counts as serving only while its event loop keeps sending heartbeats. */
@@ -81,6 +80,8 @@ export class Supervisor {
   readonly #queue: number[] = [];
   #nextTask = 1;
   #nextDispatch = 0;
+  /** Loaded only for a traced offload acceptor, which forwards the trace context to the pool. */
+  #tracing: typeof import('./tracing.ts') | undefined;
 
   constructor(options: SupervisorOptions) {
     this.#config = options.config;
@@ -112,6 +113,7 @@ export class Supervisor {
     this.#admin = http.createServer((req, res) => this.#onAdmin(req, res));
     this.#adminPort = await listen(this.#admin, config.host, config.adminPort);
     if (config.model === 'offload') {
+      if (config.tracing) this.#tracing = await import('./tracing.ts');
       this.#acceptor = this.#createAcceptor();
       this.#port = await listen(this.#acceptor, config.host, config.port);
       for (const slot of this.#slots) this.#spawn(slot, 0);
@@ -401,7 +403,8 @@ export class Supervisor {
         return;
       }
       const id = this.#nextTask++;
-      const carrier = this.#config.tracing ? injectContext(extractContext(req.headers)) : {};
+      const tracing = this.#tracing;
+      const carrier = tracing === undefined ? {} : tracing.injectContext(tracing.extractContext(req.headers));
       this.#tasks.set(id, { res, arrivalEpochMillis, carrier, slot: undefined });
       this.#queue.push(id);
       this.#dispatch();

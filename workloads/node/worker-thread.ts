@@ -6,7 +6,7 @@ import { runWorker } from './worker.ts';
 
 const { config, init } = workerData as { config: WorkloadConfig; init: WorkerInit };
 const port = parentPort!;
-runWorker(
+await runWorker(
   config,
   init,
   {

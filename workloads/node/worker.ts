@@ -9,7 +9,7 @@ import { fireFault } from './faults.ts';
 import { epochMillis } from './log.ts';
 import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
 import { ProcessSharedState, type SharedStateClient, ThreadSharedState } from './shared-state.ts';
-import { extractContext, RequestTracer, type WorkerIdentity } from './tracing.ts';
+import type { WorkerIdentity } from './tracing.ts';
 import { performWork, planWork } from './work.ts';
 
 export interface WorkerChannel {
@@ -35,13 +35,16 @@ export function responseBody(bytes: number): Buffer {
   return Buffer.alloc(bytes, 'x');
 }
 
-export function runWorker(
+export async function runWorker(
   config: WorkloadConfig,
   init: WorkerInit,
   channel: WorkerChannel,
   identity: WorkerIdentity,
-): { shutdown: () => Promise<void> } {
-  const tracer = config.tracing ? new RequestTracer(config, identity) : undefined;
+): Promise<{ shutdown: () => Promise<void> }> {
+  // The OpenTelemetry SDK is loaded only when tracing: an untraced worker carries none of it in
+  // its heap, so the process model does not pay N copies of it for nothing.
+  const tracing = config.tracing ? await import('./tracing.ts') : undefined;
+  const tracer = tracing === undefined ? undefined : new tracing.RequestTracer(config, identity);
   let processState: ProcessSharedState | undefined;
   let sharedState: SharedStateClient | undefined;
   if (config.profile === 'shared-state') {
@@ -108,7 +111,7 @@ export function runWorker(
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' }).end('ok\n');
         return;
       }
-      serve(tracer === undefined ? undefined : extractContext(req.headers), arrival, (status) => {
+      serve(tracing === undefined ? undefined : tracing.extractContext(req.headers), arrival, (status) => {
         if (status === 200) {
           res.writeHead(200, headers).end(body);
         } else {
@@ -161,7 +164,7 @@ export function runWorker(
       case 'task': {
         const { id } = message;
         serve(
-          tracer === undefined ? undefined : extractContext(message.carrier),
+          tracing === undefined ? undefined : tracing.extractContext(message.carrier),
           message.arrivalEpochMillis,
           (status, result) =>
             channel.send({
