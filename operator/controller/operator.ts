@@ -3,11 +3,14 @@
 // the load pods' results. Every background loop catches per iteration and reports to `log`.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { KubeConfig, V1ConfigMap, V1Pod } from '@kubernetes/client-node';
 import { type ConcurrencyExperiment, GROUP, PHASES, PLURAL, VERSION } from '../api/schema.ts';
+import { toolVersion } from '../engine/environment.ts';
 import { LABEL_EXPERIMENT, LABEL_MANAGED_BY, MANAGED_BY } from '../runtime/kube/names.ts';
 import { DEFAULT_TIMEOUTS, type PhaseTimeouts } from '../runtime/kube/phase-machine.ts';
 import { DEFAULT_IMAGES, type PodContext, type PodImages } from '../runtime/kube/pod-spec.ts';
+import { clusterEnvironment } from '../runtime/kube/report.ts';
 import type { TraceReceiver } from '../telemetry/types.ts';
 import { ensureCrdInstalled } from './crd-check.ts';
 import { ControllerError, ErrorKind, toControllerError } from './errors.ts';
@@ -113,6 +116,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
   ]);
 
   const images: PodImages = { ...DEFAULT_IMAGES, ...options.images };
+  const environment = clusterEnvironment(toolVersion(), hostname(), process.versions.node);
   const timeouts: PhaseTimeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
 
   const server: Server = createServer((req, res) => {
@@ -284,6 +288,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         log: (level, m) => log(level, m),
         // Workloads tag spans with the experiment name only; the namespace is not in the key.
         spans: (_ns, experiment) => options.traceReceiver?.aggregates({ experiment }) ?? [],
+        environment,
       });
       countReconcile({ result: 'success' });
       queue.forget(key);

@@ -8,6 +8,7 @@ import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { ConcurrencyExperiment } from '../api/schema.ts';
 import { parseDurationMillis } from '../api/units.ts';
 import { checkObject } from '../api/validate.ts';
+import type { Environment } from '../engine/records.ts';
 import { childLabels, childSelector, FINALIZER, MAX_EXPERIMENT_NAME, tokenSecretName } from '../runtime/kube/names.ts';
 import { type Child, decidePhase, type PhaseDecision, type PhaseTimeouts } from '../runtime/kube/phase-machine.ts';
 import { ownerReference, type PodContext } from '../runtime/kube/pod-spec.ts';
@@ -27,6 +28,8 @@ export interface ReconcileContext {
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Span aggregates of an experiment from the operator's OTLP receiver, if it runs one. */
   spans?(namespace: string, experiment: string): SpanAggregate[];
+  /** Recorded in reports. */
+  environment?: Environment;
 }
 
 export interface Action {
@@ -105,6 +108,7 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
     timeouts: ctx.timeouts,
     parseMillis: parseDurationMillis,
     spans: ctx.spans?.(namespace, name) ?? [],
+    ...(ctx.environment ? { environment: ctx.environment } : {}),
   });
   if (decision.phase === 'Failed') {
     // Status first: once the children are gone it is the only record of why the run failed.

@@ -13,9 +13,11 @@ import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../../api/schema.ts';
 import { Reason } from '../../controller/reasons.ts';
 import { faultsFor, faultWorker, planTrials, toLoadPlan } from '../../engine/plan.ts';
+import type { Environment, InjectedFault } from '../../engine/records.ts';
 import { generateK6Script } from '../../load/k6-script.ts';
 import { sloFromApi } from '../../load/slo.ts';
 import type { LoadPlan, LoadResult } from '../../load/types.ts';
+import type { JsonReport } from '../../report/json.ts';
 import type { SpanAggregate } from '../../telemetry/types.ts';
 import {
   childLabels,
@@ -39,7 +41,7 @@ import {
   WORK_PORT,
   workloadPod,
 } from './pod-spec.ts';
-import { buildReport, type ClusterReport, REPORT_KEY, reportConfigMap, type StepResult } from './report.ts';
+import { buildClusterReport, clusterEnvironment, REPORT_KEY, reportConfigMap, type StepResult } from './report.ts';
 
 export interface PhaseTimeouts {
   /** From the first workload pod's creation until all of the step's pods are Ready. */
@@ -68,6 +70,8 @@ export interface PhaseInput {
   parseMillis: (d: string) => number;
   /** Span aggregates the operator's OTLP receiver holds for this experiment (best effort). */
   spans?: SpanAggregate[];
+  /** Recorded in the report; defaults to a plain "kubernetes" description. */
+  environment?: Environment;
 }
 
 export interface ChildRef {
@@ -226,9 +230,9 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   // The report exists: the run is done; only tidying remains.
   const report = current.configMaps.find((c) => c.metadata?.name === reportName);
   if (report) {
-    let parsed: ClusterReport | undefined;
+    let parsed: Pick<JsonReport, 'results' | 'verdict'> | undefined;
     try {
-      parsed = JSON.parse(report.data?.[REPORT_KEY] ?? '') as ClusterReport;
+      parsed = JSON.parse(report.data?.[REPORT_KEY] ?? '') as JsonReport;
     } catch {
       parsed = undefined;
     }
@@ -250,7 +254,8 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     if (!cm) continue;
     try {
       const load = parseLoadResult(cm.data?.['result.json'] ?? '');
-      steps.push({ variant: p.variant, trial: p.trial, load, restarts: Number(cm.data?.restarts ?? 0) || 0 });
+      const faults = (load as LoadResult & { injectedFaults?: InjectedFault[] }).injectedFaults ?? [];
+      steps.push({ variant: p.variant, trial: p.trial, load, restarts: Number(cm.data?.restarts ?? 0) || 0, faults });
     } catch (err) {
       return fail(
         Reason.ResultInvalid,
@@ -261,7 +266,13 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 
   if (steps.length === plan.length) {
-    const built = buildReport(cx, steps, new Date(nowMillis), input.spans ?? []);
+    const built = buildClusterReport(
+      cx,
+      steps,
+      new Date(nowMillis),
+      input.spans ?? [],
+      input.environment ?? clusterEnvironment('unknown', 'unknown', 'unknown'),
+    );
     return {
       ...base,
       apply: [reportConfigMap(cx, built, ownerReference(cx))],

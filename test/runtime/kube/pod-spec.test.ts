@@ -2,8 +2,9 @@ import test from 'ava';
 import { encodeHistogram, newHistogram, recordMillis } from '../../../operator/analysis/histogram.ts';
 import type { ConcurrencyExperiment } from '../../../operator/api/schema.ts';
 import { checkObject } from '../../../operator/api/validate.ts';
+import { validateJsonReport } from '../../../operator/report/json.ts';
 import { DEFAULT_IMAGES, loadPod, workloadPod } from '../../../operator/runtime/kube/pod-spec.ts';
-import { decideVerdict, type StepResult, summarizeVariants } from '../../../operator/runtime/kube/report.ts';
+import { buildClusterReport, clusterEnvironment, type StepResult } from '../../../operator/runtime/kube/report.ts';
 
 function cx(spec: Record<string, unknown> = {}): ConcurrencyExperiment {
   const out = checkObject(
@@ -114,15 +115,16 @@ test('the k6 load pod runs grafana/k6 first, then posts what it wrote', (t) => {
 
 function step(variant: string, trial: number, perSecond: number, latencyMillis = 5): StepResult {
   const h = newHistogram();
-  for (let i = 0; i < 100; i++) recordMillis(h, latencyMillis);
+  for (let i = 0; i < perSecond * 10; i++) recordMillis(h, latencyMillis);
   return {
     variant,
     trial,
     restarts: 0,
+    faults: [],
     load: {
       driver: 'builtin',
-      startedAtMillis: 0,
-      endedAtMillis: 10_000,
+      startedAtMillis: 1_000_000 + trial * 20_000,
+      endedAtMillis: 1_010_000 + trial * 20_000,
       scheduled: perSecond * 10,
       sent: perSecond * 10,
       completed: perSecond * 10,
@@ -130,21 +132,29 @@ function step(variant: string, trial: number, perSecond: number, latencyMillis =
       errors: { refused: 0, reset: 0, timeout: 0, http4xx: 0, http5xx: 0, other: 0 },
       inFlightAtEnd: 0,
       latencyHistogram: encodeHistogram(h),
-      perSecond: [],
+      perSecond: Array.from({ length: 10 }, (_, second) => ({
+        second,
+        sent: perSecond,
+        completed: perSecond,
+        errors: 0,
+        dropped: 0,
+        p99Millis: latencyMillis,
+      })),
       saturation: { unreliable: false, sendSlipP99Millis: 0, eventLoopLagMaxMillis: 0 },
       partial: false,
     },
   };
 }
 
-test('verdict names a winner only when every trial of it beats every trial of the runner-up (3+ trials)', (t) => {
+test('the cluster report is the shared, schema-valid JSON report, with the status rows inside', (t) => {
   const e = cx({
     variants: [
       { name: 'p', model: 'process', workers: 2 },
       { name: 't', model: 'thread', workers: 2 },
     ],
+    trials: 3,
   });
-  const clear = [
+  const steps = [
     step('p', 1, 100),
     step('p', 2, 110),
     step('p', 3, 105),
@@ -152,18 +162,20 @@ test('verdict names a winner only when every trial of it beats every trial of th
     step('t', 2, 90),
     step('t', 3, 85),
   ];
-  const v = decideVerdict(summarizeVariants(e, clear), clear);
-  t.is(v.winner, 'p');
-  t.is(v.throughputDelta, '+24%');
-  const overlap = [
-    step('p', 1, 100),
-    step('p', 2, 80),
-    step('p', 3, 105),
-    step('t', 1, 85),
-    step('t', 2, 90),
-    step('t', 3, 84),
-  ];
-  const w = decideVerdict(summarizeVariants(e, overlap), overlap);
-  t.is(w.winner, undefined);
-  t.regex(w.summary, /No significant throughput difference/);
+  const report = buildClusterReport(
+    e,
+    steps,
+    new Date('2026-01-01T00:00:00Z'),
+    [],
+    clusterEnvironment('0.1.0', 'op', 'v24'),
+  );
+  t.deepEqual(validateJsonReport(report), []);
+  t.is(report.environment.cgroupVersion, 'kubernetes');
+  t.deepEqual(
+    report.results.map((r) => r.name),
+    ['p', 't'],
+  );
+  t.true((report.results[0]?.throughput ?? 0) > (report.results[1]?.throughput ?? 0));
+  t.truthy(report.verdict.summary);
+  t.is(report.trials.length, 6);
 });
