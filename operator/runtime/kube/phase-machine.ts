@@ -293,16 +293,19 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   const isStep = (o: { metadata?: { labels?: Record<string, string> } }) =>
     label(o, LABEL_VARIANT) === step.variant && label(o, LABEL_TRIAL) === String(step.trial);
 
-  // Only one step's pods at a time: earlier steps' pods must be gone before this one starts.
+  // Only one step's pods at a time: earlier steps' pods must be GONE, not merely terminating
+  // (a terminating pod still burns CPU for its grace period), before this one starts.
   const others = current.pods.filter((p) => !isStep(p));
   const otherScripts = current.configMaps.filter((c) => label(c, LABEL_ROLE) === 'script' && !isStep(c));
-  if (others.length > 0 || stale.length > 0) {
+  const terminating = input.pods.filter((p) => !exists(p) && !isStep(p));
+  if (others.length > 0 || stale.length > 0 || terminating.length > 0) {
+    const waitingFor = others.length + stale.length + terminating.length;
     return {
       ...base,
       remove: [...stale, ...others.map(podRef), ...otherScripts.map(cmRef)],
       phase: 'Running',
       reason: Reason.WaitingForCleanup,
-      message: `waiting for ${others.length + stale.length} pod(s) of earlier trials to go before variant ${step.variant} trial ${step.trial}`,
+      message: `waiting for ${waitingFor} pod(s) of earlier trials to go before variant ${step.variant} trial ${step.trial}`,
       ...stepInfo,
     };
   }

@@ -396,3 +396,12 @@ test('a load pod that cannot start (bad image) fails the run without waiting for
   t.is(d.reason, 'LoadFailed');
   t.regex(d.message, /variant a trial 1: pod cx-e-a-t1-load container driver: InvalidImageName/);
 });
+
+test('a terminating pod of an earlier step still holds the next step back (it burns CPU until gone)', (t) => {
+  const leaving = pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'));
+  leaving.metadata = { ...leaving.metadata, deletionTimestamp: new Date(NOW - 1000) };
+  const d = decidePhase(input({ configMaps: [result('a', 1, 10)], pods: [leaving] }));
+  t.is(d.reason, 'WaitingForCleanup');
+  t.deepEqual(d.apply, []);
+  t.deepEqual(d.remove, [], 'already being deleted: no second delete');
+});
