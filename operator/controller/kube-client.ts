@@ -167,6 +167,10 @@ export class KubeClient {
     );
   }
 
+  async getPod(namespace: string, name: string): Promise<V1Pod | undefined> {
+    return orUndefinedOn404(() => this.core.readNamespacedPod({ namespace, name }), `get pod ${namespace}/${name}`);
+  }
+
   async getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined> {
     return orUndefinedOn404(
       () => this.core.readNamespacedConfigMap({ namespace, name }),

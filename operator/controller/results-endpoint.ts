@@ -10,7 +10,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';
-import { LABEL_ROLE, LABEL_TRIAL, LABEL_VARIANT, tokenSecretName } from '../runtime/kube/names.ts';
+import {
+  LABEL_GENERATION,
+  LABEL_ROLE,
+  LABEL_TRIAL,
+  LABEL_VARIANT,
+  loadPodName,
+  tokenSecretName,
+} from '../runtime/kube/names.ts';
 import { parseLoadResult } from '../runtime/kube/phase-machine.ts';
 import { resultConfigMap } from '../runtime/kube/pod-spec.ts';
 import type { KubeClient } from './kube-client.ts';
@@ -71,8 +78,17 @@ export async function handleResult(req: IncomingMessage, res: ServerResponse, de
   if (!cx.spec.variants.some((v) => v.name === variant) || trial > cx.spec.trials) {
     return reply(404, `experiment ${namespace}/${name} has no variant ${variant} trial ${trial}`);
   }
-  const restarts = deps
-    .pods(namespace, name)
+  // A result belongs to the load pod of the current spec: one from a load pod of an older
+  // generation (the spec changed mid-run) or from no load pod at all is refused.
+  const pods = deps.pods(namespace, name);
+  const loaderName = loadPodName(name, variant, trial);
+  // The cache may lag the API server by a moment; ask it before refusing.
+  const loader = pods.find((p) => p.metadata?.name === loaderName) ?? (await deps.client.getPod(namespace, loaderName));
+  const generation = String(cx.metadata.generation ?? 0);
+  if (!loader || loader.metadata?.labels?.[LABEL_GENERATION] !== generation) {
+    return reply(409, `no current load pod for ${namespace}/${name} variant ${variant} trial ${trial}; result dropped`);
+  }
+  const restarts = pods
     .filter(
       (p) =>
         p.metadata?.labels?.[LABEL_ROLE] === 'workload' &&

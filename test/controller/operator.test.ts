@@ -144,6 +144,11 @@ test.serial('runs an experiment through every phase as pods become ready and res
   const token = await api.token(ns, 'demo');
   t.is(await postResult(op.url, ns, 'demo', 'procs', 1, 'wrong-token', loadResult(100)), 401);
   t.is(await postResult(op.url, ns, 'demo', 'procs', 1, token, { not: 'a result' }), 400);
+  t.is(
+    await postResult(op.url, ns, 'demo', 'threads', 1, token, loadResult(100)),
+    409,
+    'no load pod for that step yet',
+  );
   t.is(await postResult(op.url, ns, 'demo', 'procs', 1, token, loadResult(100)), 204);
 
   // Step 2 starts only once step 1's pods are gone.
