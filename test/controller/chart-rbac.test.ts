@@ -2,10 +2,12 @@
 // manifest is accepted by `kubectl apply --dry-run=server`, and the operator running AS THE
 // CHART'S ServiceAccount (impersonated, with only the chart's RBAC) can run an experiment from
 // start to deletion, while cluster-wide rights it does not need are refused.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import test from 'ava';
+import { parse } from 'yaml';
 import { type ControlPlane, serviceAccountUser, startControlPlane } from '../cluster/control-plane.ts';
 import {
   Api,
@@ -123,6 +125,13 @@ test.serial('as the chart’s ServiceAccount the operator runs an experiment end
   t.is(del.code, 0, del.stderr);
   await waitFor('deleted through the finalizer', async () => (await api.cx(WATCHED, 'rbac')) === undefined);
   t.is(op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' }), 0, op.logs.join('\n'));
+  for (const resource of ['concurrencyexperiments', 'pods', 'configmaps']) {
+    t.is(
+      op.metrics.value('conclab_watch_errors_total', { resource }),
+      0,
+      `watch of ${resource}: ${op.logs.join('\n')}`,
+    );
+  }
 });
 
 const refused: [string, string[]][] = [
@@ -153,3 +162,77 @@ for (const [what, args] of granted) {
     t.is(r.stdout.trim(), 'yes', r.stderr);
   });
 }
+
+test.serial('the rendered Deployment runs non-root with probes and resources, binding the pod IP', async (t) => {
+  const docs = (await render()).split(/^---$/m).map((d) => parse(d) as { kind?: string } | null);
+  const deployment = docs.find((d) => d?.kind === 'Deployment') as V1Deployment | undefined;
+  const pod = deployment?.spec?.template.spec;
+  const c = pod?.containers[0];
+  t.is(pod?.serviceAccountName, 'conclab');
+  t.like(pod?.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+  t.like(c?.securityContext, {
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+  });
+  t.is(c?.livenessProbe?.httpGet?.path, '/healthz');
+  t.is(c?.readinessProbe?.httpGet?.path, '/readyz');
+  t.truthy(c?.resources?.limits?.['memory']);
+  const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+  t.like(env, {
+    CONCLAB_BIND_ADDRESS: 'status.podIP',
+    CONCLAB_WATCH_NAMESPACES: WATCHED,
+    CONCLAB_OTLP_ENDPOINT: 'http://conclab.conclab-system.svc:4318',
+    CONCLAB_RESULTS_URL: 'http://conclab.conclab-system.svc:8080',
+    CONCLAB_LEADER_ELECT: 'true',
+  });
+  const service = docs.find((d) => d?.kind === 'Service') as V1Service | undefined;
+  t.deepEqual(
+    service?.spec?.ports?.map((p) => [p.name, p.port]),
+    [
+      ['otlp-http', 4318],
+      ['http', 8080],
+    ],
+  );
+});
+
+test.serial('`conclab operator` with a kubeconfig impersonating the ServiceAccount takes the lease', async (t) => {
+  const kubeconfig = await plane().writeImpersonatingKubeconfig(SA);
+  const script = `import { operatorCommand } from ${JSON.stringify(join(ROOT, 'operator/cli/operator.ts'))};
+process.exitCode = await operatorCommand(process.argv.slice(1));`;
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      script,
+      '--',
+      '--kubeconfig',
+      kubeconfig,
+      '--namespaces',
+      WATCHED,
+      '--http-port',
+      '0',
+      '--otlp-port',
+      '0',
+      '--leader-elect',
+      '--lease-namespace',
+      RELEASE_NS,
+      '--lease-name',
+      'conclab-operator',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await waitFor('became leader', async () => /became leader/.test(stderr), 60_000);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  t.is(await exited, 0, stderr);
+  t.notRegex(stderr, /forbidden/i);
+});
