@@ -8,10 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { FaultKind } from '../api/schema.ts';
 import { injectFault } from '../engine/faults.ts';
+import type { WorkloadEvent } from '../engine/records.ts';
 import { runBuiltinLoad } from '../load/builtin.ts';
 import { parseK6Summary } from '../load/k6-summary.ts';
 import type { LoadPlan, LoadResult } from '../load/types.ts';
 import { mergeLoadResults } from '../runtime/kube/merge-results.ts';
+import { eventsFromStats, type Poll, type SupervisorStats } from '../runtime/kube/stats-events.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
 
 export const help = `Usage: conclab load --targets URL[,URL...] --plan-json JSON [--post-results]
@@ -24,7 +26,9 @@ What the operator's load pods run.
                           (otherwise print it to stdout)
   --post-k6-summary FILE  convert the k6 summary JSON in FILE and POST it
   --faults-json JSON      [{kind, worker, atMillis}]: faults to inject, millis from the start
-  --admin-url URL         the supervisor admin endpoint the faults go to
+  --admin-urls URLS       the variant's supervisor admin endpoints, comma-separated: faults go
+                          to the first; all are polled (GET /stats) for worker exits,
+                          replacements and container restarts
   --attempts N            POST attempts before giving up (default 30)`;
 
 const TERMINATION_LOG = '/dev/termination-log';
@@ -41,7 +45,8 @@ export async function loadCommand(argv: string[]): Promise<number> {
         'post-k6-summary': { type: 'string' },
         attempts: { type: 'string' },
         'faults-json': { type: 'string' },
-        'admin-url': { type: 'string' },
+        'admin-urls': { type: 'string' },
+        'stats-interval-millis': { type: 'string' },
       },
       strict: true,
     }));
@@ -72,16 +77,21 @@ export async function loadCommand(argv: string[]): Promise<number> {
         console.error('conclab load: --targets needs at least one URL');
         return EXIT_USAGE;
       }
-      const faults = scheduleFaults(values['faults-json'], values['admin-url']);
+      const adminUrls = String(values['admin-urls'] ?? '')
+        .split(',')
+        .filter(Boolean);
+      const faults = scheduleFaults(values['faults-json'], adminUrls[0]);
+      const watcher = watchSupervisors(adminUrls, Number(values['stats-interval-millis'] ?? 500));
       try {
         result = mergeLoadResults(
           await Promise.all(targets.map((url) => runBuiltinLoad(sharePlan(plan, url, targets.length)))),
         );
       } finally {
         faults.cancel();
+        await watcher.stop();
       }
-      // Stored with the result (extra fields are kept), so the report can show what was broken when.
-      if (faults.injected.length) result = { ...result, ...{ injectedFaults: faults.injected } };
+      // Stored with the result (extra fields are kept), so the report can show what broke when.
+      result = { ...result, ...{ injectedFaults: faults.injected, workloadEvents: watcher.events } };
     }
     if (values['post-results'] === true || typeof summaryFile === 'string') {
       await postResult(result, attempts);
@@ -114,6 +124,44 @@ function scheduleFaults(
     }, f.atMillis),
   );
   return { injected, cancel: () => timers.forEach(clearTimeout) };
+}
+
+/** Polls every supervisor's /stats until stopped; collects the events between polls. */
+function watchSupervisors(
+  adminUrls: string[],
+  intervalMillis: number,
+): { events: WorkloadEvent[]; stop(): Promise<void> } {
+  const events: WorkloadEvent[] = [];
+  const last: (Poll | undefined)[] = adminUrls.map(() => undefined);
+  let stopped = false;
+  const pollAll = async () => {
+    await Promise.all(
+      adminUrls.map(async (url, replica) => {
+        let poll: Poll;
+        try {
+          const res = await fetch(`${url}/stats`, { signal: AbortSignal.timeout(Math.max(200, intervalMillis)) });
+          poll = res.ok ? ((await res.json()) as SupervisorStats) : 'down';
+        } catch {
+          poll = 'down';
+        }
+        events.push(...eventsFromStats(last[replica], poll, Date.now(), replica));
+        last[replica] = poll;
+      }),
+    );
+  };
+  const loop = (async () => {
+    while (!stopped && adminUrls.length > 0) {
+      await pollAll();
+      await sleep(intervalMillis);
+    }
+  })();
+  return {
+    events,
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
 }
 
 /** One driver's share of the plan when `n` drivers split the rate between n pods. */

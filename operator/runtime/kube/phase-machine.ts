@@ -13,7 +13,7 @@ import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../../api/schema.ts';
 import { Reason } from '../../controller/reasons.ts';
 import { faultsFor, faultWorker, planTrials, toLoadPlan } from '../../engine/plan.ts';
-import type { Environment, InjectedFault } from '../../engine/records.ts';
+import type { Environment, InjectedFault, WorkloadEvent } from '../../engine/records.ts';
 import { generateK6Script } from '../../load/k6-script.ts';
 import { sloFromApi } from '../../load/slo.ts';
 import type { LoadPlan, LoadResult } from '../../load/types.ts';
@@ -254,8 +254,15 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     if (!cm) continue;
     try {
       const load = parseLoadResult(cm.data?.['result.json'] ?? '');
-      const faults = (load as LoadResult & { injectedFaults?: InjectedFault[] }).injectedFaults ?? [];
-      steps.push({ variant: p.variant, trial: p.trial, load, restarts: Number(cm.data?.restarts ?? 0) || 0, faults });
+      const extra = load as LoadResult & { injectedFaults?: InjectedFault[]; workloadEvents?: WorkloadEvent[] };
+      steps.push({
+        variant: p.variant,
+        trial: p.trial,
+        load,
+        restarts: Number(cm.data?.restarts ?? 0) || 0,
+        faults: extra.injectedFaults ?? [],
+        events: extra.workloadEvents ?? [],
+      });
     } catch (err) {
       return fail(
         Reason.ResultInvalid,
@@ -364,12 +371,12 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
       worker: faultWorker(f, variant.workers),
       atMillis: plan.warmUpMillis + parseMillis(f.at),
     }));
-    const adminUrl = `http://${present[0]?.status?.podIP}:${ADMIN_PORT}`;
+    const adminUrls = present.map((p) => `http://${p.status?.podIP}:${ADMIN_PORT}`);
     return {
       ...base,
       apply: [
         ...script,
-        loadPod({ cx, variant: step.variant, trial: step.trial, targets, planJson, faults, adminUrl }, input.ctx),
+        loadPod({ cx, variant: step.variant, trial: step.trial, targets, planJson, faults, adminUrls }, input.ctx),
       ],
       ensureToken: true,
       remove: [],

@@ -156,8 +156,8 @@ export interface LoadPodInput {
   planJson: string;
   /** Faults the load pod injects, at millis from the start of its run (warm-up included). */
   faults?: { kind: string; worker: number; atMillis: number }[];
-  /** Admin URL of the pod whose worker the faults hit. */
-  adminUrl?: string;
+  /** Admin URLs of the variant's pods: faults go to the first, all are polled for events. */
+  adminUrls?: string[];
 }
 
 /**
@@ -178,10 +178,10 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
       valueFrom: { secretKeyRef: { name: tokenSecretName(name), key: 'token' } },
     },
   ];
-  const faultArgs =
-    input.faults?.length && input.adminUrl
-      ? ['--faults-json', JSON.stringify(input.faults), '--admin-url', input.adminUrl]
-      : [];
+  const faultArgs = [
+    ...(input.faults?.length ? ['--faults-json', JSON.stringify(input.faults)] : []),
+    ...(input.adminUrls?.length ? ['--admin-urls', input.adminUrls.join(',')] : []),
+  ];
   const driverArgs = [
     'load',
     '--targets',

@@ -23,6 +23,8 @@ export interface StepResult {
   restarts: number;
   /** Faults the load pod injected (kept in the result it posted). */
   faults: InjectedFault[];
+  /** Worker exits, replacements and restarts the load pod saw in the supervisors' /stats. */
+  events?: WorkloadEvent[];
 }
 
 /** What the report says about where it ran: the operator does not see the nodes' hardware. */
@@ -41,13 +43,17 @@ export function clusterEnvironment(toolVersion: string, operatorHost: string, no
 }
 
 function restartEvents(s: StepResult): WorkloadEvent[] {
+  const seen = s.events ?? [];
+  // Restarts the load pod saw in /stats carry their times; use the bare count only without them.
+  if (seen.some((e) => e.kind === 'process-restart') || s.restarts === 0) return [...seen];
   // The operator sees restart counts, not their times; the first fault time is the best anchor.
   const at = s.faults[0]?.atMillis ?? s.load.endedAtMillis;
-  return Array.from({ length: s.restarts }, () => ({
+  const counted = Array.from({ length: s.restarts }, () => ({
     atMillis: at,
     kind: 'process-restart' as const,
     detail: 'container restart counted by the operator (time approximate)',
   }));
+  return [...seen, ...counted].sort((a, b) => a.atMillis - b.atMillis);
 }
 
 export function buildClusterReport(

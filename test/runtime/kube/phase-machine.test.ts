@@ -373,7 +373,7 @@ test('faults of the variant go to the load pod, timed from its start (warm-up + 
   t.deepEqual(JSON.parse(args[args.indexOf('--faults-json') + 1] ?? '[]'), [
     { kind: 'exit', worker: 1, atMillis: 5000 },
   ]);
-  t.is(args[args.indexOf('--admin-url') + 1], 'http://10.0.0.1:8081');
+  t.is(args[args.indexOf('--admin-urls') + 1], 'http://10.0.0.1:8081');
 });
 
 test('a load pod that cannot start (bad image) fails the run without waiting for the load timeout', (t) => {

@@ -29,14 +29,21 @@ test.after.always(async () => {
   await cp?.stop();
 });
 
-function runLoadCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+function runLoadCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const script = `import { loadCommand } from ${JSON.stringify(join(ROOT, 'operator/cli/load.ts'))};
 process.exitCode = await loadCommand(process.argv.slice(1));`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script, '--', ...args], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
+  let stdout = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
   child.stderr.on('data', (d) => {
     stderr += d;
   });
@@ -44,7 +51,7 @@ process.exitCode = await loadCommand(process.argv.slice(1));`;
   return new Promise((resolve) =>
     child.once('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stderr });
+      resolve({ code, stderr, stdout });
     }),
   );
 }
@@ -111,8 +118,23 @@ test('`conclab load` with a wrong token fails, says why, and does not retry fore
 
 test('`conclab load` injects the planned fault through the admin endpoint and keeps it with the result', async (t) => {
   const faults: { path: string; atMillis: number }[] = [];
-  // FAKE supervisor admin endpoint: records the fault request (the real one is tested with the workload).
+  // FAKE supervisor admin endpoint (the real supervisor is tested with the workload): records
+  // the fault, and its /stats shows worker 1 replaced once the fault came.
   const admin = createServer((req, res) => {
+    if (req.url === '/stats') {
+      const replaced = faults.length > 0 ? 1 : 0;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          pid: 100,
+          ready: true,
+          workers: [
+            { worker: 0, pid: 101, alive: true, replacedCount: 0 },
+            { worker: 1, pid: 102 + replaced, alive: true, replacedCount: replaced },
+          ],
+        }),
+      );
+      return;
+    }
     faults.push({ path: req.url ?? '', atMillis: Date.now() });
     res.writeHead(202).end();
   });
@@ -124,7 +146,7 @@ test('`conclab load` injects the planned fault through the admin endpoint and ke
   });
   const plan = { rate: 20, durationMillis: 1500, warmUpMillis: 200, maxInFlight: 10, timeoutMillis: 1000 };
   const started = Date.now();
-  const { code, stderr } = await runLoadCli(
+  const { code, stderr, stdout } = await runLoadCli(
     [
       '--targets',
       `http://127.0.0.1:${(work.address() as AddressInfo).port}/work`,
@@ -132,7 +154,9 @@ test('`conclab load` injects the planned fault through the admin endpoint and ke
       JSON.stringify(plan),
       '--faults-json',
       JSON.stringify([{ kind: 'throw', worker: 1, atMillis: 700 }]),
-      '--admin-url',
+      '--stats-interval-millis',
+      '100',
+      '--admin-urls',
       `http://127.0.0.1:${(admin.address() as AddressInfo).port}`,
     ],
     {},
@@ -143,4 +167,10 @@ test('`conclab load` injects the planned fault through the admin endpoint and ke
     ['/fault?kind=throw&worker=1'],
   );
   t.true((faults[0]?.atMillis ?? 0) - started >= 700);
+  const result = JSON.parse(stdout);
+  t.like(result.injectedFaults[0], { kind: 'throw', worker: 1 });
+  t.like(
+    result.workloadEvents.find((e: { kind: string }) => e.kind === 'worker-replaced'),
+    { worker: 1, detail: 'replica 0: now pid 103' },
+  );
 });
