@@ -22,6 +22,9 @@ interface CommandEntry {
 export const COMMANDS: Record<string, CommandEntry> = {
   run: { summary: 'run an experiment on this machine and report', load: () => import('./run.ts') },
   validate: { summary: 'check manifests by the rules the API server applies', load: () => import('./validate.ts') },
+  report: { summary: "print a finished experiment's report from the cluster", load: () => import('./report.ts') },
+  operator: { summary: 'run the Kubernetes operator (what the chart deploys)', load: () => import('./operator.ts') },
+  load: { summary: "drive a variant's pods and post the result (what load pods run)", load: () => import('./load.ts') },
 };
 
 export function usage(): string {

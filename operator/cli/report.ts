@@ -1,0 +1,290 @@
+// `conclab report NAME`: fetches a finished experiment's report from the cluster
+// (status.reportRef -> ConfigMap key) and renders it. A conclab JSON report (schemaVersion
+// "1", what `conclab run` writes) renders through operator/report exactly like a local one.
+// An operator that stores only its cluster summary (kind ConcurrencyExperimentReport,
+// runtime "kubernetes", numeric schemaVersion) gets a short rendering of that summary, said
+// to be one, rather than an error. The fetch is an I/O shell; the decisions are pure functions.
+import { parseArgs } from 'node:util';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { type ConcurrencyExperiment, GROUP, PLURAL, VERSION } from '../api/schema.ts';
+import { parseJsonReport } from '../report/json.ts';
+import { REPORT_FORMATS, type ReportFormat, renderReport } from '../report/write.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
+
+export const help = `Usage: conclab report NAME [-n NAMESPACE] [--format md|json|html] [--kubeconfig PATH]
+
+Prints the report of a finished ConcurrencyExperiment from the cluster: the operator stores
+it in a ConfigMap named by status.reportRef. Markdown by default; json is the stored
+document; html is a self-contained page (redirect it to a file).
+
+Options:
+  -n, --namespace NS   namespace of the experiment (default: the kubeconfig context's, else "default")
+  -f, --format FMT     md (default), json or html
+  --kubeconfig PATH    kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster)
+  -h, --help           show this help
+
+Exit codes:
+  0  the report was printed
+  1  no report to print: the experiment does not exist, has not finished, failed, or its report is missing
+  2  usage error, or the cluster could not be reached
+
+Example:
+  kubectl apply -f examples/quickstart.yaml
+  kubectl wait --for=jsonpath='{.status.phase}'=Succeeded cx/quickstart --timeout=10m
+  npx conclab report quickstart > quickstart.md`;
+
+/** Why the command cannot print a report; exitCode says whose problem it is. */
+export class ReportError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = EXIT_FAILED) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** Where the report is, or why there is none yet. Pure. */
+export function locateReport(cx: ConcurrencyExperiment): { configMap: string; key: string } {
+  const where = `${cx.metadata.namespace ?? 'default'}/${cx.metadata.name}`;
+  const phase = cx.status?.phase ?? 'Pending';
+  if (phase === 'Failed') {
+    const degraded = cx.status?.conditions?.find((c) => c.type === 'Degraded' && c.status === 'True');
+    const why = degraded ? `${degraded.reason}: ${degraded.message}` : 'no reason recorded';
+    throw new ReportError(
+      `experiment ${where} failed (${why}); it has no report. Fix the cause and re-apply the manifest to run it again.`,
+    );
+  }
+  if (phase !== 'Succeeded') {
+    const progressing = cx.status?.conditions?.find((c) => c.type === 'Progressing');
+    const detail = progressing?.message ? `: ${progressing.message}` : '';
+    throw new ReportError(
+      `experiment ${where} has not finished yet (phase ${phase}${detail}). Wait for it with: ` +
+        `kubectl wait --for=jsonpath='{.status.phase}'=Succeeded cx/${cx.metadata.name} -n ${cx.metadata.namespace ?? 'default'}`,
+    );
+  }
+  const ref = cx.status?.reportRef;
+  if (!ref?.configMap || !ref.key) {
+    throw new ReportError(
+      `experiment ${where} succeeded but its status has no reportRef; the operator wrote no report`,
+    );
+  }
+  return { configMap: ref.configMap, key: ref.key };
+}
+
+/** The operator's cluster summary, as far as this command reads it. */
+interface ClusterSummary {
+  schemaVersion: number;
+  kind: 'ConcurrencyExperimentReport';
+  runtime: 'kubernetes';
+  experiment: { name: string; namespace: string };
+  generatedAt: string;
+  results: {
+    name: string;
+    throughput: number;
+    throughputCI?: number;
+    p50Millis: number;
+    p99Millis: number;
+    errorRate: number;
+    restarts?: number;
+  }[];
+  verdict: { summary: string; winner?: string; throughputDelta?: string; p99Delta?: string; blastRadius?: string };
+  trials?: {
+    variant: string;
+    trial: number;
+    throughput: number;
+    p99Millis: number;
+    errors: number;
+    restarts: number;
+  }[];
+}
+
+export function isClusterSummary(value: unknown): value is ClusterSummary {
+  const v = value as Partial<ClusterSummary> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    v.kind === 'ConcurrencyExperimentReport' &&
+    v.runtime === 'kubernetes' &&
+    typeof v.schemaVersion === 'number' &&
+    Array.isArray(v.results) &&
+    typeof v.verdict?.summary === 'string'
+  );
+}
+
+const num = (x: number | undefined, digits = 1) => (x === undefined ? '' : x.toFixed(digits));
+
+/** Markdown of the operator's cluster summary. Pure. */
+export function renderSummaryMarkdown(s: ClusterSummary): string {
+  const lines = [
+    `# ${s.experiment.namespace}/${s.experiment.name}`,
+    '',
+    `**Verdict:** ${s.verdict.summary}`,
+    '',
+    ...(s.verdict.winner ? [`Winner: ${s.verdict.winner}`, ''] : []),
+    ...(s.verdict.throughputDelta ? [`Throughput difference: ${s.verdict.throughputDelta}`] : []),
+    ...(s.verdict.p99Delta ? [`p99 difference: ${s.verdict.p99Delta}`] : []),
+    ...(s.verdict.blastRadius ? [`Blast radius: ${s.verdict.blastRadius}`] : []),
+    '',
+    '| variant | throughput (req/s) | p50 (ms) | p99 (ms) | error rate | restarts |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...s.results.map(
+      (r) =>
+        `| ${r.name} | ${num(r.throughput)}${r.throughputCI !== undefined ? ` ± ${num(r.throughputCI)}` : ''} | ${num(r.p50Millis, 2)} | ${num(r.p99Millis, 2)} | ${(r.errorRate * 100).toFixed(2)}% | ${r.restarts ?? 0} |`,
+    ),
+  ];
+  if (s.trials && s.trials.length > 0) {
+    lines.push(
+      '',
+      '## Trials',
+      '',
+      '| variant | trial | throughput (req/s) | p99 (ms) | errors | restarts |',
+      '|---|---:|---:|---:|---:|---:|',
+      ...s.trials.map(
+        (t) =>
+          `| ${t.variant} | ${t.trial} | ${num(t.throughput)} | ${num(t.p99Millis, 2)} | ${t.errors} | ${t.restarts} |`,
+      ),
+    );
+  }
+  lines.push(
+    '',
+    `_Summary stored by the operator (cluster summary schemaVersion ${s.schemaVersion}, generated ${s.generatedAt}); ` +
+      '`--format json` prints it as stored._',
+    '',
+  );
+  return lines.join('\n');
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The stored text rendered in `format`. Pure; throws ReportError for a document it cannot read. */
+export function renderStoredReport(text: string, format: ReportFormat, source: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ReportError(`${source} does not hold JSON (${(err as Error).message}); it is not a conclab report`);
+  }
+  if (isClusterSummary(value)) {
+    if (format === 'json') return `${JSON.stringify(value, null, 2)}\n`;
+    const md = renderSummaryMarkdown(value);
+    if (format === 'md') return md;
+    return `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(`${value.experiment.name} report`)}</title></head>\n<body><pre>${escapeHtml(md)}</pre></body></html>\n`;
+  }
+  try {
+    return renderReport(parseJsonReport(text), format);
+  } catch (err) {
+    throw new ReportError(`${source}: ${(err as Error).message}`);
+  }
+}
+
+function statusCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export async function reportCommand(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        namespace: { type: 'string', short: 'n' },
+        format: { type: 'string', short: 'f' },
+        kubeconfig: { type: 'string' },
+      },
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (err) {
+    console.error(
+      `conclab report: ${(err as Error).message}\nUsage: conclab report NAME [-n NAMESPACE] [--format md|json|html]`,
+    );
+    return EXIT_USAGE;
+  }
+  const [name, ...extra] = positionals;
+  if (!name || extra.length > 0) {
+    console.error(
+      `conclab report: ${name ? `one experiment at a time (got ${positionals.join(', ')})` : 'name the experiment'}\n` +
+        'Usage: conclab report NAME [-n NAMESPACE] [--format md|json|html]   (kubectl get cx lists them)',
+    );
+    return EXIT_USAGE;
+  }
+  const format = (values['format'] ?? 'md') as string;
+  if (!(REPORT_FORMATS as readonly string[]).includes(format)) {
+    console.error(`conclab report: --format ${JSON.stringify(format)} is not one of md, json, html`);
+    return EXIT_USAGE;
+  }
+
+  const kubeConfig = new KubeConfig();
+  try {
+    const path = values['kubeconfig'];
+    if (typeof path === 'string') kubeConfig.loadFromFile(path);
+    else kubeConfig.loadFromDefault();
+  } catch (err) {
+    console.error(`conclab report: cannot load the kubeconfig: ${(err as Error).message}`);
+    return EXIT_USAGE;
+  }
+  const namespace =
+    (values['namespace'] as string | undefined) ??
+    kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ??
+    'default';
+
+  try {
+    const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    let cx: ConcurrencyExperiment;
+    try {
+      cx = (await custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name,
+      })) as ConcurrencyExperiment;
+    } catch (err) {
+      if (statusCode(err) === 404) {
+        throw new ReportError(
+          `experiment ${namespace}/${name} not found; \`kubectl get cx -n ${namespace}\` lists the experiments there (or pass -n NAMESPACE)`,
+        );
+      }
+      throw err;
+    }
+    const ref = locateReport(cx);
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    let data: Record<string, string> | undefined;
+    try {
+      data = (await core.readNamespacedConfigMap({ namespace, name: ref.configMap })).data;
+    } catch (err) {
+      if (statusCode(err) === 404) {
+        throw new ReportError(
+          `the report ConfigMap ${namespace}/${ref.configMap} named by the status of ${name} does not exist (deleted?); re-apply the experiment to run it again`,
+        );
+      }
+      throw err;
+    }
+    const text = data?.[ref.key];
+    if (text === undefined) {
+      throw new ReportError(`ConfigMap ${namespace}/${ref.configMap} has no key ${ref.key}; the report is missing`);
+    }
+    process.stdout.write(
+      renderStoredReport(text, format as ReportFormat, `ConfigMap ${namespace}/${ref.configMap} key ${ref.key}`),
+    );
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof ReportError) {
+      console.error(`conclab report: ${err.message}`);
+      return err.exitCode;
+    }
+    const code = statusCode(err);
+    const why =
+      code === 401 || code === 403
+        ? `the cluster refused the request (HTTP ${code}): ${(err as Error).message}`
+        : (err as Error).message;
+    console.error(`conclab report: cannot read from the cluster: ${why}`);
+    return EXIT_USAGE;
+  }
+}
+
+/** The dispatcher's command interface (operator/cli/main.ts). */
+export const run = reportCommand;

@@ -1,0 +1,139 @@
+// `conclab report`: where the report is and why there is none (pure), rendering a stored report
+// in each format, and the command's exit codes on bad usage. The path against a real cluster is
+// tested end to end in test/e2e/cluster-e2e.test.ts.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
+import { isClusterSummary, locateReport, ReportError, renderStoredReport } from '../../operator/cli/report.ts';
+import { toJsonReport } from '../../operator/report/json.ts';
+import { quickstartReport } from '../report/report-fixture.ts';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '..', '..', 'operator', 'cli', 'conclab.js');
+
+function cx(status: ConcurrencyExperiment['status']): ConcurrencyExperiment {
+  return {
+    apiVersion: 'conclab.dev/v1alpha1',
+    kind: 'ConcurrencyExperiment',
+    metadata: { name: 'quickstart', namespace: 'team-a' },
+    spec: {} as ConcurrencyExperiment['spec'],
+    ...(status ? { status } : {}),
+  };
+}
+
+test('a succeeded experiment’s report is where status.reportRef says', (t) => {
+  const ref = locateReport(
+    cx({ phase: 'Succeeded', reportRef: { configMap: 'cx-quickstart-report', key: 'report.json' } }),
+  );
+  t.deepEqual(ref, { configMap: 'cx-quickstart-report', key: 'report.json' });
+});
+
+const refusals: [string, ConcurrencyExperiment['status'], RegExp][] = [
+  [
+    'not started',
+    undefined,
+    /team-a\/quickstart has not finished yet \(phase Pending\)\. Wait for it with: kubectl wait/,
+  ],
+  [
+    'running',
+    {
+      phase: 'Running',
+      conditions: [
+        {
+          type: 'Progressing',
+          status: 'True',
+          reason: 'RunningLoad',
+          message: 'variant threads trial 1: load running',
+          lastTransitionTime: '2026-11-25T23:00:00Z',
+        },
+      ],
+    },
+    /has not finished yet \(phase Running: variant threads trial 1: load running\)/,
+  ],
+  [
+    'failed',
+    {
+      phase: 'Failed',
+      conditions: [
+        {
+          type: 'Degraded',
+          status: 'True',
+          reason: 'WorkloadFailed',
+          message: 'variant processes trial 1: pod x failed',
+          lastTransitionTime: '2026-11-25T23:00:00Z',
+        },
+      ],
+    },
+    /team-a\/quickstart failed \(WorkloadFailed: variant processes trial 1: pod x failed\); it has no report/,
+  ],
+  ['succeeded without a reportRef', { phase: 'Succeeded' }, /succeeded but its status has no reportRef/],
+];
+for (const [what, status, message] of refusals) {
+  test(`an experiment ${what} has no report to print, and the message says why`, (t) => {
+    const err = t.throws(() => locateReport(cx(status)), { instanceOf: ReportError });
+    t.regex(err?.message ?? '', message);
+    t.is(err?.exitCode, 1);
+  });
+}
+
+test('a stored conclab JSON report renders in every format like a local one', (t) => {
+  const text = JSON.stringify(toJsonReport(quickstartReport()));
+  const md = renderStoredReport(text, 'md', 'ConfigMap x');
+  t.regex(md, /^# conclab: default\/quickstart/);
+  t.regex(md, /\*\*Verdict:\*\*/);
+  t.regex(renderStoredReport(text, 'html', 'ConfigMap x'), /^<!doctype html>/i);
+  t.is(JSON.parse(renderStoredReport(text, 'json', 'ConfigMap x')).schemaVersion, '1');
+});
+
+test('an operator’s cluster summary renders as a short table, saying it is one', (t) => {
+  const summary = {
+    schemaVersion: 1,
+    kind: 'ConcurrencyExperimentReport',
+    runtime: 'kubernetes',
+    experiment: { name: 'quickstart', namespace: 'team-a' },
+    generatedAt: '2026-11-25T23:00:00.000Z',
+    results: [
+      { name: 'processes', throughput: 119.5, p50Millis: 6.1, p99Millis: 20.25, errorRate: 0, restarts: 0 },
+      { name: 'threads', throughput: 118, p50Millis: 5.9, p99Millis: 30, errorRate: 0.001, restarts: 1 },
+    ],
+    verdict: { summary: 'No significant throughput difference.', throughputDelta: '+1%' },
+    trials: [{ variant: 'processes', trial: 1, throughput: 119.5, p99Millis: 20.25, errors: 0, restarts: 0 }],
+  };
+  t.true(isClusterSummary(summary));
+  const md = renderStoredReport(JSON.stringify(summary), 'md', 'ConfigMap x');
+  t.regex(md, /^# team-a\/quickstart\n\n\*\*Verdict:\*\* No significant throughput difference\./);
+  t.regex(md, /\| threads \| 118\.0 \| 5\.90 \| 30\.00 \| 0\.10% \| 1 \|/);
+  t.regex(md, /Summary stored by the operator/);
+  t.regex(renderStoredReport(JSON.stringify(summary), 'html', 'x'), /<pre># team-a\/quickstart/);
+  t.deepEqual(JSON.parse(renderStoredReport(JSON.stringify(summary), 'json', 'x')), summary);
+});
+
+test('a stored document that is not a report is refused, naming where it came from', (t) => {
+  const notJson = t.throws(() => renderStoredReport('{oops', 'md', 'ConfigMap team-a/cx-q-report key report.json'));
+  t.regex(notJson?.message ?? '', /ConfigMap team-a\/cx-q-report key report\.json does not hold JSON/);
+  const wrong = t.throws(() => renderStoredReport('{"schemaVersion":"9"}', 'md', 'ConfigMap y'));
+  t.regex(wrong?.message ?? '', /ConfigMap y: report has schemaVersion "9"/);
+});
+
+for (const [args, message] of [
+  [[], /name the experiment/],
+  [['a', 'b'], /one experiment at a time/],
+  [['a', '--format', 'pdf'], /--format "pdf" is not one of md, json, html/],
+  [['a', '--bogus'], /Unknown option '--bogus'/],
+  [['a', '--kubeconfig', '/nonexistent/kubeconfig'], /cannot load the kubeconfig/],
+] as const) {
+  test(`usage errors exit 2: conclab report ${args.join(' ')}`, async (t) => {
+    const err = await t.throwsAsync(run(process.execPath, [BIN, 'report', ...args]));
+    const e = err as unknown as { code: number; stderr: string };
+    t.is(e.code, 2);
+    t.regex(e.stderr, message);
+  });
+}
+
+test('conclab report --help describes the command and its exit codes', async (t) => {
+  const { stdout } = await run(process.execPath, [BIN, 'report', '--help']);
+  t.regex(stdout, /^Usage: conclab report NAME \[-n NAMESPACE\] \[--format md\|json\|html\]/);
+  t.regex(stdout, /1 {2}no report to print/);
+});
