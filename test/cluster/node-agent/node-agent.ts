@@ -35,7 +35,7 @@ import {
   type UsableLayout,
 } from '../../../operator/runtime/local/cgroup-group.ts';
 import { PodAddresses } from './pod-addresses.ts';
-import { PodWorker } from './pod-worker.ts';
+import { PodWorker, podLogDir } from './pod-worker.ts';
 
 export interface NodeAgentOptions {
   /** Admin kubeconfig of the test control plane (the agent acts as kubelet and scheduler). */
@@ -69,7 +69,7 @@ export interface NodeAgent {
   pids(): number[];
   /** Cgroups of a pod's running containers, by container name. */
   podGroups(namespace: string, name: string): Map<string, CgroupGroup>;
-  /** Log file of a container's current or last run (stdout and stderr). */
+  /** Log file of a container's current or last run (stdout and stderr); kept after the pod is gone, until stop(). */
   logPath(namespace: string, name: string, container: string): string | undefined;
   /** Names of this agent's cgroups present in the hierarchy now. */
   liveGroups(): string[];
@@ -350,7 +350,16 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
     dir,
     pids: () => [...workers.values()].flatMap((w) => w.pids()),
     podGroups: (namespace, name) => byName(namespace, name)?.groups() ?? new Map(),
-    logPath: (namespace, name, container) => byName(namespace, name)?.logPath(container),
+    logPath: (namespace, name, container) => {
+      const current = byName(namespace, name)?.logPath(container);
+      if (current) return current;
+      const d = podLogDir(dir, namespace, name);
+      const runs = safeReaddir(d)
+        .map((f) => /^(.+)-(\d+)\.log$/.exec(f))
+        .filter((m): m is RegExpExecArray => m !== null && m[1] === container)
+        .sort((a, b) => Number(b[2]) - Number(a[2]));
+      return runs[0] ? path.join(d, runs[0][0]) : undefined;
+    },
     liveGroups,
     stop,
   };

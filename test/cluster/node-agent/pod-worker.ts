@@ -76,6 +76,11 @@ export function logTail(file: string, maxBytes = 2048): string {
   }
 }
 
+/** Where a pod's container logs go: <agent dir>/logs/<namespace>/<pod>/<container>-<restart>.log. */
+export function podLogDir(agentDir: string, namespace: string, pod: string): string {
+  return path.join(agentDir, 'logs', namespace, pod);
+}
+
 class ContainerRunner {
   readonly spec: V1Container;
   readonly kind: 'init' | 'main';
@@ -145,6 +150,11 @@ export class PodWorker {
 
   get name(): string {
     return `${this.pod.metadata?.namespace}/${this.pod.metadata?.name}`;
+  }
+
+  /** Logs outlive the pod (until the agent stops), so a test can read them after deletion. */
+  get #logDir(): string {
+    return podLogDir(this.#ctx.dir, this.pod.metadata?.namespace ?? 'default', this.pod.metadata?.name ?? '');
   }
 
   get podIP(): string | undefined {
@@ -266,7 +276,7 @@ export class PodWorker {
       const ports = [...this.#init, ...this.#main].flatMap((c) => (c.spec.ports ?? []).map((p) => p.containerPort));
       this.#podIP = await this.#ctx.addresses.allocate(ports);
     }
-    mkdirSync(path.join(this.#dir, 'logs'), { recursive: true });
+    mkdirSync(this.#logDir, { recursive: true });
     this.#sync();
     if (!(await this.#materializeVolumes())) return;
 
@@ -409,7 +419,7 @@ export class PodWorker {
       const image = c.image as LocalImage;
       const argv = containerArgv(image, c.spec.command, c.spec.args).map((a, i) => (i === 0 ? a : mapArg(a, pathMap)));
       const sc = { ...this.pod.spec?.securityContext, ...c.spec.securityContext };
-      c.logPath = path.join(this.#dir, 'logs', `${c.spec.name}-${c.restartCount}.log`);
+      c.logPath = path.join(this.#logDir, `${c.spec.name}-${c.restartCount}.log`);
       const startedAt = now();
       const startedMillis = Date.now();
       const containerID = `conclab-test://${this.uid}/${c.spec.name}/${c.restartCount}`;
