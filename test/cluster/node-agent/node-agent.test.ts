@@ -205,6 +205,21 @@ test.serial('restartPolicy Never leaves a failed container down and the pod Fail
   await cp!.kubectl(['delete', 'pod', 'once', '-n', 'pods', '--wait=true', '--timeout=30s']);
 });
 
+test.serial('a container over its memory limit is OOM-killed by the kernel and reported as OOMKilled', async (t) => {
+  const pod = workloadPod('tiny', {}, 'Never');
+  const container = pod.spec?.containers[0];
+  if (container) container.resources = { limits: { cpu: '500m', memory: '20Mi' } };
+  await core.createNamespacedPod({ namespace: 'pods', body: pod });
+  const failed = await waitFor('tiny Failed', async () => {
+    const p = await readPod('tiny');
+    return p?.status?.phase === 'Failed' ? p : undefined;
+  });
+  const terminated = failed.status?.containerStatuses?.[0]?.state?.terminated;
+  t.is(terminated?.reason, 'OOMKilled');
+  t.is(terminated?.exitCode, 137);
+  await cp!.kubectl(['delete', 'pod', 'tiny', '-n', 'pods', '--wait=true', '--timeout=30s']);
+});
+
 test.serial('a ConfigMap volume is materialized and its mount path mapped in the args; the pod Succeeds', async (t) => {
   const manifest = readFileSync(new URL('../../../examples/quickstart.yaml', import.meta.url), 'utf8');
   await core.createNamespacedConfigMap({
