@@ -343,3 +343,48 @@ test.serial('watching all namespaces, experiments anywhere are run', async (t) =
   const p = await waitFor('pod', () => api.pod('anywhere', 'cx-wide-procs-t1'));
   t.is(p.metadata?.labels?.['conclab.dev/experiment'], 'wide');
 });
+
+test.serial('a temporary error (RBAC missing a rule) is retried with backoff until it clears', async (t) => {
+  const ns = 'perm';
+  await createNamespace(plane(), ns);
+  const rules = (podVerbs: string[]) => [
+    { apiGroups: ['conclab.dev'], resources: ['concurrencyexperiments'], verbs: ['get', 'list', 'watch', 'patch'] },
+    { apiGroups: ['conclab.dev'], resources: ['concurrencyexperiments/status'], verbs: ['get', 'patch'] },
+    { apiGroups: ['conclab.dev'], resources: ['concurrencyexperiments/finalizers'], verbs: ['update'] },
+    { apiGroups: [''], resources: ['pods'], verbs: podVerbs },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'delete'] },
+  ];
+  const role = (podVerbs: string[]) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'limited', namespace: ns },
+    rules: rules(podVerbs),
+  });
+  await apply(plane(), { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'limited', namespace: ns } });
+  await apply(plane(), role(['get', 'list', 'watch', 'delete'])); // no create/patch of pods
+  await apply(plane(), {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'limited', namespace: ns },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'limited' },
+    subjects: [{ kind: 'ServiceAccount', name: 'limited', namespace: ns }],
+  });
+  const op = await runOperator(plane().kubeConfig({ impersonate: 'system:serviceaccount:perm:limited' }), [ns]);
+  t.teardown(() => op.stop());
+  await apply(plane(), experiment('denied', ns));
+  await waitFor(
+    'a Forbidden error',
+    async () => op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' }) > 0,
+  );
+  const first = op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' });
+  await new Promise((r) => setTimeout(r, 3000));
+  const later = op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' });
+  t.true(later > first, 'retried: a temporary error is not given up on');
+  t.true(later - first <= 5, `backed off, not hammering: ${later - first} retries in 3 s`);
+  t.regex(op.logs.join('\n'), /apply pod perm\/cx-denied-procs-t1: .*forbidden.*\(retry in \d+ ms\)/);
+
+  await apply(plane(), role(['get', 'list', 'watch', 'create', 'patch', 'delete']));
+  await waitFor('pod once the rule exists', () => api.pod(ns, 'cx-denied-procs-t1'), 60_000);
+  t.pass();
+});
