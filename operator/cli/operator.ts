@@ -163,9 +163,10 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
-    await handle.stopped;
+    const reason = await handle.stopped;
     await receiver?.close();
-    return EXIT_OK;
+    // Like client-go: a replica that lost its lease exits non-zero, so it restarts and re-lists.
+    return reason === 'lost-lease' ? EXIT_FAILED : EXIT_OK;
   } catch (err) {
     await receiver?.close().catch(() => {});
     if (err instanceof UsageError) {

@@ -65,8 +65,8 @@ export interface OperatorHandle {
   ready(): boolean;
   /** Graceful stop: no new work, finish the current reconciles, release the lease. */
   stop(): Promise<void>;
-  /** Resolves when the operator stopped (after stop(), or after losing the lease). */
-  stopped: Promise<void>;
+  /** Resolves when the operator stopped: 'stopped' after stop(), 'lost-lease' after losing the lease. */
+  stopped: Promise<'stopped' | 'lost-lease'>;
 }
 
 interface Watched {
@@ -90,8 +90,9 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
   const watched: Watched[] = [];
   let leading = !options.leaderElection;
   let stopping = false;
-  let resolveStopped: () => void = () => {};
-  const stopped = new Promise<void>((r) => {
+  let stopReason: 'stopped' | 'lost-lease' = 'stopped';
+  let resolveStopped: (reason: 'stopped' | 'lost-lease') => void = () => {};
+  const stopped = new Promise<'stopped' | 'lost-lease'>((r) => {
     resolveStopped = r;
   });
 
@@ -351,6 +352,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
           if (stopping) return;
           // As client-go: a replica that lost the lease exits, so a fresh start re-lists cleanly.
           log('warn', `${le.identity} lost the lease; stopping`);
+          stopReason = 'lost-lease';
           void stop();
         },
         onError: (err) => log('warn', `leader election: ${err instanceof Error ? err.message : String(err)}`),
@@ -375,7 +377,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         server.closeAllConnections();
       });
       log('info', 'operator stopped');
-      resolveStopped();
+      resolveStopped(stopReason);
     })();
     return stopPromise;
   }

@@ -3,7 +3,7 @@
 // the `conclab operator` command exits 0 on SIGTERM and leaves the Lease released.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { CoordinationV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime } from '@kubernetes/client-node';
 import test from 'ava';
 import { type ControlPlane, startControlPlane } from '../cluster/control-plane.ts';
 import { Api, apply, createNamespace, experiment, installCrd, ROOT, runOperator, waitFor } from './helpers.ts';
@@ -65,6 +65,17 @@ test.serial('one of two operators leads; stopping it hands the lease over withou
     .readNamespacedLease({ namespace: ns, name: 'conclab' });
   t.is(lease.spec?.holderIdentity, 'b');
   t.true((lease.spec?.leaseTransitions ?? 0) >= 1);
+
+  // Someone else takes the lease from b (as after a long pause of b): b stops acting at once.
+  const coordination = plane().kubeConfig().makeApiClient(CoordinationV1Api);
+  const current = await coordination.readNamespacedLease({ namespace: ns, name: 'conclab' });
+  await coordination.replaceNamespacedLease({
+    namespace: ns,
+    name: 'conclab',
+    body: { ...current, spec: { ...current.spec, holderIdentity: 'intruder', renewTime: new V1MicroTime(Date.now()) } },
+  });
+  t.is(await b.stopped, 'lost-lease');
+  t.false(b.isLeader());
 });
 
 test.serial('`conclab operator` exits 0 on SIGTERM and releases its lease', async (t) => {
