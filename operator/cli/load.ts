@@ -103,7 +103,9 @@ export async function loadCommand(argv: string[]): Promise<number> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     console.error(`conclab load: ${message}`);
-    await writeFile(TERMINATION_LOG, message.slice(0, 4000)).catch(() => {});
+    // Only into a termination log the kubelet mounted ('r+' never creates one: outside a pod,
+    // e.g. under a test node agent, nothing is written to the host's /dev).
+    await writeFile(TERMINATION_LOG, message.slice(0, 4000), { flag: 'r+' }).catch(() => {});
     return EXIT_FAILED;
   }
 }

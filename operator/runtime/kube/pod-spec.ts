@@ -199,6 +199,8 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
       // With k6, this container only posts what the k6 init container wrote.
       args: isK6 ? ['load', '--post-k6-summary', K6_SUMMARY_PATH, '--plan-json', input.planJson] : driverArgs,
       env,
+      // Our own message when conclab load writes one; the log tail when it crashed without.
+      terminationMessagePolicy: 'FallbackToLogsOnError',
       resources,
       securityContext: RESTRICTED_CONTAINER,
       volumeMounts: [
@@ -213,6 +215,7 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
           name: 'k6',
           image: ctx.images.k6,
           args: ['run', '--quiet', '--no-color', '/scripts/script.js'],
+          terminationMessagePolicy: 'FallbackToLogsOnError',
           env: [{ name: 'K6_NO_USAGE_REPORT', value: 'true' }],
           resources,
           securityContext: RESTRICTED_CONTAINER,

@@ -4,6 +4,7 @@
 // in the result ConfigMap and the experiment moves on. Only the kubelet is played by the test
 // (pod status), and the target is a local server instead of the pod IP (no pod network here).
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -114,6 +115,7 @@ test('`conclab load` with a wrong token fails, says why, and does not retry fore
   );
   t.is(code, 1);
   t.regex(stderr, /could not post the result .*401 missing or wrong bearer token/);
+  t.false(existsSync('/dev/termination-log'), 'outside a pod nothing is written into the host /dev');
 });
 
 test('`conclab load` injects the planned fault through the admin endpoint and keeps it with the result', async (t) => {
