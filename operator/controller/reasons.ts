@@ -26,6 +26,7 @@ export const Reason = {
   LoadFailed: 'LoadFailed',
   LoadTimedOut: 'LoadTimedOut',
   ResultInvalid: 'ResultInvalid',
+  AnalysisFailed: 'AnalysisFailed',
   Deleting: 'Deleting',
   NotStarted: 'NotStarted',
 } as const;

@@ -273,13 +273,19 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 
   if (steps.length === plan.length) {
-    const built = buildClusterReport(
-      cx,
-      steps,
-      new Date(nowMillis),
-      input.spans ?? [],
-      input.environment ?? clusterEnvironment('unknown', 'unknown', 'unknown'),
-    );
+    let built: JsonReport;
+    try {
+      built = buildClusterReport(
+        cx,
+        steps,
+        new Date(nowMillis),
+        input.spans ?? [],
+        input.environment ?? clusterEnvironment('unknown', 'unknown', 'unknown'),
+      );
+    } catch (err) {
+      // Same inputs, same outcome: retrying cannot help, so this ends the run.
+      return fail(Reason.AnalysisFailed, `analysis of ${plan.length} trials failed: ${(err as Error).message}`);
+    }
     return {
       ...base,
       apply: [reportConfigMap(cx, built, ownerReference(cx))],

@@ -405,3 +405,18 @@ test('a terminating pod of an earlier step still holds the next step back (it bu
   t.deepEqual(d.apply, []);
   t.deepEqual(d.remove, [], 'already being deleted: no second delete');
 });
+
+test('results that cannot be analysed end the run as AnalysisFailed instead of retrying forever', (t) => {
+  const broken = result('a', 1, 10);
+  broken.data = {
+    ...broken.data,
+    'result.json': JSON.stringify({
+      ...JSON.parse(broken.data?.['result.json'] ?? '{}'),
+      latencyHistogram: 'not-a-histogram',
+    }),
+  };
+  const d = decidePhase(input({ configMaps: [broken, result('b', 1, 20)] }));
+  t.is(d.phase, 'Failed');
+  t.is(d.reason, 'AnalysisFailed');
+  t.regex(d.message, /^analysis of 2 trials failed: /);
+});
