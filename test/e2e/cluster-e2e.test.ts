@@ -263,3 +263,38 @@ test.serial(
     t.is(md.code, 0, md.stderr);
   },
 );
+
+test.serial(
+  'load.driver k6 on a node without k6 fails the experiment, naming the image, and leaves nothing',
+  async (t) => {
+    t.timeout(120_000);
+    const { findOnPath } = await import('../cluster/node-agent/image-map.ts');
+    if (findOnPath('k6', process.env['PATH'] ?? '')) {
+      t.pass('k6 is installed here, so the load pod can run; nothing to check');
+      return;
+    }
+    const manifest = shortenedExample('quickstart.yaml', (doc) => {
+      doc.metadata.name = 'nok6';
+      doc.spec.load = { ...doc.spec.load, driver: 'k6', duration: '3s', warmUp: '1s' };
+      doc.spec.trials = 1;
+    });
+    await c().applyManifest(manifest);
+    const cx = await waitForExperiment(
+      'nok6',
+      (x) => x.status?.phase === 'Failed' || x.status?.phase === 'Succeeded',
+      90_000,
+    );
+    t.is(cx.status?.phase, 'Failed');
+    const degraded = cx.status?.conditions?.find((x) => x.type === 'Degraded');
+    t.is(degraded?.reason, 'LoadFailed');
+    t.regex(degraded?.message ?? '', /variant processes trial 1/);
+    t.regex(degraded?.message ?? '', /grafana\/k6:[^ ]+ needs a k6 binary/);
+    const deadline = Date.now() + 30_000;
+    let left = await leftovers('nok6');
+    while ((left.pods.length > 0 || left.configMaps.length > 0) && Date.now() < deadline) {
+      await sleep(250);
+      left = await leftovers('nok6');
+    }
+    t.deepEqual(left, { pods: [], configMaps: [] });
+  },
+);
