@@ -2,11 +2,14 @@
 // hand: registration, binding, running conclab's own images as processes with their own
 // address and cgroup limits, readiness, restarts, ConfigMap volumes, unknown images, deletion
 // and a clean stop.
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import test from 'ava';
-import { readGroupLimits } from '../../../operator/runtime/local/cgroup-group.ts';
+import { readCgroupLayout } from '../../../operator/runtime/local/cgroup-detect.ts';
+import { distinctDirs, groupFromName, readGroupLimits } from '../../../operator/runtime/local/cgroup-group.ts';
 import { type ControlPlane, startControlPlane } from '../control-plane.ts';
 import { type NodeAgent, startNodeAgent } from './node-agent.ts';
 
@@ -271,6 +274,60 @@ test.serial('a pod with an image it cannot run goes to Failed, naming the image'
   t.regex(pod.status?.message ?? '', /someone\/else:1 is not one this test node agent can run/);
   t.is(pod.status?.containerStatuses?.[0]?.state?.waiting?.reason, 'ErrImageNeverPull');
 });
+
+test.serial(
+  'when the test process dies by SIGKILL, the watchdog kills its containers and removes their cgroups',
+  async (t) => {
+    // A pod already bound to another node, run by an agent in a child process.
+    const body = workloadPod('orphan');
+    if (body.spec) body.spec.nodeName = 'orphan-node';
+    await core.createNamespacedPod({ namespace: 'pods', body });
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, 'fixtures', 'agent-child.ts'), cp!.kubeconfigPath, 'orphan-node'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    t.teardown(() => child.kill('SIGKILL'));
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0] ?? '');
+      });
+      child.once('exit', (code) => reject(new Error(`agent child exited early (${code})`)));
+      setTimeout(() => reject(new Error('agent child did not report a running pod in 60 s')), 60_000).unref();
+    });
+    const { pids, groups, dir } = JSON.parse(line) as { pids: number[]; groups: string[]; dir: string };
+    t.true(pids.length > 0 && groups.length > 0);
+    child.kill('SIGKILL');
+    const layout = readCgroupLayout();
+    if (layout.version === 'none') throw new Error(layout.reason);
+    const groupDirs = groups.flatMap((g) => distinctDirs(groupFromName(layout, g)));
+    t.true(
+      groupDirs.every((d) => existsSync(d)),
+      'the cgroups exist before the kill',
+    );
+    await waitFor(
+      'orphans cleaned up',
+      async () => {
+        const alive = pids.filter((pid) => {
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        });
+        return alive.length === 0 && groupDirs.every((d) => !existsSync(d)) && !existsSync(dir);
+      },
+      15_000,
+    );
+    t.pass();
+    await core.deleteNamespacedPod({ namespace: 'pods', name: 'orphan', gracePeriodSeconds: 0 });
+  },
+);
 
 test.serial('stop() leaves no container process and no cgroup behind', async (t) => {
   await core.createNamespacedPod({ namespace: 'pods', body: workloadPod('last') });

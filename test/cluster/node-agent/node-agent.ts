@@ -302,8 +302,9 @@ export async function startNodeAgent(options: NodeAgentOptions): Promise<NodeAge
   const loop = (async () => {
     let lastHeartbeat = Date.now();
     let failures = 0;
-    // Bounded by stop(); each turn is one list and at most a few writes.
-    while (!stopping) {
+    // Ends at stop(), and after at most 6 hours in any case; each turn is one list and a few writes.
+    const endMillis = Date.now() + 6 * 3600_000;
+    while (!stopping && Date.now() < endMillis) {
       try {
         await syncOnce();
         if (Date.now() - lastHeartbeat >= heartbeatMillis) {
