@@ -204,6 +204,7 @@ test.serial(
     }
     t.deepEqual(left, { pods: [], configMaps: [] });
     t.deepEqual(c().agent.pids(), []);
+    t.deepEqual(c().agent.liveGroups(), [], 'no cgroup of the pods is left');
   },
 );
 
