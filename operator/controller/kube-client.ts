@@ -224,6 +224,44 @@ export class KubeClient {
     return list.items;
   }
 
+  /** A core/v1 Event about the experiment (what `kubectl describe cx` shows). Best effort. */
+  async recordEvent(
+    cx: ConcurrencyExperiment,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    now: Date,
+  ): Promise<void> {
+    const namespace = cx.metadata.namespace ?? 'default';
+    const time = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    await wrap(
+      () =>
+        this.core.createNamespacedEvent({
+          namespace,
+          body: {
+            metadata: { generateName: `${cx.metadata.name}.`, namespace },
+            involvedObject: {
+              apiVersion: cx.apiVersion,
+              kind: cx.kind,
+              name: cx.metadata.name,
+              namespace,
+              ...(cx.metadata.uid ? { uid: cx.metadata.uid } : {}),
+            },
+            type,
+            reason,
+            message: message.slice(0, 1024),
+            source: { component: FIELD_MANAGER },
+            reportingComponent: FIELD_MANAGER,
+            reportingInstance: FIELD_MANAGER,
+            firstTimestamp: time,
+            lastTimestamp: time,
+            count: 1,
+          },
+        }),
+      `record event on ${namespace}/${cx.metadata.name}`,
+    );
+  }
+
   async getLease(namespace: string, name: string): Promise<V1Lease | undefined> {
     return orUndefinedOn404(
       () => this.coordination.readNamespacedLease({ namespace, name }),

@@ -176,9 +176,23 @@ async function writeStatus(
   cx: ConcurrencyExperiment,
   input: Parameters<typeof buildStatus>[1],
 ): Promise<void> {
-  const status = buildStatus(cx, input, new Date(ctx.now()));
+  const now = new Date(ctx.now());
+  const status = buildStatus(cx, input, now);
   if (!statusDiffers(cx.status, status)) return;
   await ctx.client.applyStatus(cx, status);
+  // An Event per transition (phase or reason), for `kubectl describe cx`; never fails the reconcile.
+  const reasonOf = (s: typeof cx.status) =>
+    s?.conditions?.find(
+      (c) => c.type === (s.phase === 'Failed' ? 'Degraded' : s.phase === 'Succeeded' ? 'Ready' : 'Progressing'),
+    )?.reason;
+  const before = `${cx.status?.phase}/${reasonOf(cx.status)}/${cx.status?.currentVariant}/${cx.status?.currentTrial}`;
+  const after = `${status.phase}/${input.reason}/${status.currentVariant}/${status.currentTrial}`;
+  if (before !== after) {
+    const type = input.phase === 'Failed' ? 'Warning' : 'Normal';
+    await ctx.client
+      .recordEvent(cx, type, input.reason, input.message, now)
+      .catch((err: unknown) => ctx.log('warn', `event not recorded: ${(err as Error).message}`));
+  }
 }
 
 /**

@@ -125,6 +125,7 @@ test.serial('as the chart’s ServiceAccount the operator runs an experiment end
   t.is(del.code, 0, del.stderr);
   await waitFor('deleted through the finalizer', async () => (await api.cx(WATCHED, 'rbac')) === undefined);
   t.is(op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' }), 0, op.logs.join('\n'));
+  t.notRegex(op.logs.join('\n'), /event not recorded/, 'the chart lets it record Events');
   for (const resource of ['concurrencyexperiments', 'pods', 'configmaps']) {
     t.is(
       op.metrics.value('conclab_watch_errors_total', { resource }),

@@ -195,6 +195,12 @@ test.serial('runs an experiment through every phase as pods become ready and res
     ['cx-demo-report'],
   );
 
+  const events = await api.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=demo' });
+  const reasons = events.items.map((e) => e.reason);
+  for (const r of ['DeployingWorkload', 'RunningLoad', 'Analyzing', 'Completed'])
+    t.true(reasons.includes(r), `${reasons}`);
+  t.is(events.items.find((e) => e.reason === 'Completed')?.source?.component, 'conclab-operator');
+
   const printed = await plane().kubectl(['get', 'cx', '-n', ns]);
   t.is(printed.code, 0, printed.stderr);
   t.regex(printed.stdout, /NAME\s+PHASE\s+WINNER\s+THROUGHPUT\s+P99\s+BLAST-RADIUS\s+AGE/);
@@ -277,6 +283,8 @@ test.serial('a workload container that exits before becoming ready fails the run
   t.is(degraded?.status, 'True');
   t.is(degraded?.reason, 'WorkloadFailed');
   t.regex(degraded?.message ?? '', /variant procs trial 1: .*CrashLoopBackOff/);
+  const events = await api.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=boom' });
+  t.is(events.items.find((e) => e.reason === 'WorkloadFailed')?.type, 'Warning');
   await waitFor('children removed after failure', async () => (await api.pods(ns, 'boom')).length === 0);
 });
 
@@ -354,6 +362,7 @@ test.serial('a temporary error (RBAC missing a rule) is retried with backoff unt
     { apiGroups: [''], resources: ['pods'], verbs: podVerbs },
     { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
     { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   ];
   const role = (podVerbs: string[]) => ({
     apiVersion: 'rbac.authorization.k8s.io/v1',

@@ -44,6 +44,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["pods", "configmaps"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Events on experiments (kubectl describe cx).
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
 # The per-experiment results token; read by name only, never listed.
 - apiGroups: [""]
   resources: ["secrets"]
