@@ -110,6 +110,10 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
     spans: ctx.spans?.(namespace, name) ?? [],
     ...(ctx.environment ? { environment: ctx.environment } : {}),
   });
+  if (experiment.spec.schedule && decision.phase !== 'Failed') {
+    // Not silently: a user who asked for repeats must see that this version runs once.
+    decision.message = `${decision.message} (spec.schedule is not supported by this operator version: the experiment runs once)`;
+  }
   if (decision.phase === 'Failed') {
     // Status first: once the children are gone it is the only record of why the run failed.
     await writeStatus(ctx, current, decision);

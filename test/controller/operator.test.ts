@@ -397,3 +397,19 @@ test.serial('a temporary error (RBAC missing a rule) is retried with backoff unt
   await waitFor('pod once the rule exists', () => api.pod(ns, 'cx-denied-procs-t1'), 60_000);
   t.pass();
 });
+
+test.serial('spec.schedule is not silently ignored: the status says the experiment runs once', async (t) => {
+  const ns = 'sched';
+  await createNamespace(plane(), ns);
+  const op = await runOperator(plane().kubeConfig(), [ns]);
+  t.teardown(() => op.stop());
+  await apply(plane(), experiment('nightly', ns, { schedule: '0 3 * * *' }));
+  const cx = await waitFor('Running', async () => {
+    const c = await api.cx(ns, 'nightly');
+    return c?.status?.phase === 'Running' ? c : undefined;
+  });
+  t.regex(
+    cx.status?.conditions?.find((c) => c.type === 'Progressing')?.message ?? '',
+    /spec\.schedule is not supported by this operator version: the experiment runs once/,
+  );
+});
