@@ -131,8 +131,12 @@ test.serial('kubectl apply of the quickstart reaches Succeeded with results, a v
   t.is(get.code, 0, get.stderr);
   t.regex(get.stdout, /NAME\s+PHASE\s+WINNER\s+THROUGHPUT\s+P99\s+BLAST-RADIUS\s+AGE/);
   t.regex(get.stdout, /quickstart\s+Succeeded\s/);
+  t.log(get.stdout);
   const delta = cx.status?.verdict?.throughputDelta;
-  if (delta) t.true(get.stdout.includes(delta), `throughput delta ${delta} shown:\n${get.stdout}`);
+  t.truthy(delta, 'the verdict states the throughput difference');
+  t.true(get.stdout.includes(delta ?? '<none>'), `throughput difference ${delta} shown:\n${get.stdout}`);
+  const p99 = cx.status?.verdict?.p99Delta;
+  if (p99) t.true(get.stdout.includes(p99), `p99 difference ${p99} shown:\n${get.stdout}`);
 
   // conclab report prints it (Markdown by default; json as stored).
   const md = await c().conclab(['report', 'quickstart', '-n', NS]);
