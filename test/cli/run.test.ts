@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { ROOT } from '../../operator/api/generate.ts';
+import { createLocalRuntime } from '../../operator/runtime/local/index.ts';
 
 const BIN = join(ROOT, 'operator', 'cli', 'conclab.js');
 
@@ -151,6 +152,25 @@ test('interrupting a run mid-trial leaves no process or cgroup and saves partial
   t.deepEqual(cgroupsOf('e2e-interrupt'), []);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
   t.true(report.partial, 'the saved report is marked partial');
+});
+
+test('a conclab killed by SIGKILL leaves no workload running, and the next run sweeps its cgroups', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'killed.yaml');
+  writeFileSync(file, manifest('e2e-killed', '60s', 2));
+  const run = start(['run', '--out', join(dir, 'results'), file]);
+  const deadline = Date.now() + 60_000;
+  while (!/measuring/.test(run.stderrSoFar()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  t.true(processesOf('e2e-killed').length > 0, 'the workload should be running mid-trial');
+  run.child.kill('SIGKILL');
+  await run.done;
+  // No cleanup code ran in conclab; the workload notices its stdin closing and shuts down.
+  const gone = Date.now() + 20_000;
+  while (processesOf('e2e-killed').length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 200));
+  t.deepEqual(processesOf('e2e-killed'), []);
+  // What a later run does first: remove groups whose owner is dead.
+  await createLocalRuntime({ staleGroupMinAgeMillis: 0 }).cleanup();
+  t.deepEqual(cgroupsOf('e2e-killed'), []);
 });
 
 test('a manifest for k6 without k6 on PATH stops before starting anything, naming the fix', async (t) => {

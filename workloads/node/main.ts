@@ -35,6 +35,13 @@ async function runSupervisor(config: WorkloadConfig): Promise<void> {
   const supervisor = new Supervisor({ config, cpuIterationsPerMilli });
   process.on('SIGTERM', () => void supervisor.shutdown('SIGTERM'));
   process.on('SIGINT', () => void supervisor.shutdown('SIGINT'));
+  if (process.env.CONCLAB_EXIT_WITH_STDIN === 'true') {
+    // conclab run holds the other end of stdin: EOF means it is gone (even SIGKILLed), and a
+    // workload must not outlive the run that measures it.
+    process.stdin.on('end', () => void supervisor.shutdown('parent-gone'));
+    process.stdin.on('error', () => void supervisor.shutdown('parent-gone'));
+    process.stdin.resume();
+  }
   try {
     await supervisor.start();
   } catch (error) {

@@ -97,11 +97,17 @@ export async function launchWorkload(options: LaunchOptions): Promise<RunningWor
   const startedAt = performance.now();
   // detached: the workload leads its own process group, so a signal to -pid reaches every
   // process it forks, and a Ctrl-C in the terminal does not reach it before conclab decides.
+  // stdin is a pipe that only conclab holds open: if conclab dies, even by SIGKILL, the pipe
+  // closes and the workload (told by CONCLAB_EXIT_WITH_STDIN) shuts itself down, so a crashed
+  // run leaves no server behind. The next run's stale sweep removes the emptied cgroups.
   const child = spawn(file, args, {
-    env: options.env,
+    env: { ...options.env, CONCLAB_EXIT_WITH_STDIN: 'true' },
     cwd: options.cwd,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.stdin?.on('error', () => {
+    // EPIPE after the workload exited: nothing to do, the exit is handled below.
   });
   let exitStatus: ExitStatus | undefined;
   const exited = new Promise<ExitStatus>((resolve) => {
