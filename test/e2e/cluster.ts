@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
+import { requireClusterBinaries } from '../cluster/binaries.ts';
 import { type ControlPlane, serviceAccountUser, startControlPlane } from '../cluster/control-plane.ts';
 import { type NodeAgent, startNodeAgent } from '../cluster/node-agent/node-agent.ts';
 import { Api, createNamespace, installCrd, ROOT } from '../controller/helpers.ts';
@@ -41,8 +42,9 @@ export interface E2eCluster {
 
 /** The chart rendered for `namespace`, reduced to the ServiceAccount and its RBAC (no kubelet would run the Deployment's image). */
 async function chartRbac(cp: ControlPlane, namespace: string): Promise<string> {
+  const { helm } = requireClusterBinaries(['helm'], cp.binaries);
   const { stdout } = await run(
-    cp.binaries.helm,
+    helm,
     [
       'template',
       'conclab',
