@@ -1,9 +1,21 @@
 // `npm test`: runs ava with TAP output, shows it, and ends with the one summary line that CI
 // and people both read: `tests: N passed, N failed`. Arguments pass through to ava
 // (`npm test -- test/api/**`). Exits non-zero when a test failed or none ran.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { summarizeTap } from './tap-summary.ts';
+
+// What npm cannot install: the control-plane binaries built from Go modules (cached outside the
+// repo; a cold build takes minutes, a warm check well under a second) and Chromium for the HTML
+// report test. CONCLAB_SKIP_PREPARE=1 skips it when you run a subset that needs neither.
+if (process.env.CONCLAB_SKIP_PREPARE !== '1') {
+  const prepared = spawnSync('bash', ['test/prepare.sh'], { stdio: 'inherit' });
+  if (prepared.status !== 0) {
+    console.error('test/prepare.sh failed (see above); the tests need what it installs.');
+    console.log('tests: 0 passed, 1 failed');
+    process.exit(1);
+  }
+}
 
 const ava = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.js', '--tap', ...process.argv.slice(2)], {
   stdio: ['ignore', 'pipe', 'inherit'],

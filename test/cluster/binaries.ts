@@ -61,7 +61,7 @@ export function clusterBinaries(
 /**
  * Paths of the named binaries, or an error naming every missing one and the fix. Tests call
  * this (through startControlPlane) so a machine without the binaries fails loudly instead of
- * skipping: CI builds them in .ci/install-system.
+ * skipping: npm test builds them first (test/prepare.sh).
  */
 export function requireClusterBinaries(
   names: readonly ClusterBinaryName[] = ['etcd', 'kubeApiserver', 'kubectl'],
@@ -72,7 +72,7 @@ export function requireClusterBinaries(
     const list = missing.map((name) => `  ${binaries[name]}`).join('\n');
     throw new Error(
       `test control-plane binaries missing:\n${list}\nBuild them with: test/cluster/build.sh ` +
-        '(cold build takes several minutes; later runs reuse the cache; CI runs it from .ci/install-system)',
+        '(cold build takes several minutes; later runs reuse the cache; npm test runs it from test/prepare.sh)',
     );
   }
   return binaries;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI: everything the tests need that npm does not bring. Idempotent and quick when warm:
+# `npm test` runs this first: everything the tests need that npm does not bring. Idempotent and quick when warm:
 #  - chromium (the HTML report test drives it through playwright-core), from apt only if absent;
 #  - the test control-plane binaries (etcd, kube-apiserver, kubectl, helm) built from the Go
 #    module proxy by test/cluster/build.sh into ${CONCLAB_CACHE:-$HOME/.cache/conclab}/bin,
@@ -19,14 +19,14 @@ apt_install() {
 }
 
 if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
-  echo "install-system: chromium present ($(command -v chromium || command -v chromium-browser))"
+  echo "prepare: chromium present ($(command -v chromium || command -v chromium-browser))"
 else
-  echo "install-system: installing chromium"
+  echo "prepare: installing chromium"
   apt_install chromium
 fi
 
 for tool in openssl flock; do
-  command -v "$tool" >/dev/null || { echo "install-system: '$tool' is required by test/cluster (install it)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "prepare: '$tool' is required by test/cluster (install it)" >&2; exit 1; }
 done
 
 test/cluster/build.sh
