@@ -3,7 +3,7 @@
 import test from 'ava';
 import { stringify } from 'yaml';
 import { type ControlPlane, startControlPlane } from '../cluster/control-plane.ts';
-import { experiment, installCrd } from './helpers.ts';
+import { experiment, installCrd, waitFor } from './helpers.ts';
 
 let cp: ControlPlane | undefined;
 test.before(async () => {
@@ -71,8 +71,15 @@ for (const [what, spec, message] of rejections) {
 }
 
 test('kubectl explain documents the spec fields', async (t) => {
-  const r = await plane().kubectl(['explain', 'cx.spec']);
-  t.is(r.code, 0, r.stderr);
+  // The API server publishes a new CRD's OpenAPI (what explain reads) a moment after Established.
+  const r = await waitFor(
+    'explain to know cx',
+    async () => {
+      const out = await plane().kubectl(['explain', 'cx.spec']);
+      return out.code === 0 ? out : undefined;
+    },
+    60_000,
+  );
   for (const field of ['workload', 'resources', 'variants', 'load', 'trials'])
     t.regex(r.stdout, new RegExp(`\\b${field}\\b`));
   const res = await plane().kubectl(['explain', 'cx.spec.resources.cpu']);

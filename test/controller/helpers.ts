@@ -36,7 +36,7 @@ export async function installCrd(cp: ControlPlane): Promise<void> {
   await waitFor(
     'kubectl to resolve cx',
     async () => (await cp.kubectl(['get', 'cx', '-A', '-o', 'name'])).code === 0,
-    30_000,
+    60_000,
   );
 }
 
