@@ -66,6 +66,11 @@ test.serial('helm lint passes with default and wide values', async (t) => {
   }
 });
 
+test.serial('bad values are refused by the chart’s values schema, naming the value', async (t) => {
+  const err = await t.throwsAsync(helm(['template', 'conclab', CHART, '--set', 'leaderElection.leaseDuration=soon']));
+  t.regex(String((err as { stderr?: string })?.stderr), /\/leaderElection\/leaseDuration.*does not match pattern/);
+});
+
 test.serial('the rendered chart (with its CRD) is accepted by the API server', async (t) => {
   await createNamespace(plane(), RELEASE_NS);
   await createNamespace(plane(), WATCHED);
