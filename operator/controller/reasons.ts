@@ -25,6 +25,7 @@ export const Reason = {
   WorkloadFailed: 'WorkloadFailed',
   LoadFailed: 'LoadFailed',
   LoadTimedOut: 'LoadTimedOut',
+  CleanupTimedOut: 'CleanupTimedOut',
   ResultInvalid: 'ResultInvalid',
   AnalysisFailed: 'AnalysisFailed',
   Deleting: 'Deleting',

@@ -48,6 +48,8 @@ export interface PhaseTimeouts {
   deployMillis: number;
   /** Added to warm-up + measured duration: how late a load pod may finish. */
   loadGraceMillis: number;
+  /** How long past its deletion deadline a pod of an earlier step may take to go away. */
+  cleanupMillis: number;
   /** How long after a load pod succeeded its result may take to arrive. */
   resultGraceMillis: number;
 }
@@ -55,6 +57,7 @@ export interface PhaseTimeouts {
 export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
   deployMillis: 5 * 60_000,
   loadGraceMillis: 2 * 60_000,
+  cleanupMillis: 2 * 60_000,
   resultGraceMillis: 60_000,
 };
 
@@ -313,12 +316,30 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   const terminating = input.pods.filter((p) => !exists(p) && !isStep(p));
   if (others.length > 0 || stale.length > 0 || terminating.length > 0) {
     const waitingFor = others.length + stale.length + terminating.length;
+    // deletionTimestamp is when the pod's grace period ends; past it plus cleanupMillis, a pod
+    // is stuck (a lost node, a hung container runtime) and the run cannot fairly continue.
+    const deadlines = terminating.map((p) => ({
+      p,
+      at: timeMillis(p.metadata?.deletionTimestamp) + timeouts.cleanupMillis,
+    }));
+    const stuck = deadlines.find((d) => nowMillis >= d.at);
+    if (stuck) {
+      const v = label(stuck.p, LABEL_VARIANT);
+      const tr = label(stuck.p, LABEL_TRIAL);
+      return fail(
+        Reason.CleanupTimedOut,
+        `variant ${v} trial ${tr}: pod ${stuck.p.metadata?.name} still terminating ${Math.round(timeouts.cleanupMillis / 1000)}s after its grace period; the next trial would share its CPU`,
+        step,
+      );
+    }
+    const next = Math.min(...deadlines.map((d) => d.at).filter(Number.isFinite), Number.POSITIVE_INFINITY);
     return {
       ...base,
       remove: [...stale, ...others.map(podRef), ...otherScripts.map(cmRef)],
       phase: 'Running',
       reason: Reason.WaitingForCleanup,
       message: `waiting for ${waitingFor} pod(s) of earlier trials to go before variant ${step.variant} trial ${step.trial}`,
+      ...(Number.isFinite(next) ? { requeueAfterMillis: Math.max(1000, next - nowMillis) } : {}),
       ...stepInfo,
     };
   }

@@ -420,3 +420,17 @@ test('results that cannot be analysed end the run as AnalysisFailed instead of r
   t.is(d.reason, 'AnalysisFailed');
   t.regex(d.message, /^analysis of 2 trials failed: /);
 });
+
+test('a pod of an earlier step stuck terminating fails the run after the cleanup timeout, naming it', (t) => {
+  const stuck = pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'));
+  stuck.metadata = { ...stuck.metadata, deletionTimestamp: new Date(NOW - DEFAULT_TIMEOUTS.cleanupMillis - 1) };
+  const d = decidePhase(input({ configMaps: [result('a', 1, 10)], pods: [stuck] }));
+  t.is(d.phase, 'Failed');
+  t.is(d.reason, 'CleanupTimedOut');
+  t.regex(d.message, /^variant a trial 1: pod cx-e-a-t1 still terminating 120s after its grace period/);
+  const waiting = structuredClone(stuck);
+  waiting.metadata = { ...waiting.metadata, deletionTimestamp: new Date(NOW - 1000) };
+  const w = decidePhase(input({ configMaps: [result('a', 1, 10)], pods: [waiting] }));
+  t.is(w.reason, 'WaitingForCleanup');
+  t.is(w.requeueAfterMillis, DEFAULT_TIMEOUTS.cleanupMillis - 1000);
+});
