@@ -5,8 +5,10 @@
 // (pod status), and the target is a local server instead of the pod IP (no pod network here).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { type ControlPlane, startControlPlane } from '../../cluster/control-plane.ts';
@@ -20,6 +22,7 @@ import {
   runOperator,
   waitFor,
 } from '../../controller/helpers.ts';
+import { handleSummaryData } from '../../load/k6-fixtures.ts';
 
 let cp: ControlPlane | undefined;
 test.before(async () => {
@@ -175,4 +178,37 @@ test('`conclab load` injects the planned fault through the admin endpoint and ke
     result.workloadEvents.find((e: { kind: string }) => e.kind === 'worker-replaced'),
     { worker: 1, detail: 'replica 0: now pid 103' },
   );
+});
+
+test('with k6, `conclab load --post-k6-summary` converts the summary k6 wrote and posts a LoadResult', async (t) => {
+  // FAKE results endpoint (the real one is exercised above): records what arrives.
+  const received: { auth: string | undefined; body: string }[] = [];
+  const endpoint = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      received.push({ auth: req.headers.authorization, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => endpoint.listen(0, '127.0.0.1', r));
+  t.teardown(() => endpoint.close());
+  const dir = await mkdtemp(join(tmpdir(), 'conclab-k6-summary-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const summary = join(dir, 'summary.json');
+  await writeFile(summary, JSON.stringify(handleSummaryData));
+  const plan = { rate: 50, durationMillis: 10_000, warmUpMillis: 1000, maxInFlight: 10, timeoutMillis: 1000 };
+  const { code, stderr } = await runLoadCli(['--post-k6-summary', summary, '--plan-json', JSON.stringify(plan)], {
+    CONCLAB_RESULTS_URL: `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/results/v1/ns/e/a/1`,
+    CONCLAB_RESULTS_TOKEN: 'secret-token',
+  });
+  t.is(code, 0, stderr);
+  t.is(received.length, 1);
+  t.is(received[0]?.auth, 'Bearer secret-token');
+  const posted = JSON.parse(received[0]?.body ?? '{}');
+  t.is(posted.driver, 'k6');
+  t.is(posted.endedAtMillis - posted.startedAtMillis, 10_000);
+  t.true(posted.completed > 0);
 });
