@@ -20,6 +20,10 @@ export interface InjectedFault {
 export interface WorkloadEvent {
   atMillis: number;
   kind: 'worker-exit' | 'worker-replaced' | 'process-restart' | 'not-ready' | 'ready';
+  /**
+   * The worker concerned. A 'not-ready' WITHOUT a worker means the whole process (container)
+   * went down; -1 means the process is up but which worker stopped serving is unknown.
+   */
   worker?: number;
   detail?: string;
 }

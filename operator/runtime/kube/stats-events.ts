@@ -7,7 +7,7 @@ import type { WorkloadEvent } from '../../engine/records.ts';
 export interface SupervisorStats {
   pid: number;
   ready: boolean;
-  workers: { worker: number; pid?: number | null; alive: boolean; replacedCount: number }[];
+  workers: { worker: number; pid?: number | null; alive: boolean; serving?: boolean; replacedCount: number }[];
 }
 
 /** A poll: the stats, or 'down' when the admin endpoint did not answer. */
@@ -42,7 +42,18 @@ export function eventsFromStats(
       events.push({ atMillis, kind: 'worker-replaced', worker: w.worker, detail: tag(`now pid ${w.pid ?? '?'}`) });
     }
   }
-  if (previous.ready && !next.ready) events.push({ atMillis, kind: 'not-ready', detail: tag('not ready') });
+  if (previous.ready && !next.ready) {
+    // The supervisor answered, so the process is up: readiness fell because a worker died or
+    // stopped serving. Name that worker; a not-ready without a worker means the whole process
+    // (container) went down, and blast-radius analysis counts it as a restart.
+    const culprit = next.workers.find((w) => !w.alive) ?? next.workers.find((w) => w.serving === false);
+    events.push({
+      atMillis,
+      kind: 'not-ready',
+      worker: culprit?.worker ?? -1,
+      detail: tag(culprit ? `not ready: worker ${culprit.worker} not serving` : 'not ready, process up'),
+    });
+  }
   if (!previous.ready && next.ready) events.push({ atMillis, kind: 'ready', detail: tag('ready') });
   return events;
 }

@@ -16,7 +16,25 @@ const table: [string, Poll | undefined, Poll, string[]][] = [
   ['still away', 'down', 'down', []],
   ['the container is back (restarted)', 'down', up(7, [[0, true, 0]]), ['process-restart:-', 'ready:-']],
   ['a new pid between two polls is a restart', up(1, [[0, true, 0]]), up(9, [[0, true, 0]]), ['process-restart:-']],
-  ['readiness lost', up(1, [[0, true, 0]]), up(1, [[0, true, 0]], false), ['not-ready:-']],
+  // The supervisor answers, so the process is up: never a worker-less not-ready (that would be
+  // read as the whole container going down, i.e. a restart).
+  ['readiness lost with every worker alive', up(1, [[0, true, 0]]), up(1, [[0, true, 0]], false), ['not-ready:-1']],
+  [
+    'readiness lost because a worker died names that worker',
+    up(1, [
+      [0, true, 0],
+      [1, true, 0],
+    ]),
+    up(
+      1,
+      [
+        [0, true, 0],
+        [1, false, 0],
+      ],
+      false,
+    ),
+    ['worker-exit:1', 'not-ready:1'],
+  ],
 ];
 
 for (const [name, before, after, expected] of table) {
