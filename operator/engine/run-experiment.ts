@@ -7,7 +7,7 @@ import type { TraceReceiver } from '../telemetry/types.ts';
 import { injectFault } from './faults.ts';
 import { faultsFor, faultWorker, type PlannedTrial, planTrials, toLoadPlan } from './plan.ts';
 import type { Environment, ExperimentRun, InjectedFault, TrialRecord, WorkloadEvent } from './records.ts';
-import type { DeployedWorkload, Runtime } from './runtime.ts';
+import type { DeployedWorkload, ResourceUsage, Runtime } from './runtime.ts';
 
 export type EngineEvent =
   | { type: 'trial-start'; planned: PlannedTrial; total: number }
@@ -103,6 +103,20 @@ export async function runExperiment(options: EngineOptions): Promise<ExperimentR
   return finish(false);
 }
 
+/**
+ * Resource use between two readings: counters (CPU, throttling) as differences, peak memory and
+ * limits as read at the end. Without a first reading (it failed) the end reading stands.
+ */
+export function usageDuringLoad(start: ResourceUsage | undefined, end: ResourceUsage): ResourceUsage {
+  if (!start) return end;
+  return {
+    ...end,
+    cpuSeconds: Math.max(0, end.cpuSeconds - start.cpuSeconds),
+    throttledPeriods: Math.max(0, end.throttledPeriods - start.throttledPeriods),
+    throttledSeconds: Math.max(0, end.throttledSeconds - start.throttledSeconds),
+  };
+}
+
 async function runTrial(
   options: EngineOptions,
   variant: Variant,
@@ -131,15 +145,19 @@ async function runTrial(
     });
     plan.onProgress = (progress) => emit({ type: 'progress', planned: p, total, progress, plan });
     if (signal) plan.signal = signal;
+    // CPU counters run from the workload's start; read them once more just before the load so
+    // a trial's CPU figures cover the load (warm-up included), not start-up and calibration.
+    const usageAtStart = await runtime.usage(deployed).catch(() => undefined);
     const injections = scheduleFaults(options, variant, p, deployed, plan, faults, timers, emit);
     const load = await options.drive(plan);
     for (const t of timers) clearTimeout(t);
     await Promise.all(injections);
     await awaitPendingRestart(runtime, deployed, options.restartWaitMillis ?? 30_000, signal);
-    const usage = await runtime.usage(deployed).catch((err: unknown) => {
+    const usageAtEnd = await runtime.usage(deployed).catch((err: unknown) => {
       emit({ type: 'warning', message: `could not read resource use of ${variant.name}: ${String(err)}` });
       return undefined;
     });
+    const usage = usageAtEnd && usageDuringLoad(usageAtStart, usageAtEnd);
     const events = runtime.events(deployed);
     for (const f of faults) {
       const restart = events.find((e) => e.kind === 'process-restart' && e.atMillis >= f.atMillis);

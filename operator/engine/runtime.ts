@@ -46,7 +46,7 @@ export interface Runtime {
   /** Warnings that must appear in the report (e.g. limits not enforceable). */
   readonly warnings: string[];
   start(launch: WorkloadLaunch): Promise<DeployedWorkload>;
-  /** Usage since start; called after the load ended and before stop. */
+  /** Cumulative usage since start (the engine reads it before and after the load and subtracts). */
   usage(deployed: DeployedWorkload): Promise<ResourceUsage>;
   /** Workload events observed so far (worker exits and replacements, restarts), oldest first. */
   events(deployed: DeployedWorkload): WorkloadEvent[];
