@@ -78,13 +78,6 @@ export async function run(args: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   const spec = experiment.spec;
-  if (spec.workload.runtime !== 'node') {
-    console.error(
-      `${file}: spec.workload.runtime "${spec.workload.runtime}" has no local workload yet; conclab run supports "node". ` +
-        'Use runtime: node, or run the experiment in a cluster with a workload image (spec.workload.image).',
-    );
-    return EXIT_USAGE;
-  }
   try {
     // Before anything starts: a run that needs k6 and has none stops here with nothing to clean.
     await assertLoadDriverAvailable(spec.load.driver);

@@ -58,7 +58,10 @@ export type { Budget } from './cgroup-limits.ts';
 export type { ObservedLine } from './workload-process.ts';
 
 export interface LocalRuntimeOptions {
-  /** Command that starts one workload; default: this Node (process.execPath) running workloads/node/main.ts. */
+  /**
+   * Command that starts one workload; default by spec.workload.runtime: this Node (process.execPath)
+   * running workloads/node/main.ts, or `python3 workloads/python/main.py`.
+   */
   workloadCommand?: string[];
   /** Working directory of the workload; default: the repository root. */
   cwd?: string;
@@ -105,6 +108,14 @@ export interface LocalRuntime extends Runtime {
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DEFAULT_ENTRY = path.join(REPO_ROOT, 'workloads/node/main.ts');
+const PYTHON_ENTRY = path.join(REPO_ROOT, 'workloads/python/main.py');
+
+/** The default workload command for a launch's language runtime. */
+export function defaultWorkloadCommand(launch: WorkloadLaunch): string[] {
+  return launch.experiment.spec.workload.runtime === 'python'
+    ? ['python3', PYTHON_ENTRY]
+    : [process.execPath, DEFAULT_ENTRY];
+}
 const MAX_OBSERVED_LINES = 10_000;
 
 // Joins every hierarchy (one cgroup.procs per argument before "--"), then becomes the workload.
@@ -245,7 +256,6 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
   const maxRestarts = options.maxRestarts ?? 5;
   const restartDelayMillis = options.restartDelayMillis ?? 100;
   const budgetOf = options.budget ?? defaultBudget;
-  const argvBase = options.workloadCommand ?? [process.execPath, DEFAULT_ENTRY];
   const cpus = options.cpus ?? readAffinity();
   const warnings: string[] = [];
   const warn = (w: string) => {
@@ -299,7 +309,8 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
     if (e) d.events.push(e);
   }
 
-  function argvFor(replica: Replica, placement: CpuPlacement): string[] {
+  function argvFor(replica: Replica, placement: CpuPlacement, launchSpec: WorkloadLaunch): string[] {
+    const argvBase = options.workloadCommand ?? defaultWorkloadCommand(launchSpec);
     const pin = placement.workloadCpus ? ['taskset', '-c', formatCpuList(placement.workloadCpus)] : [];
     if (replica.group)
       return ['/bin/sh', '-c', ENTER_SCRIPT, 'conclab-enter', ...procsFiles(replica.group), '--', ...pin, ...argvBase];
@@ -483,7 +494,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
             );
             d.limits = await readGroupLimits(replica.group);
           }
-          const argv = argvFor(replica, placement);
+          const argv = argvFor(replica, placement, launchSpec);
           const proc = await launch(d, replica, argv);
           replica.proc = proc;
           if (proc.ready.port !== replica.port || proc.ready.adminPort !== replica.adminPort) {
