@@ -49,6 +49,11 @@ export interface OperatorOptions {
   images?: Partial<PodImages>;
   loadResources?: { cpu: string; memory: string };
   timeouts?: Partial<PhaseTimeouts>;
+  /**
+   * The clock spec.schedule is evaluated on (millis since the epoch); defaults to Date.now.
+   * Tests inject a FAKE one to step through cron ticks; run deadlines always use real time.
+   */
+  scheduleClock?: () => number;
   /** The OTLP receiver this operator serves, for the spans-received metric. */
   traceReceiver?: TraceReceiver;
   /** Re-list a watch that heard nothing for this long. */
@@ -286,6 +291,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         podContext,
         timeouts,
         now: Date.now,
+        ...(options.scheduleClock ? { scheduleNow: options.scheduleClock } : {}),
         log: (level, m) => log(level, m),
         // Workloads tag spans with the experiment name only; the namespace is not in the key.
         spans: (_ns, experiment) => options.traceReceiver?.aggregates({ experiment }) ?? [],

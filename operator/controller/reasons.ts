@@ -30,5 +30,7 @@ export const Reason = {
   AnalysisFailed: 'AnalysisFailed',
   Deleting: 'Deleting',
   NotStarted: 'NotStarted',
+  /** A scheduled experiment waits for its first cron tick. */
+  WaitingForSchedule: 'WaitingForSchedule',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -9,14 +9,32 @@ import type { ConcurrencyExperiment } from '../api/schema.ts';
 import { parseDurationMillis } from '../api/units.ts';
 import { checkObject } from '../api/validate.ts';
 import type { Environment } from '../engine/records.ts';
-import { childLabels, childSelector, FINALIZER, MAX_EXPERIMENT_NAME, tokenSecretName } from '../runtime/kube/names.ts';
-import { type Child, decidePhase, type PhaseDecision, type PhaseTimeouts } from '../runtime/kube/phase-machine.ts';
+import {
+  childLabels,
+  childSelector,
+  FINALIZER,
+  LABEL_ROLE,
+  MAX_EXPERIMENT_NAME,
+  reportConfigMapName,
+  runOf,
+  tokenSecretName,
+} from '../runtime/kube/names.ts';
+import {
+  type Child,
+  type ChildRef,
+  decidePhase,
+  type PhaseDecision,
+  type PhaseTimeouts,
+  timeMillis,
+} from '../runtime/kube/phase-machine.ts';
 import { ownerReference, type PodContext } from '../runtime/kube/pod-spec.ts';
 import type { SpanAggregate } from '../telemetry/types.ts';
 import { ControllerError, ErrorKind, statusCodeOf } from './errors.ts';
 import type { KubeClient } from './kube-client.ts';
 import { Reason } from './reasons.ts';
-import { buildStatus, statusDiffers } from './status.ts';
+import { recordRun, reportsToDelete } from './run-history.ts';
+import { decideSchedule, type ScheduleDecision } from './schedule.ts';
+import { buildStatus, rfc3339, statusDiffers } from './status.ts';
 
 export interface ReconcileContext {
   client: KubeClient;
@@ -25,6 +43,11 @@ export interface ReconcileContext {
   podContext: PodContext;
   timeouts: PhaseTimeouts;
   now(): number;
+  /**
+   * The clock `spec.schedule` is evaluated on; defaults to now(). Tests inject a FAKE one to
+   * step through cron ticks; a run's own deadlines always use now() (children's real times).
+   */
+  scheduleNow?(): number;
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Span aggregates of an experiment from the operator's OTLP receiver, if it runs one. */
   spans?(namespace: string, experiment: string): SpanAggregate[];
@@ -98,6 +121,8 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
     throw new ControllerError(ErrorKind.InvalidSpec, `${namespace}/${name}: ${message}`, { terminal: true });
   }
 
+  if (experiment.spec.schedule) return reconcileScheduled(ctx, current, experiment, experiment.spec.schedule);
+
   const observed = ctx.observe(namespace, name);
   const decision = decidePhase({
     cx: experiment,
@@ -110,10 +135,6 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
     spans: ctx.spans?.(namespace, name) ?? [],
     ...(ctx.environment ? { environment: ctx.environment } : {}),
   });
-  if (experiment.spec.schedule && decision.phase !== 'Failed') {
-    // Not silently: a user who asked for repeats must see that this version runs once.
-    decision.message = `${decision.message} (spec.schedule is not supported by this operator version: the experiment runs once)`;
-  }
   if (decision.phase === 'Failed') {
     // Status first: once the children are gone it is the only record of why the run failed.
     await writeStatus(ctx, current, decision);
@@ -126,6 +147,162 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
     ...(decision.requeueAfterMillis === undefined ? {} : { requeueAfterMillis: decision.requeueAfterMillis }),
     phase: decision.phase,
   };
+}
+
+/**
+ * A scheduled experiment: runs like a one-shot one, once per due cron tick (decideSchedule),
+ * each run with children of its own (names carry the run id, see runOf). A finished run is
+ * recorded at the head of status.history with its report ConfigMap; reports that fall out of
+ * history are deleted. Between runs the reconcile requeues for the next tick.
+ */
+/** A far tick (a monthly cron) is re-checked at this interval: timers cannot wait 2^31 ms. */
+export const MAX_SCHEDULE_REQUEUE_MILLIS = 15 * 60_000;
+
+async function reconcileScheduled(
+  ctx: ReconcileContext,
+  current: ConcurrencyExperiment,
+  experiment: ConcurrencyExperiment,
+  schedule: string,
+): Promise<Action> {
+  const namespace = experiment.metadata.namespace ?? 'default';
+  const name = experiment.metadata.name;
+  const status = experiment.status ?? {};
+  const nowMillis = ctx.now();
+  const lastTick = status.lastScheduleTime ? Date.parse(status.lastScheduleTime) : Number.NaN;
+  const degradedReason = status.conditions?.find((c) => c.type === 'Degraded')?.reason;
+  // A spec once rejected (InvalidSpec) is not a finished run: the fixed spec waits for its tick.
+  const finished = status.phase === 'Succeeded' || (status.phase === 'Failed' && degradedReason !== Reason.InvalidSpec);
+  const inProgress = Number.isFinite(lastTick) && !finished;
+  const created = timeMillis(experiment.metadata.creationTimestamp);
+  let sched: ScheduleDecision;
+  try {
+    sched = decideSchedule({
+      schedule,
+      createdMillis: Number.isFinite(created) ? created : nowMillis,
+      ...(Number.isFinite(lastTick) ? { lastScheduleMillis: lastTick } : {}),
+      runInProgress: inProgress,
+      nowMillis: ctx.scheduleNow?.() ?? nowMillis,
+    });
+  } catch (err) {
+    const message = `invalid spec: spec.schedule: "${schedule}" is not a cron expression (${(err as Error).message}); use five fields such as "0 3 * * *"`;
+    await writeStatus(ctx, current, { phase: 'Failed', reason: Reason.InvalidSpec, message });
+    throw new ControllerError(ErrorKind.InvalidSpec, `${namespace}/${name}: ${message}`, { terminal: true });
+  }
+  const observed = ctx.observe(namespace, name);
+  const phaseOf = (cx: ConcurrencyExperiment) =>
+    decidePhase({
+      cx,
+      pods: observed.pods,
+      configMaps: observed.configMaps,
+      nowMillis,
+      ctx: ctx.podContext,
+      timeouts: ctx.timeouts,
+      parseMillis: parseDurationMillis,
+      spans: ctx.spans?.(namespace, name) ?? [],
+      ...(ctx.environment ? { environment: ctx.environment } : {}),
+    });
+  const carried = {
+    ...(status.results ? { results: status.results } : {}),
+    ...(status.verdict ? { verdict: status.verdict } : {}),
+    ...(status.reportRef ? { reportRef: status.reportRef } : {}),
+  };
+
+  let decision: PhaseDecision;
+  let runCx = experiment;
+  let newRun = false;
+  if (sched.startRunForTickMillis !== undefined) {
+    // A fresh run: its own names (from the tick), and no phase of the previous run to inherit.
+    const tick = rfc3339(new Date(sched.startRunForTickMillis));
+    runCx = { ...experiment, status: { lastScheduleTime: tick } };
+    decision = phaseOf(runCx);
+    newRun = true;
+    ctx.log('info', `${namespace}/${name}: schedule "${schedule}" tick ${tick}: starting run ${runOf(runCx)}`);
+  } else if (inProgress) {
+    decision = phaseOf(experiment);
+  } else if (finished) {
+    // Between runs: the finished run's status stays as it is; only stragglers are tidied.
+    const reason = (status.phase === 'Failed' ? 'Degraded' : 'Ready') as string;
+    const cond = status.conditions?.find((c) => c.type === reason);
+    decision = {
+      apply: [],
+      remove: [
+        ...observed.pods.filter((p) => !p.metadata?.deletionTimestamp).map((p) => podRef(p.metadata?.name)),
+        ...observed.configMaps
+          .filter((c) => c.metadata?.labels?.[LABEL_ROLE] !== 'report')
+          .map((c) => cmRef(c.metadata?.name)),
+      ],
+      ensureToken: false,
+      phase: status.phase as 'Succeeded' | 'Failed',
+      reason: (cond?.reason as Reason | undefined) ?? Reason.Completed,
+      message: cond?.message ?? 'run finished',
+      ...(status.currentVariant !== undefined ? { currentVariant: status.currentVariant } : {}),
+      ...(status.currentTrial !== undefined ? { currentTrial: status.currentTrial } : {}),
+    };
+  } else {
+    decision = {
+      apply: [],
+      remove: [],
+      ensureToken: false,
+      phase: 'Pending',
+      reason: Reason.WaitingForSchedule,
+      message: `schedule "${schedule}" (UTC): next run at ${rfc3339(new Date(sched.nextTickMillis))}`,
+    };
+  }
+
+  // A run that ends now goes to the head of history (newest first, at most historyLimit).
+  let history = status.history;
+  const endsNow = (decision.phase === 'Succeeded' || decision.phase === 'Failed') && (inProgress || newRun);
+  if (endsNow) {
+    history = recordRun(
+      status.history,
+      {
+        startTime: (!newRun && status.startTime) || rfc3339(new Date(nowMillis)),
+        completionTime: rfc3339(new Date(nowMillis)),
+        phase: decision.phase,
+        ...(decision.verdict?.winner ? { winner: decision.verdict.winner } : {}),
+        ...(decision.phase === 'Succeeded' && decision.reportRef ? { reportRef: decision.reportRef.configMap } : {}),
+      },
+      experiment.spec.historyLimit,
+    );
+  }
+  const latestReport = decision.reportRef ?? status.reportRef;
+  const reports = observed.configMaps
+    .filter((c) => c.metadata?.labels?.[LABEL_ROLE] === 'report' && !c.metadata.deletionTimestamp)
+    .map((c) => c.metadata?.name ?? '');
+  for (const stale of reportsToDelete(reports, history ?? [], [
+    latestReport?.configMap,
+    reportConfigMapName(name, runOf(runCx)),
+  ])) {
+    decision.remove.push(cmRef(stale));
+  }
+
+  const lastScheduleTime = runCx.status?.lastScheduleTime;
+  const input = {
+    ...carried,
+    ...decision,
+    ...(lastScheduleTime ? { lastScheduleTime } : {}),
+    ...(history ? { history } : {}),
+    newRun,
+  };
+  if (decision.phase === 'Failed') {
+    await writeStatus(ctx, current, input);
+    await act(ctx, runCx, decision);
+  } else {
+    await act(ctx, runCx, decision);
+    await writeStatus(ctx, current, input);
+  }
+  // A tick missed while the run went on is due as soon as it ends: look again shortly.
+  const requeues = [sched.requeueAfterMillis, decision.requeueAfterMillis ?? Number.POSITIVE_INFINITY];
+  if (endsNow) requeues.push(1000);
+  return { requeueAfterMillis: Math.max(1, Math.min(...requeues, MAX_SCHEDULE_REQUEUE_MILLIS)), phase: decision.phase };
+}
+
+function podRef(name: string | undefined): ChildRef {
+  return { kind: 'Pod', name: name ?? '' };
+}
+
+function cmRef(name: string | undefined): ChildRef {
+  return { kind: 'ConfigMap', name: name ?? '' };
 }
 
 async function act(ctx: ReconcileContext, cx: ConcurrencyExperiment, decision: PhaseDecision): Promise<void> {

@@ -16,6 +16,7 @@ import {
   LABEL_TRIAL,
   LABEL_VARIANT,
   loadPodName,
+  runOf,
   tokenSecretName,
 } from '../runtime/kube/names.ts';
 import { parseLoadResult } from '../runtime/kube/phase-machine.ts';
@@ -81,7 +82,8 @@ export async function handleResult(req: IncomingMessage, res: ServerResponse, de
   // A result belongs to the load pod of the current spec: one from a load pod of an older
   // generation (the spec changed mid-run) or from no load pod at all is refused.
   const pods = deps.pods(namespace, name);
-  const loaderName = loadPodName(name, variant, trial);
+  // A scheduled experiment's run is part of the name: a late post from an earlier run finds no pod.
+  const loaderName = loadPodName(name, variant, trial, runOf(cx));
   // The cache may lag the API server by a moment; ask it before refusing.
   const loader = pods.find((p) => p.metadata?.name === loaderName) ?? (await deps.client.getPod(namespace, loaderName));
   const generation = String(cx.metadata.generation ?? 0);

@@ -13,6 +13,12 @@ export interface StatusInput {
   results?: ConcurrencyExperimentStatus['results'];
   verdict?: ConcurrencyExperimentStatus['verdict'];
   reportRef?: ConcurrencyExperimentStatus['reportRef'];
+  /** Scheduled experiments: the tick the current (or latest) run was started for. */
+  lastScheduleTime?: string;
+  /** Scheduled experiments: finished runs, newest first, already trimmed to historyLimit. */
+  history?: ConcurrencyExperimentStatus['history'];
+  /** A scheduled run starts now: startTime and completionTime of the previous run do not carry over. */
+  newRun?: boolean;
 }
 
 type CondStatus = Condition['status'];
@@ -61,7 +67,7 @@ export function buildStatus(cx: ConcurrencyExperiment, input: StatusInput, now: 
       };
     },
   );
-  const sameRun = previous.observedGeneration === generation;
+  const sameRun = previous.observedGeneration === generation && !input.newRun;
   const terminal = input.phase === 'Succeeded' || input.phase === 'Failed';
   const status: ConcurrencyExperimentStatus = {
     phase: input.phase,
@@ -75,6 +81,8 @@ export function buildStatus(cx: ConcurrencyExperiment, input: StatusInput, now: 
   if (input.results) status.results = input.results;
   if (input.verdict) status.verdict = input.verdict;
   if (input.reportRef) status.reportRef = input.reportRef;
+  if (input.lastScheduleTime) status.lastScheduleTime = input.lastScheduleTime;
+  if (input.history) status.history = input.history;
   return status;
 }
 

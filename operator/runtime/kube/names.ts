@@ -9,6 +9,8 @@ export const LABEL_TRIAL = 'conclab.dev/trial';
 export const LABEL_ROLE = 'conclab.dev/role';
 /** The .metadata.generation a child was made for; children of an older spec are removed. */
 export const LABEL_GENERATION = 'conclab.dev/generation';
+/** Which scheduled run a child belongs to (scheduled experiments only; see runOf). */
+export const LABEL_RUN = 'conclab.dev/run';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'conclab-operator';
 
@@ -19,31 +21,56 @@ export type ChildRole = 'workload' | 'load' | 'result' | 'report' | 'token' | 's
 /** Longest experiment name that keeps every child name a valid label value and pod name. */
 export const MAX_EXPERIMENT_NAME = 63;
 
-export function stepName(experiment: string, variant: string, trial: number): string {
-  return `cx-${experiment}-${variant}-t${trial}`;
+/**
+ * The run id of a scheduled experiment's current run: its cron tick (status.lastScheduleTime)
+ * as `YYYYMMDDtHHMMSS`, so every run's children get names of their own (a late event or a
+ * lagging cache of the previous run can never be mistaken for this one) and a restarted
+ * operator re-derives them. Undefined for one-shot experiments: their names stay as they were.
+ */
+export function runOf(cx: { spec: { schedule?: string | undefined }; status?: { lastScheduleTime?: string } }) {
+  const tick = cx.spec.schedule ? cx.status?.lastScheduleTime : undefined;
+  if (!tick) return undefined;
+  const ms = Date.parse(tick);
+  if (!Number.isFinite(ms)) return undefined;
+  return runIdOf(ms);
+}
+
+export function runIdOf(tickMillis: number): string {
+  return new Date(tickMillis).toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', 't');
+}
+
+export function stepName(experiment: string, variant: string, trial: number, run?: string): string {
+  return run ? `cx-${experiment}-${run}-${variant}-t${trial}` : `cx-${experiment}-${variant}-t${trial}`;
 }
 
 /** Workload pod: replica 0 has the step name, further replicas get `-r<i>`. */
-export function workloadPodName(experiment: string, variant: string, trial: number, replica: number): string {
-  const base = stepName(experiment, variant, trial);
+export function workloadPodName(
+  experiment: string,
+  variant: string,
+  trial: number,
+  replica: number,
+  run?: string,
+): string {
+  const base = stepName(experiment, variant, trial, run);
   return replica === 0 ? base : `${base}-r${replica}`;
 }
 
-export function loadPodName(experiment: string, variant: string, trial: number): string {
-  return `${stepName(experiment, variant, trial)}-load`;
+export function loadPodName(experiment: string, variant: string, trial: number, run?: string): string {
+  return `${stepName(experiment, variant, trial, run)}-load`;
 }
 
 /** Holds the LoadResult of one (variant, trial), written by the operator's results endpoint. */
-export function resultConfigMapName(experiment: string, variant: string, trial: number): string {
-  return `${stepName(experiment, variant, trial)}-result`;
+export function resultConfigMapName(experiment: string, variant: string, trial: number, run?: string): string {
+  return `${stepName(experiment, variant, trial, run)}-result`;
 }
 
-export function k6ScriptConfigMapName(experiment: string, variant: string, trial: number): string {
-  return `${stepName(experiment, variant, trial)}-k6`;
+export function k6ScriptConfigMapName(experiment: string, variant: string, trial: number, run?: string): string {
+  return `${stepName(experiment, variant, trial, run)}-k6`;
 }
 
-export function reportConfigMapName(experiment: string): string {
-  return `cx-${experiment}-report`;
+/** One-shot: `cx-NAME-report`; a scheduled run keeps its own, `cx-NAME-report-RUN`. */
+export function reportConfigMapName(experiment: string, run?: string): string {
+  return run ? `cx-${experiment}-report-${run}` : `cx-${experiment}-report`;
 }
 
 /** Per-experiment bearer token that load pods present when they post results. */
@@ -61,6 +88,7 @@ export function childLabels(
   role: ChildRole,
   generation: number,
   step?: { variant: string; trial: number },
+  run?: string,
 ): Record<string, string> {
   return {
     [LABEL_MANAGED_BY]: MANAGED_BY,
@@ -68,5 +96,6 @@ export function childLabels(
     [LABEL_ROLE]: role,
     [LABEL_GENERATION]: String(generation),
     ...(step ? { [LABEL_VARIANT]: step.variant, [LABEL_TRIAL]: String(step.trial) } : {}),
+    ...(run ? { [LABEL_RUN]: run } : {}),
   };
 }

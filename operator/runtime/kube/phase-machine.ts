@@ -24,11 +24,13 @@ import {
   k6ScriptConfigMapName,
   LABEL_GENERATION,
   LABEL_ROLE,
+  LABEL_RUN,
   LABEL_TRIAL,
   LABEL_VARIANT,
   loadPodName,
   reportConfigMapName,
   resultConfigMapName,
+  runOf,
   tokenSecretName,
   workloadPodName,
 } from './names.ts';
@@ -194,17 +196,23 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   const generation = String(cx.metadata.generation ?? 0);
   const pods = input.pods.filter(exists);
   const configMaps = input.configMaps.filter(exists);
-  const reportName = reportConfigMapName(name);
+  // A scheduled experiment's run (undefined for one-shot): part of every child's name and labels.
+  const run = runOf(cx);
+  const reportName = reportConfigMapName(name, run);
   const reportRef = { configMap: reportName, key: REPORT_KEY };
+  const ofThisRun = (o: { metadata?: { labels?: Record<string, string> } }) =>
+    label(o, LABEL_GENERATION) === generation && (run === undefined || label(o, LABEL_RUN) === run);
+  // Reports of earlier scheduled runs are history: the controller keeps historyLimit of them.
+  const history = (c: V1ConfigMap) => run !== undefined && label(c, LABEL_ROLE) === 'report' && !ofThisRun(c);
 
-  // Children of an older spec go first, whatever else happens.
+  // Children of an older spec (or an earlier run) go first, whatever else happens.
   const stale: ChildRef[] = [
-    ...pods.filter((p) => label(p, LABEL_GENERATION) !== generation).map((p) => podRef(p)),
-    ...configMaps.filter((c) => label(c, LABEL_GENERATION) !== generation).map((c) => cmRef(c)),
+    ...pods.filter((p) => !ofThisRun(p)).map((p) => podRef(p)),
+    ...configMaps.filter((c) => !ofThisRun(c) && !history(c)).map((c) => cmRef(c)),
   ];
   const current = {
-    pods: pods.filter((p) => label(p, LABEL_GENERATION) === generation),
-    configMaps: configMaps.filter((c) => label(c, LABEL_GENERATION) === generation),
+    pods: pods.filter(ofThisRun),
+    configMaps: configMaps.filter(ofThisRun),
   };
   const everythingButReport: ChildRef[] = [
     ...stale,
@@ -253,7 +261,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   const plan = planTrials(cx.spec);
   const steps: StepResult[] = [];
   for (const p of plan) {
-    const cm = current.configMaps.find((c) => c.metadata?.name === resultConfigMapName(name, p.variant, p.trial));
+    const cm = current.configMaps.find((c) => c.metadata?.name === resultConfigMapName(name, p.variant, p.trial, run));
     if (!cm) continue;
     try {
       const load = parseLoadResult(cm.data?.['result.json'] ?? '');
@@ -345,12 +353,12 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 
   const workloadNames = Array.from({ length: variant.replicas }, (_, i) =>
-    workloadPodName(name, variant.name, step.trial, i),
+    workloadPodName(name, variant.name, step.trial, i, run),
   );
   const workloads = workloadNames.map((n) => current.pods.find((p) => p.metadata?.name === n));
   const missing = workloadNames.filter((_, i) => !workloads[i]);
   const present = workloads.filter((p): p is V1Pod => p !== undefined);
-  const loadName = loadPodName(name, step.variant, step.trial);
+  const loadName = loadPodName(name, step.variant, step.trial, run);
   const load = current.pods.find((p) => p.metadata?.name === loadName);
   const where = `variant ${step.variant} trial ${step.trial}`;
 
@@ -482,9 +490,9 @@ export function k6ScriptConfigMap(
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
-      name: k6ScriptConfigMapName(cx.metadata.name, step.variant, step.trial),
+      name: k6ScriptConfigMapName(cx.metadata.name, step.variant, step.trial, runOf(cx)),
       namespace: cx.metadata.namespace,
-      labels: childLabels(cx.metadata.name, 'script', cx.metadata.generation ?? 0, step),
+      labels: childLabels(cx.metadata.name, 'script', cx.metadata.generation ?? 0, step, runOf(cx)),
       ownerReferences: [ownerReference(cx)],
     },
     data: {

@@ -9,6 +9,7 @@ import {
   k6ScriptConfigMapName,
   loadPodName,
   resultConfigMapName,
+  runOf,
   tokenSecretName,
   workloadPodName,
 } from './names.ts';
@@ -109,9 +110,9 @@ export function workloadPod(
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: workloadPodName(name, variant.name, trial, replica),
+      name: workloadPodName(name, variant.name, trial, replica, runOf(cx)),
       namespace: cx.metadata.namespace,
-      labels: childLabels(name, 'workload', cx.metadata.generation ?? 0, { variant: variant.name, trial }),
+      labels: childLabels(name, 'workload', cx.metadata.generation ?? 0, { variant: variant.name, trial }, runOf(cx)),
       ownerReferences: [ownerReference(cx)],
     },
     spec: {
@@ -231,9 +232,9 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: loadPodName(name, variant, trial),
+      name: loadPodName(name, variant, trial, runOf(cx)),
       namespace,
-      labels: childLabels(name, 'load', cx.metadata.generation ?? 0, { variant, trial }),
+      labels: childLabels(name, 'load', cx.metadata.generation ?? 0, { variant, trial }, runOf(cx)),
       ownerReferences: [ownerReference(cx)],
     },
     spec: {
@@ -246,7 +247,9 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
       volumes: [
         { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
         { name: 'results', emptyDir: { sizeLimit: '16Mi' } },
-        ...(isK6 ? [{ name: 'script', configMap: { name: k6ScriptConfigMapName(name, variant, trial) } }] : []),
+        ...(isK6
+          ? [{ name: 'script', configMap: { name: k6ScriptConfigMapName(name, variant, trial, runOf(cx)) } }]
+          : []),
       ],
     },
   };
@@ -265,9 +268,9 @@ export function resultConfigMap(
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
-      name: resultConfigMapName(name, variant, trial),
+      name: resultConfigMapName(name, variant, trial, runOf(cx)),
       namespace: cx.metadata.namespace,
-      labels: childLabels(name, 'result', cx.metadata.generation ?? 0, { variant, trial }),
+      labels: childLabels(name, 'result', cx.metadata.generation ?? 0, { variant, trial }, runOf(cx)),
       ownerReferences: [ownerReference(cx)],
     },
     data: { 'result.json': resultJson, restarts: String(restarts) },

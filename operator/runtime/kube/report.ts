@@ -11,7 +11,7 @@ import { fitJsonReport } from '../../report/fit.ts';
 import { type JsonReport, toJsonReport } from '../../report/json.ts';
 import { buildReport } from '../../report/model.ts';
 import type { SpanAggregate } from '../../telemetry/types.ts';
-import { childLabels, reportConfigMapName } from './names.ts';
+import { childLabels, reportConfigMapName, runOf } from './names.ts';
 
 export const REPORT_KEY = 'report.json';
 
@@ -90,9 +90,9 @@ export function reportConfigMap(cx: ConcurrencyExperiment, report: JsonReport, o
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
-      name: reportConfigMapName(cx.metadata.name),
+      name: reportConfigMapName(cx.metadata.name, runOf(cx)),
       namespace: cx.metadata.namespace,
-      labels: childLabels(cx.metadata.name, 'report', cx.metadata.generation ?? 0),
+      labels: childLabels(cx.metadata.name, 'report', cx.metadata.generation ?? 0, undefined, runOf(cx)),
       ownerReferences: [owner],
     },
     data: { [REPORT_KEY]: JSON.stringify(report) },

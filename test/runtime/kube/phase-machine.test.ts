@@ -434,3 +434,29 @@ test('a pod of an earlier step stuck terminating fails the run after the cleanup
   t.is(w.reason, 'WaitingForCleanup');
   t.is(w.requeueAfterMillis, DEFAULT_TIMEOUTS.cleanupMillis - 1000);
 });
+
+test('a scheduled run names and labels its children by its tick; another run’s children are stale, its report is kept', (t) => {
+  const scheduled = {
+    ...cx({ schedule: '0 * * * *' }),
+    status: { lastScheduleTime: '2026-01-01T11:00:00Z' },
+  } as ConcurrencyExperiment;
+  const earlier = (name: string, role: 'result' | 'report'): V1ConfigMap => ({
+    metadata: { name, namespace: 'ns', labels: childLabels('e', role, 1, undefined, '20260101t100000') },
+  });
+  const d = decidePhase(
+    input({
+      cx: scheduled,
+      configMaps: [
+        earlier('cx-e-20260101t100000-a-t1-result', 'result'),
+        earlier('cx-e-report-20260101t100000', 'report'),
+      ],
+    }),
+  );
+  t.is(d.reason, 'WaitingForCleanup', 'the earlier run’s children go before this run starts');
+  t.deepEqual(d.remove, [{ kind: 'ConfigMap', name: 'cx-e-20260101t100000-a-t1-result' }]);
+  const fresh = decidePhase(input({ cx: scheduled, configMaps: [earlier('cx-e-report-20260101t100000', 'report')] }));
+  t.is(fresh.reason, 'DeployingWorkload');
+  t.deepEqual(fresh.remove, [], 'reports of earlier runs are history, kept');
+  t.is(fresh.apply[0]?.metadata?.name, 'cx-e-20260101t110000-a-t1');
+  t.is(fresh.apply[0]?.metadata?.labels?.['conclab.dev/run'], '20260101t110000');
+});

@@ -1,0 +1,163 @@
+// A scheduled experiment against a REAL kube-apiserver + etcd (test/cluster). The schedule is
+// evaluated on a FAKE clock the test steps through cron ticks (an hourly schedule would be far
+// too slow otherwise); run deadlines use real time. No kubelet runs: the test plays it, as in
+// operator.test.ts, and posts load results the way a load pod does.
+import test from 'ava';
+import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
+import { runIdOf } from '../../operator/runtime/kube/names.ts';
+import { type ControlPlane, startControlPlane } from '../cluster/control-plane.ts';
+import {
+  Api,
+  apply,
+  createNamespace,
+  experiment,
+  installCrd,
+  loadResult,
+  postResult,
+  runOperator,
+  waitFor,
+} from './helpers.ts';
+
+let cp: ControlPlane | undefined;
+let api: Api;
+
+test.before(async () => {
+  cp = await startControlPlane();
+  api = new Api(cp.kubeConfig());
+  await installCrd(cp);
+});
+test.after.always(async () => {
+  await cp?.stop();
+});
+
+function plane(): ControlPlane {
+  if (!cp) throw new Error('control plane did not start (see the test.before failure)');
+  return cp;
+}
+
+const HOUR = 3_600_000;
+const isoSeconds = (ms: number) => `${new Date(ms).toISOString().slice(0, 19)}Z`;
+
+test.serial(
+  'a scheduled experiment runs at each due tick, records history, and keeps historyLimit reports',
+  async (t) => {
+    const ns = 'scheduled';
+    await createNamespace(plane(), ns);
+    // FAKE clock for the cron evaluation only, starting before the experiment exists.
+    const FAKE = { nowMillis: Date.now() - 60_000 };
+    const op = await runOperator(plane().kubeConfig(), [ns], { scheduleClock: () => FAKE.nowMillis });
+    t.teardown(() => op.stop());
+    await apply(plane(), experiment('hourly', ns, { schedule: '0 * * * *', historyLimit: 2 }));
+    let pokes = 0;
+    // A metadata change is an event like any other: the operator re-reads the (FAKE) time.
+    const poke = async () => {
+      const r = await plane().kubectl(['annotate', 'cx', 'hourly', '-n', ns, `test/poke=${++pokes}`, '--overwrite']);
+      if (r.code !== 0) throw new Error(r.stderr);
+    };
+    const cx = () => api.cx(ns, 'hourly');
+    const cms = async () =>
+      (await api.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'conclab.dev/experiment=hourly' })).items
+        .map((c) => c.metadata?.name ?? '')
+        .sort();
+
+    // Before the first tick: waiting, nothing created.
+    const pending = await waitFor('Pending', async () => {
+      const c = await cx();
+      return c?.status?.phase === 'Pending' ? c : undefined;
+    });
+    const progressing = pending.status?.conditions?.find((c) => c.type === 'Progressing');
+    t.is(progressing?.reason, 'WaitingForSchedule');
+    t.regex(progressing?.message ?? '', /next run at /);
+    t.deepEqual(await api.pods(ns, 'hourly'), []);
+
+    const created = Date.parse(pending.metadata.creationTimestamp ?? '');
+    const tick1 = Math.floor(created / HOUR + 1) * HOUR;
+
+    /** Plays the kubelet and the load pods through one run (two variants, one trial each). */
+    const playRun = async (run: string, throughput: number) => {
+      for (const variant of ['procs', 'threads']) {
+        const step = `cx-hourly-${run}-${variant}-t1`;
+        const pod = await waitFor(`pod ${step}`, () => api.pod(ns, step), 60_000);
+        t.is(pod.metadata?.labels?.['conclab.dev/run'], run);
+        t.truthy(pod.metadata?.ownerReferences?.[0]?.uid);
+        await api.markReady(ns, step, '10.0.0.41');
+        await waitFor(`load pod of ${step}`, () => api.pod(ns, `${step}-load`), 60_000);
+        const token = await api.token(ns, 'hourly');
+        t.is(await postResult(op.url, ns, 'hourly', variant, 1, token, loadResult(throughput)), 204);
+      }
+      return waitFor(
+        `run ${run} in history`,
+        async () => {
+          const c = await cx();
+          return c?.status?.phase === 'Succeeded' && c.status.history?.[0]?.reportRef === `cx-hourly-report-${run}`
+            ? c
+            : undefined;
+        },
+        60_000,
+      );
+    };
+
+    // Tick 1 is due: run 1.
+    FAKE.nowMillis = tick1 + 30_000;
+    await poke();
+    const run1 = runIdOf(tick1);
+    const after1 = await playRun(run1, 100);
+    t.is(after1.status?.lastScheduleTime, isoSeconds(tick1));
+    t.is(after1.status?.history?.length, 1);
+    t.is(after1.status?.history?.[0]?.phase, 'Succeeded');
+    t.truthy(after1.status?.history?.[0]?.startTime);
+    t.truthy(after1.status?.history?.[0]?.completionTime);
+    t.deepEqual(after1.status?.reportRef, { configMap: `cx-hourly-report-${run1}`, key: 'report.json' });
+    await waitFor('run 1 tidied', async () => (await api.pods(ns, 'hourly')).length === 0);
+    t.deepEqual(await cms(), [`cx-hourly-report-${run1}`]);
+
+    // The same tick never runs twice.
+    await poke();
+    await new Promise((r) => setTimeout(r, 1500));
+    t.deepEqual(await api.pods(ns, 'hourly'), [], 'no second run for the same tick');
+    t.is((await cx())?.status?.lastScheduleTime, isoSeconds(tick1));
+
+    // Tick 2: run 2, with children of its own (names carry the run).
+    FAKE.nowMillis = tick1 + HOUR + 30_000;
+    await poke();
+    const run2 = runIdOf(tick1 + HOUR);
+    t.not(run2, run1);
+    await waitFor('run 2 started', () => api.pod(ns, `cx-hourly-${run2}-procs-t1`), 60_000);
+    // Three ticks pass while run 2 is in progress: no run starts beside it, and afterwards ONE run
+    // (for the latest tick) follows, not a backlog of three.
+    FAKE.nowMillis = tick1 + 4 * HOUR + 30_000;
+    await poke();
+    const during = await cx();
+    t.is(during?.status?.phase, 'Running');
+    t.is(during?.status?.lastScheduleTime, isoSeconds(tick1 + HOUR), 'never a second run while one is in progress');
+    t.deepEqual(during?.status?.reportRef, after1.status?.reportRef, 'reportRef keeps pointing at the latest report');
+    await playRun(run2, 90);
+
+    const run3 = runIdOf(tick1 + 4 * HOUR);
+    const after3 = await playRun(run3, 80);
+    t.is(after3.status?.lastScheduleTime, isoSeconds(tick1 + 4 * HOUR));
+    t.deepEqual(
+      after3.status?.history?.map((h) => h.reportRef),
+      [`cx-hourly-report-${run3}`, `cx-hourly-report-${run2}`],
+      'newest first, trimmed to historyLimit 2',
+    );
+    t.deepEqual(after3.status?.reportRef, { configMap: `cx-hourly-report-${run3}`, key: 'report.json' });
+    // Run 1's report fell out of history and is deleted; the others stay, owned by the experiment.
+    await waitFor('run 1 report deleted', async () => !(await cms()).includes(`cx-hourly-report-${run1}`));
+    await waitFor('only the reports in history remain', async () => (await cms()).length === 2);
+    t.deepEqual(await cms(), [`cx-hourly-report-${run2}`, `cx-hourly-report-${run3}`].sort());
+    for (const name of [run2, run3]) {
+      const cm = await api.core.readNamespacedConfigMap({ namespace: ns, name: `cx-hourly-report-${name}` });
+      t.is(cm.metadata?.ownerReferences?.[0]?.uid, after3.metadata.uid);
+      t.is(JSON.parse(cm.data?.['report.json'] ?? '{}').schemaVersion, '1');
+    }
+
+    // No further run until the next tick.
+    await poke();
+    await new Promise((r) => setTimeout(r, 1500));
+    const idle = (await cx()) as ConcurrencyExperiment;
+    t.is(idle.status?.phase, 'Succeeded');
+    t.is(idle.status?.lastScheduleTime, isoSeconds(tick1 + 4 * HOUR), 'missed ticks did not pile up');
+    t.deepEqual(await api.pods(ns, 'hourly'), []);
+  },
+);
