@@ -54,10 +54,16 @@ export function sleep(millis: number): Promise<void> {
 }
 
 /** One request on a fresh connection (the workload closes after each response anyway). */
-export function request(port: number, path: string, timeoutMillis: number, method = 'GET'): Promise<Response> {
+export function request(
+  port: number,
+  path: string,
+  timeoutMillis: number,
+  method = 'GET',
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, path, method, agent: false, headers: { connection: 'close' } },
+      { host: '127.0.0.1', port, path, method, agent: false, headers: { connection: 'close', ...headers } },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -90,6 +96,9 @@ export function pidAlive(pid: number): boolean {
 
 export const MAIN = fileURLToPath(new URL('../../../workloads/python/main.py', import.meta.url));
 
+/** The interpreter under test: python3 on PATH, or CONCLAB_TEST_PYTHON (e.g. a venv with OpenTelemetry). */
+export const PYTHON = process.env['CONCLAB_TEST_PYTHON'] || 'python3';
+
 export class PythonWorkload {
   readonly child: ChildProcess;
   readonly events: LogEvent[] = [];
@@ -99,7 +108,7 @@ export class PythonWorkload {
 
   constructor(env: Record<string, string>, stdin: 'ignore' | 'pipe' = 'ignore') {
     // `ulimit -c 0`: the abort faults must not leave core files behind; exec keeps the pid.
-    this.child = spawn('/bin/sh', ['-c', 'ulimit -c 0 && exec python3 "$0"', MAIN], {
+    this.child = spawn('/bin/sh', ['-c', 'ulimit -c 0 && exec "$0" "$1"', PYTHON, MAIN], {
       env: {
         PATH: process.env['PATH'] ?? '',
         HOME: process.env['HOME'] ?? '/tmp',
