@@ -417,7 +417,11 @@ export class PodWorker {
       }
       const pathMap = mountPathMap(c.spec, (v) => this.#volumeDir(v));
       const image = c.image as LocalImage;
-      const argv = containerArgv(image, c.spec.command, c.spec.args).map((a, i) => (i === 0 ? a : mapArg(a, pathMap)));
+      // Only what the pod spec says is rewritten: the image's own entrypoint is a path on this
+      // machine (the checkout may well live under /tmp, where the pod mounts an emptyDir).
+      const fromSpec = (list: readonly string[] | undefined, keepFirst: boolean) =>
+        list?.map((a, i) => (keepFirst && i === 0 ? a : mapArg(a, pathMap)));
+      const argv = containerArgv(image, fromSpec(c.spec.command, true), fromSpec(c.spec.args, false));
       const sc = { ...this.pod.spec?.securityContext, ...c.spec.securityContext };
       c.logPath = path.join(this.#logDir, `${c.spec.name}-${c.restartCount}.log`);
       const startedAt = now();
