@@ -9,7 +9,6 @@ table; it is the Node workload's contract). Standard library only; CPython 3.11 
 import collections
 import concurrent.futures
 import ctypes
-import ctypes.util
 import itertools
 import json
 import math
@@ -501,8 +500,8 @@ def die_with_parent(supervisor_pid):
     """PR_SET_PDEATHSIG: the kernel kills this worker when the supervisor dies, even by SIGKILL and
     even while the worker is hung. Without prctl the loop's os.getppid() check is the fallback."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        # dlopen(NULL): the symbols already loaded, libc's prctl among them (no library search).
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):
         pass
     if os.getppid() != supervisor_pid:
