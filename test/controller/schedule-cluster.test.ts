@@ -88,10 +88,11 @@ test.serial(
       return waitFor(
         `run ${run} in history`,
         async () => {
+          // Not `phase === 'Succeeded'`: when a later tick is already due, the operator records this
+          // run and starts the next one at once, and a poll may never see the phase in between.
           const c = await cx();
-          return c?.status?.phase === 'Succeeded' && c.status.history?.[0]?.reportRef === `cx-hourly-report-${run}`
-            ? c
-            : undefined;
+          const entry = c?.status?.history?.find((h) => h.reportRef === `cx-hourly-report-${run}`);
+          return entry?.phase === 'Succeeded' ? c : undefined;
         },
         60_000,
       );
