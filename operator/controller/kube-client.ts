@@ -124,40 +124,29 @@ export class KubeClient {
     );
   }
 
-  async applyPod(pod: V1Pod): Promise<V1Pod> {
-    const { name, namespace } = metaOf(pod);
+  /** Server-side apply of one namespaced core object under the operator's one field manager. */
+  #apply<T extends V1Pod | V1ConfigMap | V1Secret>(
+    kind: string,
+    object: T,
+    patch: (params: { name: string; namespace: string; body: T; fieldManager: string; force: boolean }) => Promise<T>,
+  ): Promise<T> {
+    const { name, namespace } = metaOf(object);
     return wrap(
-      () =>
-        this.core.patchNamespacedPod(
-          { name, namespace, body: pod, fieldManager: FIELD_MANAGER, force: true },
-          applyOptions,
-        ),
-      `apply pod ${namespace}/${name}`,
+      () => patch({ name, namespace, body: object, fieldManager: FIELD_MANAGER, force: true }),
+      `apply ${kind} ${namespace}/${name}`,
     );
   }
 
-  async applyConfigMap(cm: V1ConfigMap): Promise<V1ConfigMap> {
-    const { name, namespace } = metaOf(cm);
-    return wrap(
-      () =>
-        this.core.patchNamespacedConfigMap(
-          { name, namespace, body: cm, fieldManager: FIELD_MANAGER, force: true },
-          applyOptions,
-        ),
-      `apply configmap ${namespace}/${name}`,
-    );
+  applyPod(pod: V1Pod): Promise<V1Pod> {
+    return this.#apply('pod', pod, (params) => this.core.patchNamespacedPod(params, applyOptions));
   }
 
-  async applySecret(secret: V1Secret): Promise<V1Secret> {
-    const { name, namespace } = metaOf(secret);
-    return wrap(
-      () =>
-        this.core.patchNamespacedSecret(
-          { name, namespace, body: secret, fieldManager: FIELD_MANAGER, force: true },
-          applyOptions,
-        ),
-      `apply secret ${namespace}/${name}`,
-    );
+  applyConfigMap(cm: V1ConfigMap): Promise<V1ConfigMap> {
+    return this.#apply('configmap', cm, (params) => this.core.patchNamespacedConfigMap(params, applyOptions));
+  }
+
+  applySecret(secret: V1Secret): Promise<V1Secret> {
+    return this.#apply('secret', secret, (params) => this.core.patchNamespacedSecret(params, applyOptions));
   }
 
   async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
