@@ -78,7 +78,7 @@ for (const fraction of [0.25, 0.5, 0.75, 0.9, 1.0]) {
   const rate = Math.round((baseline.perSecond * fraction) / 50) * 50;
   const cpu0 = cpuMillis();
   const r = await runBuiltinLoad({
-    url,
+    targets: [url],
     rate,
     durationMillis: SECONDS * 1000,
     warmUpMillis: 500,

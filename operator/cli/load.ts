@@ -54,9 +54,9 @@ export async function loadCommand(argv: string[]): Promise<number> {
     console.error(`conclab load: ${(err as Error).message}\n\n${help}`);
     return EXIT_USAGE;
   }
-  let plan: Omit<LoadPlan, 'url'>;
+  let plan: Omit<LoadPlan, 'targets'>;
   try {
-    plan = JSON.parse(String(values['plan-json'] ?? '')) as Omit<LoadPlan, 'url'>;
+    plan = JSON.parse(String(values['plan-json'] ?? '')) as Omit<LoadPlan, 'targets'>;
   } catch {
     console.error('conclab load: --plan-json must be a LoadPlan as JSON');
     return EXIT_USAGE;
@@ -167,11 +167,11 @@ function watchSupervisors(
 }
 
 /** One driver's share of the plan when `n` drivers split the rate between n pods. */
-export function sharePlan(plan: Omit<LoadPlan, 'url'>, url: string, n: number): LoadPlan {
+export function sharePlan(plan: Omit<LoadPlan, 'targets'>, url: string, n: number): LoadPlan {
   const share = (r: number) => r / n;
   return {
     ...plan,
-    url,
+    targets: [url],
     ...(plan.rate !== undefined ? { rate: share(plan.rate) } : {}),
     ...(plan.stages ? { stages: plan.stages.map((s) => ({ ...s, targetRate: share(s.targetRate) })) } : {}),
     ...(plan.startRate !== undefined ? { startRate: share(plan.startRate) } : {}),

@@ -38,8 +38,11 @@ export function faultWorker(fault: Fault, workers: number): number {
 
 export interface LoadPlanInput {
   load: Load;
-  url: string;
+  /** Work URLs of every replica of the variant: the driver spreads the load over all of them. */
+  targets: string[];
   headers?: Record<string, string>;
+  /** Share of requests the driver marks sampled in its traceparent (tracing on); absent: none sent. */
+  traceSampleRatio?: number;
   /** Duration parser (from operator/api/units.ts): "30s" -> 30000. */
   parseMillis: (duration: string) => number;
 }
@@ -47,7 +50,7 @@ export interface LoadPlanInput {
 /** Maps the API's load section to the driver's plan for one constant or ramping trial. */
 export function toLoadPlan({ load, url, headers, parseMillis }: LoadPlanInput): LoadPlan {
   const common = {
-    url,
+    targets: [url],
     warmUpMillis: parseMillis(load.warmUp),
     maxInFlight: load.maxInFlight,
     timeoutMillis: parseMillis(load.timeout),

@@ -10,11 +10,11 @@
 // its latency, when it succeeds, still counts from the intended time.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Client, type Dispatcher } from 'undici';
-import { encodeHistogram, newHistogram, recordMillis } from '../analysis/histogram.ts';
+import { encodeHistogram, newHistogram, recordMillis } from '../contracts/histogram.ts';
 import { classifyError, classifyStatus } from './classify.ts';
 import { validateLoadPlan } from './plan-validation.ts';
 import { planSegments, rateAtMillis, sendTimesMillis } from './schedule.ts';
-import type { ErrorKind, LoadPlan, LoadProgress, LoadResult, SecondSample } from './types.ts';
+import type { ErrorKind, LoadPlan, LoadProgress, LoadResult, SecondSample, TargetLoad } from './types.ts';
 
 export interface BuiltinLoadOptions {
   /** Send-time slip p99 above which the result is marked unreliable. Default 25 ms. */
@@ -50,7 +50,8 @@ class LoadRequest implements Dispatcher.DispatchHandler {
   readonly intendedMillis: number;
   readonly deadlineMillis: number;
   readonly measured: boolean;
-  /** Connection slot carrying this request; free again once it settles. */
+  /** Target (index into plan.targets) and connection slot carrying this request. */
+  target = 0;
   slot = 0;
   done = false;
   private status = 0;
@@ -120,8 +121,8 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   validateLoadPlan(plan);
   const maxSlip = options.maxSendSlipP99Millis ?? DEFAULT_MAX_SEND_SLIP_P99_MILLIS;
   const maxLag = options.maxEventLoopLagMillis ?? DEFAULT_MAX_EVENT_LOOP_LAG_MILLIS;
-  const url = new URL(plan.url);
-  const path = `${url.pathname}${url.search}`;
+  const urls = plan.targets.map((t) => new URL(t));
+  const paths = urls.map((u) => `${u.pathname}${u.search}`);
   const segments = planSegments(plan);
   const measureStart = plan.warmUpMillis;
   const runEnd = plan.warmUpMillis + plan.durationMillis;
@@ -137,29 +138,42 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
     headersTimeout: plan.timeoutMillis + 1000,
     bodyTimeout: plan.timeoutMillis + 1000,
   };
-  const clients: (Client | undefined)[] = new Array(plan.maxInFlight);
-  const busy = new Uint8Array(plan.maxInFlight);
+  // Each target has its own connections: up to maxInFlight (all could be outstanding at one
+  // slow replica), rotating over the first SPREAD_CONNECTIONS.
+  const clients: (Client | undefined)[][] = urls.map(() => new Array(plan.maxInFlight));
+  const busy = urls.map(() => new Uint8Array(plan.maxInFlight));
   const spread = Math.min(plan.maxInFlight, SPREAD_CONNECTIONS);
-  let cursor = 0;
-  /** Index of an idle connection slot; the caller made sure one exists (inFlight < maxInFlight). */
-  const takeSlot = (): number => {
+  const cursors = urls.map(() => 0);
+  /** An idle connection slot of target `t`; the caller made sure one exists (inFlight < maxInFlight). */
+  const takeSlot = (t: number): number => {
+    const b = busy[t] as Uint8Array;
+    const cursor = cursors[t] as number;
     for (let k = 0; k < spread; k++) {
       const i = (cursor + k) % spread;
-      if (busy[i] === 0) {
-        cursor = (i + 1) % spread;
+      if (b[i] === 0) {
+        cursors[t] = (i + 1) % spread;
         return i;
       }
     }
-    return busy.indexOf(0, spread);
+    return b.indexOf(0, spread);
   };
-  const clientAt = (slot: number): Client => {
-    let c = clients[slot];
+  const clientAt = (t: number, slot: number): Client => {
+    const row = clients[t] as (Client | undefined)[];
+    let c = row[slot];
     if (c === undefined) {
-      c = new Client(url.origin, clientOptions);
-      clients[slot] = c;
+      c = new Client((urls[t] as URL).origin, clientOptions);
+      row[slot] = c;
     }
     return c;
   };
+  const perTarget: TargetLoad[] = plan.targets.map((url, replica) => ({
+    replica,
+    url,
+    sent: 0,
+    completed: 0,
+    errors: 0,
+  }));
+  let nextTarget = 0;
   const headers = plan.headers ?? {};
 
   const histogram = newHistogram();
@@ -197,19 +211,22 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   const settle = (r: LoadRequest, kind: ErrorKind | undefined, at = now()) => {
     r.done = true;
     inFlight.delete(r.id);
-    busy[r.slot] = 0;
+    (busy[r.target] as Uint8Array)[r.slot] = 0;
     if (kind === undefined) live.completed++;
     else live.errors++;
     if (!r.measured) return;
+    const target = perTarget[r.target] as TargetLoad;
     if (kind === undefined) {
       const latency = at - r.intendedMillis;
       completed++;
+      target.completed++;
       recordMillis(histogram, latency);
       const b = bucketAt(at);
       b.completed++;
       b.latenciesMillis.push(latency);
     } else {
       errors[kind]++;
+      target.errors++;
       bucketAt(at).errors++;
     }
   };
@@ -224,18 +241,22 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
       return;
     }
     const sentAt = now();
-    const slot = takeSlot();
+    const target = nextTarget;
+    nextTarget = (nextTarget + 1) % urls.length;
+    const slot = takeSlot(target);
     const r = new LoadRequest(nextId++, intendedMillis, sentAt + plan.timeoutMillis, measured, settle);
+    r.target = target;
     r.slot = slot;
-    busy[slot] = 1;
+    (busy[target] as Uint8Array)[slot] = 1;
     inFlight.set(r.id, r);
     live.sent++;
     if (measured) {
       sent++;
+      (perTarget[target] as TargetLoad).sent++;
       bucketAt(intendedMillis).sent++;
       recordMillis(slip, Math.max(0, sentAt - intendedMillis));
     }
-    clientAt(slot).dispatch({ path, method: 'GET', headers }, r);
+    clientAt(target, slot).dispatch({ path: paths[target] as string, method: 'GET', headers }, r);
   };
 
   // Deadlines grow with send order and a Map iterates in insertion order, so the sweep stops
@@ -320,7 +341,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   });
 
   loopDelay.disable();
-  await Promise.all(clients.map((c) => c?.destroy().catch(noop)));
+  await Promise.all(clients.flat().map((c) => c?.destroy().catch(noop)));
 
   const windowEnd = Math.max(measureStart, Math.min(runEnd, stopAtMillis));
   const windowSeconds = Math.ceil((windowEnd - measureStart) / 1000);
@@ -361,6 +382,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
     inFlightAtEnd,
     latencyHistogram: encodeHistogram(histogram),
     perSecond,
+    perTarget,
     saturation: {
       unreliable: reasons.length > 0,
       sendSlipP99Millis,

@@ -1,5 +1,6 @@
 // The load side's entry point: one function the engine calls, whichever driver the manifest
-// names, and an up-front check so a run that needs k6 fails before any workload starts.
+// names (the plan carries every replica of the variant in `targets`), and an up-front check
+// so a run that needs k6 fails before any workload starts.
 import { type BuiltinLoadOptions, runBuiltinLoad } from './builtin.ts';
 import { findOnPath, K6NotFoundError, type K6RunOptions, runK6Load } from './k6-runner.ts';
 import { constantRatePlan } from './max-throughput.ts';
@@ -48,6 +49,16 @@ export function trialRunner(
   return (rate) => runLoad(constantRatePlan(base, rate), driver, options);
 }
 
-export { findMaxThroughput, type MaxThroughputResult, type ThroughputStep } from './max-throughput.ts';
+export { findMaxThroughput, type MaxThroughputResult } from './max-throughput.ts';
 export { DEFAULT_SLO, type LoadSlo, sloFromApi } from './slo.ts';
-export type { ErrorKind, LoadPlan, LoadProgress, LoadResult, RateStage, SecondSample } from './types.ts';
+export type {
+  CapacitySearch,
+  ErrorKind,
+  LoadPlan,
+  LoadProgress,
+  LoadResult,
+  RateStage,
+  SecondSample,
+  TargetLoad,
+  ThroughputStep,
+} from './types.ts';

@@ -9,7 +9,7 @@
 // - no per-second series (perSecond is empty) and no requests lost in flight (k6 waits for or
 //   interrupts them within gracefulStop);
 // - no send-slip or event-loop figures: k6's own saturation is not visible here.
-import { encodeHistogram, type Histogram, MAX_TRACKABLE_MICROS, newHistogram } from '../analysis/histogram.ts';
+import { encodeHistogram, type Histogram, MAX_TRACKABLE_MICROS, newHistogram } from '../contracts/histogram.ts';
 import { newErrorCounts } from './builtin.ts';
 import { ERROR_KINDS, METRIC } from './k6-script.ts';
 import type { LoadResult } from './types.ts';

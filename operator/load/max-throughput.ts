@@ -2,10 +2,10 @@
 // multiplies the rate while trials pass, then bisection between the best pass and the
 // lowest failure. Each step is a short constant-rate trial run by an injected function, so
 // the search is tested without timing and any driver (built-in, k6) can run the trials.
-import { decodeHistogram } from '../analysis/histogram.ts';
+import { decodeHistogram } from '../contracts/histogram.ts';
 import { type BuiltinLoadOptions, runBuiltinLoad } from './builtin.ts';
 import { failureRate, type LoadSlo, PERCENTILE_VALUE, SLO_PERCENTILES, type SloPercentile } from './slo.ts';
-import type { LoadPlan, LoadResult } from './types.ts';
+import type { CapacitySearch, LoadPlan, LoadResult, SearchEnd, ThroughputStep } from './types.ts';
 
 export interface MaxThroughputOptions {
   /** First rate tried, requests/s. */
@@ -33,29 +33,8 @@ export interface MaxThroughputOptions {
   onStep?: (step: ThroughputStep) => void;
 }
 
-export interface ThroughputStep {
-  rate: number;
-  passed: boolean;
-  /** Why the trial failed the SLO (or why it could not be judged). */
-  reason?: string;
-  failureRate: number;
-  /** Completed requests per second of the measured window. */
-  completedPerSecond: number;
-  latencyMillis: Record<SloPercentile, number>;
-  /** The driver was saturated: the trial says nothing about the target. */
-  unreliable: boolean;
-}
-
-export type SearchEnd = 'converged' | 'max-steps' | 'max-rate' | 'min-rate' | 'driver-saturated' | 'aborted';
-
-export interface MaxThroughputResult {
-  /** Highest rate that passed, requests/s; 0 when none did. */
-  capacity: number;
-  /** Why the search stopped. Only `converged` brackets capacity within `precision`. */
-  end: SearchEnd;
-  /** Lowest rate that failed, if any: the true capacity lies between capacity and this. */
-  lowestFailingRate?: number;
-  steps: ThroughputStep[];
+/** A search as callers get it: the contract's CapacitySearch plus the full result at capacity. */
+export interface MaxThroughputResult extends CapacitySearch {
   /** The full result of the trial at `capacity`, for the report. */
   capacityResult?: LoadResult;
 }
@@ -74,6 +53,7 @@ export function judgeTrial(result: LoadResult, rate: number, slo: LoadSlo): Thro
     completedPerSecond: result.completed / windowSeconds,
     latencyMillis,
     unreliable: result.saturation.unreliable,
+    startedAtMillis: result.startedAtMillis,
   };
   const reasons: string[] = [];
   if (result.saturation.unreliable) reasons.push(`load generator saturated: ${result.saturation.reason ?? ''}`);

@@ -15,14 +15,22 @@ export function validateLoadPlan(plan: LoadPlan): void {
   const fail = (msg: string): never => {
     throw new LoadPlanError(`invalid load plan: ${msg}`);
   };
-  let url: URL | undefined;
-  try {
-    url = new URL(plan.url);
-  } catch {
-    fail(`url ${JSON.stringify(plan.url)} is not a URL; give a full URL such as http://127.0.0.1:8080/work`);
+  if (!Array.isArray(plan.targets) || plan.targets.length === 0) {
+    fail('targets is empty; give the work URL of every replica, such as ["http://127.0.0.1:8080/work"]');
   }
-  if (url && url.protocol !== 'http:' && url.protocol !== 'https:') {
-    fail(`url ${plan.url} must use http: or https:`);
+  plan.targets.forEach((target, i) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(target);
+    } catch {
+      fail(`targets[${i}] ${JSON.stringify(target)} is not a URL; give a full URL such as http://127.0.0.1:8080/work`);
+    }
+    if (url && url.protocol !== 'http:' && url.protocol !== 'https:') {
+      fail(`targets[${i}] ${target} must use http: or https:`);
+    }
+  });
+  if (plan.generators !== undefined && !(Number.isInteger(plan.generators) && plan.generators >= 1)) {
+    fail(`generators ${plan.generators} must be an integer of 1 or more`);
   }
   const hasRate = plan.rate !== undefined;
   const hasStages = plan.stages !== undefined;

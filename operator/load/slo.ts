@@ -1,10 +1,10 @@
 // The SLO as the load side uses it (durations already in ms), and the pure judgement of a
 // trial against it, shared by the max-throughput search and the k6 thresholds.
 import type { Slo } from '../api/schema.ts';
+import { SLO_PERCENTILES, type SloPercentile } from '../contracts/records.ts';
 import type { LoadResult } from './types.ts';
 
-export const SLO_PERCENTILES = ['p50', 'p90', 'p99', 'p999'] as const;
-export type SloPercentile = (typeof SLO_PERCENTILES)[number];
+export { SLO_PERCENTILES, type SloPercentile };
 
 /** The numeric percentile of each SLO key, as HDR histograms and k6 name them. */
 export const PERCENTILE_VALUE: Record<SloPercentile, number> = { p50: 50, p90: 90, p99: 99, p999: 99.9 };

@@ -1,5 +1,18 @@
 // The contract between the engine and a load driver (built-in or k6). A driver takes a
-// LoadPlan against one target and returns a LoadResult; the engine never sees how.
+// LoadPlan against the replicas of one variant and returns a LoadResult; the engine never
+// sees how. The result records are defined once in operator/contracts/records.ts and only
+// re-exported here, so the load layer and every reader share one definition.
+
+export type {
+  CapacitySearch,
+  ErrorKind,
+  LoadResult,
+  Saturation,
+  SearchEnd,
+  SecondSample,
+  TargetLoad,
+  ThroughputStep,
+} from '../contracts/records.ts';
 
 /** One step of a ramping arrival rate, as in the API but with parsed durations. */
 export interface RateStage {
@@ -9,8 +22,12 @@ export interface RateStage {
 }
 
 export interface LoadPlan {
-  /** Full URL of the work endpoint, e.g. http://127.0.0.1:40123/work. */
-  url: string;
+  /**
+   * Full work URLs of every replica of the variant, e.g. ["http://127.0.0.1:40123/work"].
+   * The load is spread over them round-robin in schedule order, so each replica gets an even
+   * share at even spacing; a result's perTarget[i] is targets[i] (replica index = position).
+   */
+  targets: string[];
   /** Constant arrival rate (requests/s) or the ramp; exactly one of the two is set. */
   rate?: number;
   stages?: RateStage[];
@@ -20,8 +37,15 @@ export interface LoadPlan {
   durationMillis: number;
   /** Load sent at the start rate before measurement starts; excluded from the result. */
   warmUpMillis: number;
+  /** Most requests outstanding at once, over all targets and generators. */
   maxInFlight: number;
   timeoutMillis: number;
+  /**
+   * Load generators (built-in driver: processes, each on its own CPU when given) that share
+   * the schedule, interleaved so their union is the single schedule; their results are merged
+   * exactly. Default 1: the driver runs in the calling process.
+   */
+  generators?: number;
   /** Added to every request (ids for the workload's spans). */
   headers?: Record<string, string>;
   /** Called once a second with live figures, for progress displays. Must not throw. */
@@ -37,56 +61,4 @@ export interface LoadProgress {
   sent: number;
   completed: number;
   errors: number;
-}
-
-export type ErrorKind = 'refused' | 'reset' | 'timeout' | 'http4xx' | 'http5xx' | 'other';
-
-/**
- * One second of the measured window. `second` counts from the start of measurement. The
- * series may run past the window by up to timeoutMillis: answers (and timeouts) of requests
- * sent near the end count in the second they arrive, so every series sums to its total.
- */
-export interface SecondSample {
-  second: number;
-  /** Requests whose intended send time fell in this second. */
-  sent: number;
-  /** Requests that completed successfully in this second (by completion time). */
-  completed: number;
-  errors: number;
-  dropped: number;
-  /** p99 of latency (intended send time to response) of requests completed this second. */
-  p99Millis: number;
-}
-
-export interface LoadResult {
-  driver: 'builtin' | 'k6';
-  /** Epoch millis when the measured window started and ended. */
-  startedAtMillis: number;
-  endedAtMillis: number;
-  /** Requests scheduled in the measured window (sent + dropped). */
-  scheduled: number;
-  sent: number;
-  completed: number;
-  /** Not sent because maxInFlight was reached. */
-  dropped: number;
-  errors: Record<ErrorKind, number>;
-  /** Requests still outstanding when the run ended (lost in flight). */
-  inFlightAtEnd: number;
-  /** HDR histogram (operator/analysis/histogram.ts encoding) of successful request latency. */
-  latencyHistogram: string;
-  perSecond: SecondSample[];
-  /** The driver's own health: when unreliable, results say so instead of blaming the server. */
-  saturation: {
-    unreliable: boolean;
-    /** p99 of how late requests were sent against their intended time. */
-    sendSlipP99Millis: number;
-    eventLoopLagMaxMillis: number;
-    reason?: string;
-  };
-  partial: boolean;
-  /**
-   * True when latencyHistogram was rebuilt from a few summary percentiles (k6 summaries give
-   * no raw samples): its percentiles at those points are right, merged figures are approximate.
-   */
-  latencyHistogramSynthesized?: boolean;
 }

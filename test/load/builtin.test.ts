@@ -49,7 +49,7 @@ function assertConsistent(t: ExecutionContext, r: LoadResult) {
 
 test('a constant rate sends the scheduled count at even spacing, warm-up excluded', async (t) => {
   const server = await startServer(t, (_req, res) => res.end('ok'));
-  const plan: LoadPlan = { ...base, url: server.url, rate: 100, durationMillis: 1500, warmUpMillis: 300 };
+  const plan: LoadPlan = { ...base, targets: [server.url], rate: 100, durationMillis: 1500, warmUpMillis: 300 };
   const r = await runBuiltinLoad(plan);
   assertConsistent(t, r);
   t.is(r.scheduled, 150, 'exactly rate x duration in the measured window');
@@ -84,7 +84,7 @@ test('a ramping rate follows its stages', async (t) => {
   // 0 -> 100/s over 1 s (50 requests), then 100/s for 1 s (100 requests).
   const r = await runBuiltinLoad({
     ...base,
-    url: server.url,
+    targets: [server.url],
     stages: [
       { durationMillis: 1000, targetRate: 100 },
       { durationMillis: 1000, targetRate: 100 },
@@ -112,7 +112,7 @@ test('requests rotate over many keep-alive connections, so workers sharing a por
   });
   // 200 requests at a low rate: a client reusing its first idle connection would send them
   // all down one or two connections (one worker behind SO_REUSEPORT).
-  const r = await runBuiltinLoad({ ...base, url: server.url, rate: 200, durationMillis: 1000 });
+  const r = await runBuiltinLoad({ ...base, targets: [server.url], rate: 200, durationMillis: 1000 });
   t.is(r.completed, 200);
   const counts = [...perConnection.values()];
   t.true(counts.length >= SPREAD_CONNECTIONS / 2, `${counts.length} connections used`);
@@ -121,7 +121,7 @@ test('requests rotate over many keep-alive connections, so workers sharing a por
 
 test('requests due while maxInFlight is reached are dropped, not queued', async (t) => {
   const server = await startServer(t, (_req, res) => setTimeout(() => res.end('ok'), 200));
-  const r = await runBuiltinLoad({ ...base, url: server.url, rate: 100, durationMillis: 1000, maxInFlight: 2 });
+  const r = await runBuiltinLoad({ ...base, targets: [server.url], rate: 100, durationMillis: 1000, maxInFlight: 2 });
   assertConsistent(t, r);
   t.is(r.scheduled, 100);
   // Two slots freed every ~200 ms: about 10 sent; allow for timer jitter on a busy machine.
@@ -165,7 +165,7 @@ for (const c of errorCases) {
     const began = performance.now();
     const r = await runBuiltinLoad({
       ...base,
-      url,
+      targets: [url],
       rate: 20,
       durationMillis: 500,
       timeoutMillis: c.timeoutMillis ?? 2000,
@@ -182,7 +182,7 @@ for (const c of errorCases) {
 test('a server that stalls for 1 s under a steady rate shows p99 of about 1 s (no coordinated omission)', async (t) => {
   // 100/s for 3 s; the server's event loop blocks for 1 s at its 100th request (~1 s in).
   const url = await startStallingServer(t, 100, 1000);
-  const r = await runBuiltinLoad({ ...base, url, rate: 100, durationMillis: 3000, maxInFlight: 512 });
+  const r = await runBuiltinLoad({ ...base, targets: [url], rate: 100, durationMillis: 3000, maxInFlight: 512 });
   assertConsistent(t, r);
   t.is(r.completed, 300, JSON.stringify(r.errors));
   const s = summarize(decodeHistogram(r.latencyHistogram));
@@ -206,7 +206,7 @@ test('saturation: a blocked driver event loop marks the result unreliable with a
     while (performance.now() < end);
   }, 500);
   t.teardown(() => clearTimeout(timer));
-  const r = await runBuiltinLoad({ ...base, url: server.url, rate: 100, durationMillis: 1500 });
+  const r = await runBuiltinLoad({ ...base, targets: [server.url], rate: 100, durationMillis: 1500 });
   assertConsistent(t, r);
   t.true(r.saturation.unreliable);
   t.true(r.saturation.eventLoopLagMaxMillis >= 300, `lag ${r.saturation.eventLoopLagMaxMillis}`);
@@ -222,7 +222,7 @@ test('an abort returns promptly with a partial result counting requests still in
   const began = performance.now();
   const r = await runBuiltinLoad({
     ...base,
-    url: server.url,
+    targets: [server.url],
     rate: 50,
     durationMillis: 5000,
     timeoutMillis: 5000,
@@ -239,7 +239,7 @@ test('an already aborted signal sends nothing and returns a partial result', asy
   const server = await startServer(t, (_req, res) => res.end('ok'));
   const r = await runBuiltinLoad({
     ...base,
-    url: server.url,
+    targets: [server.url],
     rate: 50,
     durationMillis: 1000,
     signal: AbortSignal.abort(),
@@ -254,7 +254,7 @@ test('onProgress is called about once a second, and a throwing callback does not
   const seen: LoadProgress[] = [];
   const r = await runBuiltinLoad({
     ...base,
-    url: server.url,
+    targets: [server.url],
     rate: 50,
     durationMillis: 2000,
     warmUpMillis: 500,
@@ -272,7 +272,8 @@ test('onProgress is called about once a second, and a throwing callback does not
 
 test('a bad plan is refused before anything starts, naming the field and the fix', async (t) => {
   const bad: [Partial<LoadPlan>, RegExp][] = [
-    [{ url: 'not a url' }, /url .* is not a URL/],
+    [{ targets: ['not a url'] }, /targets\[0\] .* is not a URL/],
+    [{ targets: [] }, /targets is empty/],
     [{ rate: undefined }, /exactly one of rate/],
     [{ rate: 0 }, /rate 0 must be a number above 0/],
     [{ maxInFlight: 0 }, /maxInFlight/],
@@ -280,7 +281,7 @@ test('a bad plan is refused before anything starts, naming the field and the fix
     [{ rate: undefined, stages: [{ durationMillis: 500, targetRate: 5 }] }, /sum of the stages/],
   ];
   for (const [patch, message] of bad) {
-    const plan = { ...base, url: 'http://127.0.0.1:9/work', rate: 10, durationMillis: 1000, ...patch };
+    const plan = { ...base, targets: ['http://127.0.0.1:9/work'], rate: 10, durationMillis: 1000, ...patch };
     await t.throwsAsync(runBuiltinLoad(plan), { instanceOf: LoadPlanError, message });
   }
 });

@@ -13,7 +13,7 @@ test('at a low rate requests rotate over many connections instead of reusing the
     res.end('ok');
   });
   const r = await runBuiltinLoad({
-    url: server.url,
+    targets: [server.url],
     rate: 100,
     durationMillis: 1500,
     warmUpMillis: 0,
@@ -33,7 +33,7 @@ test('with a cap below the spread, the driver never opens more connections than 
     res.end('ok');
   });
   const r = await runBuiltinLoad({
-    url: server.url,
+    targets: [server.url],
     rate: 100,
     durationMillis: 500,
     warmUpMillis: 0,

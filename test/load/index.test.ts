@@ -9,7 +9,7 @@ import { startServer } from './servers.ts';
 test('runLoad with builtin drives the target with the built-in driver', async (t) => {
   const server = await startServer(t, (_req, res) => res.end('ok'));
   const r = await runLoad(
-    { url: server.url, rate: 40, durationMillis: 500, warmUpMillis: 0, maxInFlight: 512, timeoutMillis: 5000 },
+    { targets: [server.url], rate: 40, durationMillis: 500, warmUpMillis: 0, maxInFlight: 512, timeoutMillis: 5000 },
     'builtin',
   );
   t.is(r.driver, 'builtin');
@@ -21,7 +21,14 @@ test('runLoad with k6 and no k6 on PATH fails before sending anything, naming th
   const empty = await mkdtemp(join(tmpdir(), 'conclab-no-k6-'));
   t.teardown(() => rm(empty, { recursive: true, force: true }));
   const server = await startServer(t, (_req, res) => res.end('ok'));
-  const plan = { url: server.url, rate: 40, durationMillis: 500, warmUpMillis: 0, maxInFlight: 8, timeoutMillis: 1000 };
+  const plan = {
+    targets: [server.url],
+    rate: 40,
+    durationMillis: 500,
+    warmUpMillis: 0,
+    maxInFlight: 8,
+    timeoutMillis: 1000,
+  };
   await t.throwsAsync(runLoad(plan, 'k6', { k6: { pathEnv: empty } }), {
     instanceOf: K6NotFoundError,
     message: /use load\.driver: builtin/,
@@ -33,7 +40,7 @@ test('runLoad with k6 and no k6 on PATH fails before sending anything, naming th
 
 test('runLoad refuses an unknown driver with the allowed names', async (t) => {
   const plan = {
-    url: 'http://127.0.0.1:9/',
+    targets: ['http://127.0.0.1:9/'],
     rate: 1,
     durationMillis: 1,
     warmUpMillis: 0,
@@ -47,7 +54,7 @@ test('trialRunner runs the base plan at the given constant rate on the named dri
   const server = await startServer(t, (_req, res) => res.end('ok'));
   const run = trialRunner(
     {
-      url: server.url,
+      targets: [server.url],
       stages: [{ durationMillis: 500, targetRate: 1 }],
       durationMillis: 500,
       warmUpMillis: 0,

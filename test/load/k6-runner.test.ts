@@ -9,7 +9,7 @@ import type { LoadPlan } from '../../operator/load/types.ts';
 import { handleSummaryData } from './k6-fixtures.ts';
 
 const plan: LoadPlan = {
-  url: 'http://127.0.0.1:9/work',
+  targets: ['http://127.0.0.1:9/work'],
   rate: 10,
   durationMillis: 1000,
   warmUpMillis: 0,

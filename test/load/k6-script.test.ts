@@ -15,7 +15,7 @@ const repo = resolve(import.meta.dirname, '../..');
 
 const slo: LoadSlo = { errorRate: 0.01, latencyMillis: { p99: 250, p50: 20 } };
 const constant: LoadPlan = {
-  url: 'http://127.0.0.1:8080/work?x=1',
+  targets: ['http://127.0.0.1:8080/work?x=1'],
   rate: 300,
   durationMillis: 30_000,
   warmUpMillis: 5000,
@@ -24,7 +24,7 @@ const constant: LoadPlan = {
   headers: { 'x-conclab-variant': 'threads' },
 };
 const ramping: LoadPlan = {
-  url: 'http://127.0.0.1:8080/work',
+  targets: ['http://127.0.0.1:8080/work'],
   stages: [
     { durationMillis: 10_000, targetRate: 100 },
     { durationMillis: 20_000, targetRate: 2.5 },

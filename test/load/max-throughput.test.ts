@@ -8,10 +8,9 @@ import {
   findMaxThroughput,
   judgeTrial,
   nextRate,
-  type SearchEnd,
 } from '../../operator/load/max-throughput.ts';
 import { DEFAULT_SLO, sloFromApi } from '../../operator/load/slo.ts';
-import type { LoadResult } from '../../operator/load/types.ts';
+import type { LoadResult, SearchEnd } from '../../operator/load/types.ts';
 import { startServer } from './servers.ts';
 
 const test = anyTest.serial;
@@ -149,7 +148,7 @@ test('sloFromApi converts durations and keeps the error rate', (t) => {
 test('constantRatePlan turns a ramp plan into a constant step', (t) => {
   const p = constantRatePlan(
     {
-      url: 'http://127.0.0.1:1/',
+      targets: ['http://127.0.0.1:1/'],
       stages: [{ durationMillis: 1000, targetRate: 5 }],
       startRate: 2,
       durationMillis: 1000,
@@ -188,7 +187,7 @@ test('search on the built-in driver finds the capacity of a token-bucket server 
     maxSteps: 9,
     retriesWhenUnreliable: 2,
     runTrial: builtinTrialRunner({
-      url: server.url,
+      targets: [server.url],
       rate: 1,
       durationMillis: 800,
       warmUpMillis: 200,

@@ -396,7 +396,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   if (!load) {
     const targets = present.map((p) => `http://${p.status?.podIP}:${WORK_PORT}/work`);
     const plan = loadPlanFor(cx, step, targets, parseMillis);
-    const { url: _url, ...planWithoutUrl } = plan;
+    const { targets: _targets, ...planWithoutUrl } = plan;
     const planJson = JSON.stringify(planWithoutUrl);
     const script = cx.spec.load.driver === 'k6' ? [k6ScriptConfigMap(cx, step, plan, parseMillis)] : [];
     // Faults hit exactly one worker of the first replica, timed by the load pod from the

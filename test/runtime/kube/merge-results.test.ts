@@ -50,5 +50,5 @@ test('the rate and in-flight cap are shared between the drivers of a variant’s
   );
   t.is(p.rate, 30);
   t.is(p.maxInFlight, 33);
-  t.is(p.url, 'http://x/work');
+  t.deepEqual(p.targets, ['http://x/work']);
 });
