@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Builds the test-only control-plane binaries (kube-apiserver, kubectl, etcd, helm) from the
-# Go module proxy into a cache OUTSIDE the repository, keyed by version:
+# Builds the test-only cluster binaries from the Go module proxy into a cache OUTSIDE the
+# repository, keyed by version:
 #   ${CONCLAB_CACHE:-$HOME/.cache/conclab}/bin/<component>-<version>/<binary>
+# The control plane (etcd, kube-apiserver, kubectl, helm) is built by default; the real node's
+# parts (kubelet, kube-scheduler, kube-controller-manager, kube-proxy and the pause program of
+# the local pause image, keyed by a hash of its source) when named, or all of them with `all`.
 # Versions come from the wrapper modules' go.mod files in test/cluster/go/ (single source of
 # truth; control-plane.ts reads the same files). A binary already in the cache is reused, so a
 # second run takes well under a second. Builds go to a temp name and are renamed when complete,
 # so an interrupted build never leaves a truncated binary behind.
 #
-# Usage: test/cluster/build.sh [component...]   (components: etcd kube-apiserver kubectl helm)
+# Usage: test/cluster/build.sh [component...|all]
+#   components: etcd kube-apiserver kubectl helm kubelet kube-scheduler kube-controller-manager
+#               kube-proxy pause
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,8 +65,14 @@ for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
   helm_kube_ldflags+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$kube_minor"
 done
 
+# The pause program has no version of its own: its cache key is a hash of its source.
+pause_hash="$(cat "$here/images/pause/go.mod" "$here/images/pause/main.go" | sha256sum | cut -c1-12)"
+
+control_plane=(etcd kube-apiserver kubectl helm)
+node=(kubelet kube-scheduler kube-controller-manager kube-proxy pause)
 want=("$@")
-[[ ${#want[@]} -gt 0 ]] || want=(etcd kube-apiserver kubectl helm)
+[[ ${#want[@]} -gt 0 ]] || want=("${control_plane[@]}")
+[[ ${#want[@]} -ne 1 || ${want[0]} != all ]] || want=("${control_plane[@]}" "${node[@]}")
 
 # One build at a time per cache (CI and a developer, or two test runs, may call this together).
 mkdir -p "$cache/bin"
@@ -74,10 +85,13 @@ for c in "${want[@]}"; do
       "-X go.etcd.io/etcd/api/v3/version.GitSHA=$etcd_version" ;;
     kube-apiserver) build kube k8s.io/kubernetes/cmd/kube-apiserver "$cache/bin/kubernetes-$kube_version/kube-apiserver" "$kube_ldflags" ;;
     kubectl) build kube k8s.io/kubernetes/cmd/kubectl "$cache/bin/kubernetes-$kube_version/kubectl" "$kube_ldflags" ;;
+    kubelet | kube-scheduler | kube-controller-manager | kube-proxy)
+      build kube "k8s.io/kubernetes/cmd/$c" "$cache/bin/kubernetes-$kube_version/$c" "$kube_ldflags" ;;
+    pause) build ../images/pause . "$cache/bin/pause-$pause_hash/pause" "" ;;
     # helm's default .Capabilities.KubeVersion (template, lint) is set to the test API server's.
     helm) build helm helm.sh/helm/v3/cmd/helm "$cache/bin/helm-$helm_version/helm" \
       "-X helm.sh/helm/v3/internal/version.version=$helm_version $helm_kube_ldflags" ;;
-    *) echo "build.sh: unknown component '$c' (expected etcd, kube-apiserver, kubectl or helm)" >&2; exit 2 ;;
+    *) echo "build.sh: unknown component '$c' (expected all, ${control_plane[*]} or ${node[*]})" >&2; exit 2 ;;
   esac
 done
 

@@ -1,0 +1,26 @@
+// Command pause is the pod sandbox process of the test node: it holds the pod's namespaces
+// open, reaps orphans (it is PID 1 when a pod shares its PID namespace) and exits on SIGINT or
+// SIGTERM. It stands in for the upstream pause image, which this machine cannot pull.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for sig := range signals {
+		if sig != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			pid, err := syscall.Wait4(-1, nil, syscall.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
