@@ -1,6 +1,8 @@
 // The workload's whole configuration, read once from the environment so that the same program
 // runs as a local process or in a pod. parseConfig is pure: it takes the environment as a plain
 // object and either returns a complete config or throws one error naming every bad variable.
+// Tracing is configured only by the standard OTEL_* variables (otel-config.ts).
+import { type OtelConfig, parseOtelConfig } from './otel-config.ts';
 
 export const MODELS = ['process', 'thread', 'offload'] as const;
 export const PROFILES = ['cpu', 'io', 'mixed', 'shared-state'] as const;
@@ -28,17 +30,31 @@ export interface WorkloadConfig {
   experiment: string;
   variant: string;
   trial: string;
-  tracing: boolean;
-  /** OTLP/HTTP base URL; spans go to `${otlpEndpoint}/v1/traces`. */
-  otlpEndpoint: string | undefined;
-  traceSampleRatio: number;
+  /** CONCLAB_REPLICA: replica index, on spans (conclab.replica) and in /stats. */
+  replica: number | undefined;
+  /** CONCLAB_RUN: run id, on spans as conclab.run. */
+  run: string;
+  /** CONCLAB_OWN_CGROUP: the supervisor's cgroup is this workload's alone, so /stats reports its counters. */
+  ownCgroup: boolean;
+  /** CONCLAB_CGROUP_ROOT: where cgroupfs is mounted (/sys/fs/cgroup); tests point it at a FAKE tree. */
+  cgroupRoot: string;
+  otel: OtelConfig;
   fault: { kind: FaultKind; afterMillis: number; worker: number } | undefined;
   shutdownTimeoutMillis: number;
   /** V8 old-space limit per worker in MiB (process: --max-old-space-size; thread: resourceLimits). */
   workerHeapMb: number | undefined;
   /** Iterations of the CPU kernel per CPU millisecond; measured at start when undefined. */
   cpuIterationsPerMilli: number | undefined;
+  /** Variables that are set but no longer read, with what replaced them (printed on stderr). */
+  warnings: string[];
 }
+
+/** Variables an older launcher may still set: ignored, with a warning naming the replacement. */
+const REMOVED: Record<string, string> = {
+  CONCLAB_TRACING:
+    'tracing is on when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set; OTEL_SDK_DISABLED=true turns it off',
+  CONCLAB_TRACE_SAMPLE_RATIO: 'use OTEL_TRACES_SAMPLER=parentbased_traceidratio and OTEL_TRACES_SAMPLER_ARG=<ratio>',
+};
 
 class EnvErrors {
   readonly problems: string[] = [];
@@ -98,23 +114,7 @@ export function parseConfig(env: Record<string, string | undefined>): WorkloadCo
   const errors = new EnvErrors();
   const model = oneOf(env, errors, 'CONCLAB_MODEL', MODELS, 'process');
   const workers = number(env, errors, 'CONCLAB_WORKERS', 4, { min: 1, max: 256, integer: true });
-  const otlpRaw = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
-  let otlpEndpoint: string | undefined;
-  if (otlpRaw !== undefined && otlpRaw !== '') {
-    try {
-      const url = new URL(otlpRaw);
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
-      otlpEndpoint = otlpRaw.replace(/\/+$/, '');
-    } catch {
-      errors.add('OTEL_EXPORTER_OTLP_ENDPOINT', otlpRaw, 'an http(s) base URL such as http://127.0.0.1:4318');
-    }
-  }
-  const tracing = bool(env, errors, 'CONCLAB_TRACING', otlpEndpoint !== undefined);
-  if (tracing && otlpEndpoint === undefined && otlpRaw === undefined) {
-    errors.problems.push(
-      'CONCLAB_TRACING=true needs OTEL_EXPORTER_OTLP_ENDPOINT (the OTLP/HTTP base URL); set it or set CONCLAB_TRACING=false',
-    );
-  }
+  const otel = parseOtelConfig(env, errors.problems);
   const faultKindRaw = env['CONCLAB_FAULT_KIND'];
   const faultKind =
     faultKindRaw === undefined || faultKindRaw === '' || faultKindRaw === 'none'
@@ -157,9 +157,14 @@ export function parseConfig(env: Record<string, string | undefined>): WorkloadCo
     experiment: env['CONCLAB_EXPERIMENT'] ?? '',
     variant: env['CONCLAB_VARIANT'] ?? '',
     trial: env['CONCLAB_TRIAL'] ?? '',
-    tracing,
-    otlpEndpoint,
-    traceSampleRatio: number(env, errors, 'CONCLAB_TRACE_SAMPLE_RATIO', 0.1, { min: 0, max: 1, integer: false }),
+    replica:
+      env['CONCLAB_REPLICA'] === undefined || env['CONCLAB_REPLICA'] === ''
+        ? undefined
+        : number(env, errors, 'CONCLAB_REPLICA', 0, { min: 0, max: 1_000_000, integer: true }),
+    run: env['CONCLAB_RUN'] ?? '',
+    ownCgroup: bool(env, errors, 'CONCLAB_OWN_CGROUP', false),
+    cgroupRoot: env['CONCLAB_CGROUP_ROOT'] || '/sys/fs/cgroup',
+    otel,
     fault:
       faultKind === undefined ? undefined : { kind: faultKind, afterMillis: faultAfterMillis, worker: faultWorker },
     shutdownTimeoutMillis: number(env, errors, 'CONCLAB_SHUTDOWN_TIMEOUT_MILLIS', 10_000, {
@@ -169,6 +174,9 @@ export function parseConfig(env: Record<string, string | undefined>): WorkloadCo
     }),
     workerHeapMb,
     cpuIterationsPerMilli,
+    warnings: Object.entries(REMOVED)
+      .filter(([name]) => env[name] !== undefined)
+      .map(([name, instead]) => `${name} is no longer read: ${instead}`),
   };
   if (config.port !== 0 && config.port === config.adminPort) {
     errors.problems.push(`CONCLAB_PORT and CONCLAB_ADMIN_PORT are both ${config.port}; give them different ports`);

@@ -59,5 +59,7 @@ try {
   process.exit(2);
 }
 const internal = process.env['CONCLAB_INTERNAL_WORKER'];
+if (internal === undefined)
+  for (const warning of config.warnings) process.stderr.write(`conclab workload: ${warning}\n`);
 if (internal !== undefined) await runProcessWorker(config, JSON.parse(internal) as WorkerInit);
 else await runSupervisor(config);

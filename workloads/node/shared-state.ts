@@ -25,8 +25,15 @@ export function readSharedBuffer(buffer: SharedArrayBuffer): SharedStateTotals {
   return { attempts: Atomics.load(cells, ATTEMPTS), value: Atomics.load(cells, FIRST_SLOT) };
 }
 
+/** Where a traced request gets the cost of its update (span attribute conclab.shared_state_cost_ms). */
+export interface WorkCosts {
+  /** Threads: lock wait + hold; processes: IPC round trip(s) to the state owner. In ms. */
+  sharedStateMillis: number | undefined;
+}
+
 export interface SharedStateClient {
-  update(): undefined | Promise<void>;
+  /** Measures the update's cost into `costs` when given (only traced requests pass it). */
+  update(costs?: WorkCosts): undefined | Promise<void>;
 }
 
 export class ThreadSharedState implements SharedStateClient {
@@ -37,13 +44,15 @@ export class ThreadSharedState implements SharedStateClient {
     this.#racy = racy;
   }
 
-  update(): undefined {
+  update(costs?: WorkCosts): undefined {
     const cells = this.#cells;
+    const started = costs === undefined ? 0 : performance.now();
     Atomics.add(cells, ATTEMPTS, 1);
     if (this.#racy) {
       // Read-modify-write without the lock: concurrent updates overwrite each other.
       const snapshot = cells.slice(FIRST_SLOT, FIRST_SLOT + RECORD_SLOTS);
       for (let i = 0; i < RECORD_SLOTS; i++) cells[FIRST_SLOT + i] = (snapshot[i] ?? 0) + 1;
+      if (costs !== undefined) costs.sharedStateMillis = performance.now() - started;
       return undefined;
     }
     // Mutex: 0 free, 1 held. Spin briefly, then sleep on the cell until the holder notifies.
@@ -54,6 +63,7 @@ export class ThreadSharedState implements SharedStateClient {
     for (let i = 0; i < RECORD_SLOTS; i++) cells[FIRST_SLOT + i] = (cells[FIRST_SLOT + i] ?? 0) + 1;
     Atomics.store(cells, LOCK, 0);
     Atomics.notify(cells, LOCK, 1);
+    if (costs !== undefined) costs.sharedStateMillis = performance.now() - started;
     return undefined;
   }
 }
@@ -86,13 +96,15 @@ export class ProcessSharedState implements SharedStateClient {
     });
   }
 
-  async update(): Promise<void> {
+  async update(costs?: WorkCosts): Promise<void> {
+    const started = costs === undefined ? 0 : performance.now();
     if (!this.#racy) {
       await this.#ask((id) => ({ type: 'state-incr', id }));
-      return;
+    } else {
+      const value = await this.#ask((id) => ({ type: 'state-get', id }));
+      await this.#ask((id) => ({ type: 'state-set', id, value: value + 1 }));
     }
-    const value = await this.#ask((id) => ({ type: 'state-get', id }));
-    await this.#ask((id) => ({ type: 'state-set', id, value: value + 1 }));
+    if (costs !== undefined) costs.sharedStateMillis = performance.now() - started;
   }
 }
 

@@ -1,22 +1,36 @@
 // The supervisor: primary process (process model) or main thread (thread, offload). It starts the
 // N workers, replaces the ones that die, answers the admin endpoints, injects faults, owns the
-// shared state of the process model, runs the offload acceptor, and shuts everything down.
+// shared state of the process model, runs the offload acceptor, and shuts everything down. It
+// is the one piece inside the variant's cgroup (container) and pid space in every placement, so
+// GET /stats reports everything the trial runner reads about a running variant: workers, an
+// event log, cgroup usage, context switches, memory per process, the host, tracing
+// (operator/contracts/supervisor.ts is the contract).
 import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { CgroupUsage, SupervisorStats } from '../../operator/contracts/supervisor.ts';
+import { type CgroupLocation, locateFromSystem, readCgroupUsage } from './cgroup-usage.ts';
 import { FAULT_KINDS, type FaultKind, type WorkloadConfig } from './config.ts';
+import { EventLog, exitDescription, type NewEvent } from './event-log.ts';
+import { type HostFacts, readHostFacts } from './host-facts.ts';
 import { epochMillis, logEvent } from './log.ts';
-import type { Carrier, ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
+import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
+import { readContextSwitches, readProcessMemory, readProcessTreeUsage } from './proc-stats.ts';
+import { TraceSampler, type TraceStart } from './sampling.ts';
 import { newSharedStateBuffer, readSharedBuffer, StateOwner } from './shared-state.ts';
-import { responseBody, workerHeaders } from './worker.ts';
+import { decideFromHeaders, responseBody, workerHeaders } from './worker.ts';
 
 /** A worker counts as serving only while its event loop keeps sending heartbeats. */
 const HEARTBEAT_STALE_MILLIS = 2000;
 const STARTUP_TIMEOUT_MILLIS = 30_000;
 const MAX_OFFLOAD_QUEUE = 100_000;
+/** How often readiness is re-evaluated for the event log (a hang shows only as stale heartbeats). */
+const READINESS_CHECK_MILLIS = 100;
+const DEFAULT_FLUSH_TIMEOUT_MILLIS = 5000;
+const MAX_FLUSH_TIMEOUT_MILLIS = 120_000;
 
 interface WorkerHandle {
   send(message: ToWorker): void;
@@ -39,6 +53,10 @@ interface Slot {
   requests: number;
   errors: number;
   startedAt: number;
+  /** Epoch ms (sub-ms) of the spawn, for coldStartMillis = spawn to serving. */
+  spawnedAtMillis: number;
+  /** Serving at the last readiness check: names the worker that stopped serving. */
+  wasServing: boolean;
   replacedCount: number;
   /** pid/thread id of the incarnation this one replaced, for the worker-replaced log line. */
   replacing: { pid: number; threadId: number } | undefined;
@@ -51,8 +69,22 @@ interface Slot {
 interface OffloadTask {
   res: http.ServerResponse;
   arrivalEpochMillis: number;
-  carrier: Carrier;
+  /** Set only for a traced request (the acceptor decides sampling). */
+  trace: TraceStart | undefined;
   slot: number | undefined;
+}
+
+interface PendingFlush {
+  pending: Set<number>;
+  done: number[];
+  failed: number[];
+  settle: () => void;
+}
+
+interface AdminAnswer {
+  status: number;
+  body: unknown;
+  after?: () => void;
 }
 
 export interface SupervisorOptions {
@@ -80,13 +112,27 @@ export class Supervisor {
   readonly #queue: number[] = [];
   #nextTask = 1;
   #nextDispatch = 0;
-  /** Loaded only for a traced offload acceptor, which forwards the trace context to the pool. */
-  #tracing: typeof import('./tracing.ts') | undefined;
+  /** The offload acceptor decides sampling and hands the decision to the pool thread. */
+  readonly #sampler: TraceSampler | undefined;
+  readonly #events = new EventLog();
+  #readyAtMillis: number | null = null;
+  /** Readiness as last logged in the event log. */
+  #loggedReady = false;
+  #readinessTimer: NodeJS.Timeout | undefined;
+  #host: HostFacts | undefined;
+  /** The supervisor's own cgroup (CONCLAB_OWN_CGROUP=true), or why it cannot be read. */
+  #cgroup: CgroupLocation | string | undefined;
+  readonly #flushes = new Map<number, PendingFlush>();
+  #nextFlush = 1;
 
   constructor(options: SupervisorOptions) {
     this.#config = options.config;
     this.#cpuIterationsPerMilli = options.cpuIterationsPerMilli;
     this.#sharedBuffer = options.config.model === 'process' ? undefined : newSharedStateBuffer();
+    this.#sampler =
+      options.config.model === 'offload' && options.config.otel.enabled
+        ? new TraceSampler(options.config.otel.sampler)
+        : undefined;
     this.#slots = Array.from({ length: options.config.workers }, (_, index) => ({
       index,
       handle: undefined,
@@ -101,6 +147,8 @@ export class Supervisor {
       requests: 0,
       errors: 0,
       startedAt: 0,
+      spawnedAtMillis: 0,
+      wasServing: false,
       replacedCount: 0,
       replacing: undefined,
       quickDeaths: 0,
@@ -110,10 +158,11 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const config = this.#config;
+    this.#host = readHostFacts(config.cgroupRoot);
+    if (config.ownCgroup) this.#cgroup = locateFromSystem(config.cgroupRoot);
     this.#admin = http.createServer((req, res) => this.#onAdmin(req, res));
     this.#adminPort = await listen(this.#admin, config.host, config.adminPort);
     if (config.model === 'offload') {
-      if (config.tracing) this.#tracing = await import('./tracing.ts');
       this.#acceptor = this.#createAcceptor();
       this.#port = await listen(this.#acceptor, config.host, config.port);
       for (const slot of this.#slots) this.#spawn(slot, 0);
@@ -126,6 +175,9 @@ export class Supervisor {
     }
     await this.#waitFor(() => this.#slots.every((s) => s.listening), 'all workers to start');
     this.#ready = true;
+    this.#checkReadiness();
+    this.#readinessTimer = setInterval(() => this.#checkReadiness(), READINESS_CHECK_MILLIS);
+    this.#readinessTimer.unref();
     process.stdout.write(
       `${JSON.stringify({
         event: 'ready',
@@ -166,6 +218,7 @@ export class Supervisor {
     slot.listening = false;
     slot.stopping = false;
     slot.startedAt = Date.now();
+    slot.spawnedAtMillis = epochMillis();
     slot.lastHeartbeatMillis = Date.now();
     slot.requests = 0;
     slot.errors = 0;
@@ -224,6 +277,14 @@ export class Supervisor {
         slot.lastHeartbeatMillis = Date.now();
         if (this.#port === 0 && message.port !== 0) this.#port = message.port;
         if (slot.replacing !== undefined) {
+          this.#event({
+            kind: 'worker-replaced',
+            worker: slot.index,
+            pid: message.pid,
+            threadId: message.threadId,
+            coldStartMillis: epochMillis() - slot.spawnedAtMillis,
+            detail: `replaced pid ${slot.replacing.pid} thread ${slot.replacing.threadId}`,
+          });
           logEvent('worker-replaced', {
             worker: slot.index,
             oldPid: slot.replacing.pid,
@@ -236,6 +297,7 @@ export class Supervisor {
           slot.replacing = undefined;
         }
         if (this.#config.model === 'offload') this.#dispatch();
+        this.#checkReadiness();
         break;
       case 'stopping':
         slot.stopping = true;
@@ -244,6 +306,9 @@ export class Supervisor {
         break;
       case 'task-done':
         this.#onTaskDone(slot, message);
+        break;
+      case 'flushed':
+        this.#onFlushed(slot.index, message.id, message.ok);
         break;
       default: {
         const reply = this.#stateOwner.handle(message);
@@ -260,6 +325,17 @@ export class Supervisor {
     slot.requests = 0;
     slot.errors = 0;
     slot.handle = undefined;
+    const expected = slot.stopping || this.#shuttingDown;
+    this.#event({
+      kind: 'worker-exit',
+      worker: slot.index,
+      pid: slot.pid,
+      threadId: slot.threadId,
+      exit: exitDescription(code, signal, failure),
+      ...(expected ? { detail: 'expected: the service is stopping' } : {}),
+    });
+    for (const [id, flush] of this.#flushes) if (flush.pending.has(slot.index)) this.#onFlushed(slot.index, id, false);
+    this.#checkReadiness();
     logEvent('worker-exit', {
       worker: slot.index,
       pid: slot.pid,
@@ -267,7 +343,7 @@ export class Supervisor {
       code,
       signal,
       ...(failure === undefined ? {} : { error: failure }),
-      expected: slot.stopping || this.#shuttingDown,
+      expected,
       at: Date.now(),
     });
     if (slot.busyTask !== undefined) {
@@ -305,25 +381,93 @@ export class Supervisor {
     const slot = this.#slots[worker];
     if (slot === undefined) return `worker ${worker} does not exist: indices are 0 to ${this.#slots.length - 1}`;
     if (!slot.alive || slot.handle === undefined) return `worker ${worker} is not running`;
+    this.#event({ kind: 'fault', faultKind: kind, worker, pid: slot.pid, threadId: slot.threadId });
     logEvent('fault', { kind, worker, pid: slot.pid, threadId: slot.threadId, at: Date.now() });
     slot.handle.send({ type: 'fault', kind });
     return undefined;
   }
 
-  stats(): Record<string, unknown> {
+  #event(event: Omit<NewEvent, 'atMillis'>): void {
+    this.#events.add({ atMillis: Date.now(), ...event });
+  }
+
+  /**
+   * Logs ready / not-ready transitions of the supervisor's readiness (what /readyz answers). A
+   * not-ready names the worker that stopped serving since the last check, -1 when none can be
+   * named (shutdown, or two checks apart).
+   */
+  #checkReadiness(): void {
     const now = Date.now();
+    const serving = this.#slots.map((slot) => this.#serving(slot, now));
+    const ready = this.#ready && !this.#shuttingDown && serving.every(Boolean);
+    if (ready !== this.#loggedReady) {
+      this.#loggedReady = ready;
+      if (ready) {
+        this.#readyAtMillis ??= now;
+        this.#event({ kind: 'ready' });
+      } else {
+        const stopped = this.#slots.findIndex((slot, i) => slot.wasServing && !serving[i]);
+        this.#event({
+          kind: 'not-ready',
+          worker: this.#shuttingDown ? -1 : stopped,
+          ...(this.#shuttingDown ? { detail: 'shutting down' } : {}),
+        });
+      }
+    }
+    this.#slots.forEach((slot, i) => {
+      slot.wasServing = serving[i]!;
+    });
+  }
+
+  /** pids of the worker processes that are running (process model; none under threads). */
+  #workerPids(): number[] {
+    return this.#config.model === 'process' ? this.#slots.filter((s) => s.alive && s.pid > 0).map((s) => s.pid) : [];
+  }
+
+  #usage(): CgroupUsage | null {
+    const workerPids = this.#workerPids();
+    if (!this.#config.ownCgroup) return readProcessTreeUsage(process.pid, workerPids, 'CONCLAB_OWN_CGROUP is not true');
+    const cgroup = this.#cgroup ?? 'the cgroup was not located';
+    const usage = typeof cgroup === 'string' ? cgroup : readCgroupUsage(cgroup);
+    if (typeof usage !== 'string') return usage;
+    return readProcessTreeUsage(process.pid, workerPids, `CONCLAB_OWN_CGROUP=true but ${usage}`);
+  }
+
+  #processes(): NonNullable<SupervisorStats['processes']> {
+    if (this.#config.model !== 'process') {
+      const memory = readProcessMemory(process.pid);
+      return memory === undefined ? [] : [{ pid: process.pid, role: 'process', ...memory }];
+    }
+    const out: NonNullable<SupervisorStats['processes']> = [];
+    const own = readProcessMemory(process.pid);
+    if (own !== undefined) out.push({ pid: process.pid, role: 'supervisor', ...own });
+    for (const slot of this.#slots) {
+      if (!slot.alive || slot.pid === 0) continue;
+      const memory = readProcessMemory(slot.pid);
+      if (memory !== undefined) out.push({ pid: slot.pid, role: 'worker', worker: slot.index, ...memory });
+    }
+    return out;
+  }
+
+  stats(options: { since?: number; detail?: boolean } = {}): SupervisorStats {
+    const now = Date.now();
+    const config = this.#config;
     const shared =
-      this.#config.profile !== 'shared-state'
+      config.profile !== 'shared-state'
         ? undefined
         : this.#sharedBuffer === undefined
           ? { attempts: this.#stateOwner.attempts, value: this.#stateOwner.value }
           : readSharedBuffer(this.#sharedBuffer);
+    const otel = config.otel;
     return {
-      model: this.#config.model,
+      model: config.model,
       pid: process.pid,
+      ...(config.replica === undefined ? {} : { replica: config.replica }),
       port: this.#port,
       adminPort: this.#adminPort,
       ready: this.#isReady(now),
+      startedAtMillis: performance.timeOrigin,
+      readyAtMillis: this.#readyAtMillis,
       restarts: this.#restarts,
       lostUpdates: shared === undefined ? 0 : shared.attempts - shared.value,
       sharedState: shared ?? null,
@@ -339,6 +483,16 @@ export class Supervisor {
         startedAt: slot.startedAt,
         replacedCount: slot.replacedCount,
       })),
+      events: this.#events.since(options.since ?? 0),
+      usage: this.#usage(),
+      contextSwitches: readContextSwitches([process.pid, ...this.#workerPids()]),
+      ...(options.detail === true ? { processes: this.#processes() } : {}),
+      host: this.#host ?? readHostFacts(config.cgroupRoot),
+      tracing: {
+        enabled: otel.enabled,
+        ...(otel.detail === undefined ? {} : { detail: otel.detail }),
+        ...(otel.enabled ? { sampleRatio: otel.sampler.ratio } : {}),
+      },
     };
   }
 
@@ -346,15 +500,79 @@ export class Supervisor {
     return this.#ready && !this.#shuttingDown && this.#slots.every((slot) => this.#serving(slot, now));
   }
 
-  #onAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
-    req.resume();
-    const { status, body, after } = this.#adminResponse(req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin'));
-    const text = JSON.stringify(body);
-    if (after !== undefined) res.on('finish', after);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+  // ---- POST /flush: every worker force-flushes its span processor ----
+
+  #flush(timeoutMillis: number): Promise<AdminAnswer> {
+    const targets = this.#slots.filter((slot) => slot.alive && slot.handle !== undefined && slot.listening);
+    if (!this.#config.otel.enabled || targets.length === 0) {
+      return Promise.resolve({ status: 200, body: { flushed: true, workers: 0 } });
+    }
+    const id = this.#nextFlush++;
+    return new Promise((resolve) => {
+      const flush: PendingFlush = {
+        pending: new Set(targets.map((slot) => slot.index)),
+        done: [],
+        failed: [],
+        settle: () => {
+          clearTimeout(timer);
+          this.#flushes.delete(id);
+          const workers = targets.length;
+          if (flush.done.length === workers) {
+            resolve({ status: 200, body: { flushed: true, workers } });
+            return;
+          }
+          const pending = [...flush.pending].sort((a, b) => a - b);
+          resolve({
+            status: 504,
+            body: {
+              flushed: false,
+              workers,
+              done: flush.done,
+              failed: flush.failed,
+              pending,
+              error:
+                pending.length > 0
+                  ? `workers ${pending.join(', ')} did not flush within ${timeoutMillis} ms`
+                  : `workers ${flush.failed.join(', ')} could not export their spans (or ended)`,
+            },
+          });
+        },
+      };
+      const timer = setTimeout(flush.settle, timeoutMillis);
+      this.#flushes.set(id, flush);
+      // Each worker bounds its own flush a little below ours, so its answer arrives in time.
+      const workerBound = Math.max(1, Math.floor(timeoutMillis * 0.9));
+      for (const slot of targets) slot.handle?.send({ type: 'flush', id, timeoutMillis: workerBound });
+    });
   }
 
-  #adminResponse(method: string, url: URL): { status: number; body: unknown; after?: () => void } {
+  #onFlushed(worker: number, id: number, ok: boolean): void {
+    const flush = this.#flushes.get(id);
+    if (flush === undefined || !flush.pending.delete(worker)) return;
+    (ok ? flush.done : flush.failed).push(worker);
+    if (flush.pending.size === 0) flush.settle();
+  }
+
+  // ---- admin endpoints ----
+
+  #onAdmin(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.resume();
+    void this.#adminResponse(req.method ?? 'GET', new URL(req.url ?? '/', 'http://admin')).then(
+      ({ status, body, after }) => {
+        const text = JSON.stringify(body);
+        if (after !== undefined) res.on('finish', after);
+        res
+          .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+          .end(text);
+      },
+      (error: Error) => {
+        const text = JSON.stringify({ error: error.message });
+        res.writeHead(500, { 'content-type': 'application/json' }).end(text);
+      },
+    );
+  }
+
+  async #adminResponse(method: string, url: URL): Promise<AdminAnswer> {
     if (method === 'GET' && url.pathname === '/healthz')
       return { status: 200, body: { status: 'ok', pid: process.pid } };
     if (method === 'GET' && url.pathname === '/readyz') {
@@ -363,7 +581,31 @@ export class Supervisor {
       const ready = this.#isReady(now);
       return { status: ready ? 200 : 503, body: { ready, serving, workers: this.#slots.length } };
     }
-    if (method === 'GET' && url.pathname === '/stats') return { status: 200, body: this.stats() };
+    if (method === 'GET' && url.pathname === '/stats') {
+      const sinceRaw = url.searchParams.get('since');
+      const since = sinceRaw === null ? 0 : Number(sinceRaw);
+      if (!Number.isSafeInteger(since) || since < 0) {
+        return {
+          status: 400,
+          body: { error: `since=${sinceRaw} is invalid: expected the nextSeq of an earlier answer (0 or more)` },
+        };
+      }
+      const detailRaw = url.searchParams.get('detail');
+      if (detailRaw !== null && !['0', '1', 'true', 'false'].includes(detailRaw)) {
+        return { status: 400, body: { error: `detail=${detailRaw} is invalid: expected 1 or 0` } };
+      }
+      return { status: 200, body: this.stats({ since, detail: detailRaw === '1' || detailRaw === 'true' }) };
+    }
+    if (url.pathname === '/flush') {
+      if (method !== 'POST') return { status: 405, body: { error: 'use POST /flush[?timeoutMillis=N]' } };
+      const raw = url.searchParams.get('timeoutMillis');
+      const timeoutMillis = raw === null ? DEFAULT_FLUSH_TIMEOUT_MILLIS : Number(raw);
+      if (!Number.isInteger(timeoutMillis) || timeoutMillis < 1 || timeoutMillis > MAX_FLUSH_TIMEOUT_MILLIS) {
+        const error = `timeoutMillis=${raw} is invalid: expected a whole number of ms from 1 to ${MAX_FLUSH_TIMEOUT_MILLIS}`;
+        return { status: 400, body: { error } };
+      }
+      return this.#flush(timeoutMillis);
+    }
     if (url.pathname === '/fault') {
       if (method !== 'POST') return { status: 405, body: { error: 'use POST /fault?kind=K&worker=I' } };
       const kind = url.searchParams.get('kind') ?? '';
@@ -382,7 +624,7 @@ export class Supervisor {
       const after = () => setTimeout(() => this.injectFault(kind as FaultKind, worker), 20);
       return { status: 202, body: { accepted: true, kind, worker }, after };
     }
-    const error = `no admin endpoint ${method} ${url.pathname}; try GET /healthz, /readyz, /stats or POST /fault`;
+    const error = `no admin endpoint ${method} ${url.pathname}; try GET /healthz, /readyz, /stats or POST /fault, /flush`;
     return { status: 404, body: { error } };
   }
 
@@ -403,9 +645,8 @@ export class Supervisor {
         return;
       }
       const id = this.#nextTask++;
-      const tracing = this.#tracing;
-      const carrier = tracing === undefined ? {} : tracing.injectContext(tracing.extractContext(req.headers));
-      this.#tasks.set(id, { res, arrivalEpochMillis, carrier, slot: undefined });
+      const trace = this.#sampler === undefined ? undefined : decideFromHeaders(this.#sampler, req.rawHeaders);
+      this.#tasks.set(id, { res, arrivalEpochMillis, trace, slot: undefined });
       this.#queue.push(id);
       this.#dispatch();
     });
@@ -444,7 +685,7 @@ export class Supervisor {
       if (task === undefined) continue;
       task.slot = chosen.index;
       chosen.busyTask = id;
-      chosen.handle?.send({ type: 'task', id, arrivalEpochMillis: task.arrivalEpochMillis, carrier: task.carrier });
+      chosen.handle?.send({ type: 'task', id, arrivalEpochMillis: task.arrivalEpochMillis, trace: task.trace });
     }
   }
 
@@ -468,6 +709,8 @@ export class Supervisor {
   async shutdown(reason: string, exitCode = 0): Promise<void> {
     if (this.#shuttingDown) return;
     this.#shuttingDown = true;
+    this.#checkReadiness();
+    clearInterval(this.#readinessTimer);
     const started = Date.now();
     const deadline = started + this.#config.shutdownTimeoutMillis * 0.9;
     logEvent('shutdown', { reason, at: started });

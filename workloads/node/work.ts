@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Profile } from './config.ts';
 import { burn } from './cpu-work.ts';
-import type { SharedStateClient } from './shared-state.ts';
+import type { SharedStateClient, WorkCosts } from './shared-state.ts';
 
 export interface WorkPlan {
   profile: Profile;
@@ -35,12 +35,13 @@ export let workChecksum = 0;
 /**
  * Does one request's work. Returns synchronously when nothing needs awaiting (cpu profile), so the
  * trivial handler pays no promise overhead; otherwise a promise. The result is a checksum the
- * caller may report; workChecksum keeps the computation observable.
+ * caller may report; workChecksum keeps the computation observable. `costs`, given for traced
+ * requests only, receives the cost of the shared-state update.
  */
-export function performWork(plan: WorkPlan, seed: number): number | Promise<number> {
+export function performWork(plan: WorkPlan, seed: number, costs?: WorkCosts): number | Promise<number> {
   const result = plan.cpuIterations > 0 ? burn(plan.cpuIterations, seed) : seed;
   workChecksum ^= result;
-  const shared = plan.sharedState?.update();
+  const shared = plan.sharedState?.update(costs);
   if (plan.ioMillis > 0) {
     return (shared ?? Promise.resolve()).then(() => sleep(plan.ioMillis)).then(() => result);
   }

@@ -3,12 +3,12 @@
 // to the supervisor differs (IPC or a MessagePort).
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Context } from '@opentelemetry/api';
 import type { WorkloadConfig } from './config.ts';
 import { fireFault } from './faults.ts';
 import { epochMillis } from './log.ts';
 import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
-import { ProcessSharedState, type SharedStateClient, ThreadSharedState } from './shared-state.ts';
+import { TraceSampler, type TraceStart } from './sampling.ts';
+import { ProcessSharedState, type SharedStateClient, ThreadSharedState, type WorkCosts } from './shared-state.ts';
 import type { WorkerIdentity } from './tracing.ts';
 import { performWork, planWork } from './work.ts';
 
@@ -35,6 +35,23 @@ export function responseBody(bytes: number): Buffer {
   return Buffer.alloc(bytes, 'x');
 }
 
+/**
+ * The sampling decision for one request from its raw headers (traceparent, tracestate);
+ * undefined when it is not traced. rawHeaders is scanned because reading req.headers would
+ * build the whole lowercased header object for every request, traced or not.
+ */
+export function decideFromHeaders(sampler: TraceSampler, raw: string[]): TraceStart | undefined {
+  let traceparent: string | undefined;
+  let tracestate: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length === 11 && key.toLowerCase() === 'traceparent') traceparent = raw[i + 1];
+    else if (key.length === 10 && (key.charCodeAt(0) | 32) === 116 && key.toLowerCase() === 'tracestate')
+      tracestate = raw[i + 1];
+  }
+  return sampler.decide(traceparent, tracestate);
+}
+
 export async function runWorker(
   config: WorkloadConfig,
   init: WorkerInit,
@@ -43,8 +60,10 @@ export async function runWorker(
 ): Promise<{ shutdown: () => Promise<void> }> {
   // The OpenTelemetry SDK is loaded only when tracing: an untraced worker carries none of it in
   // its heap, so the process model does not pay N copies of it for nothing.
-  const tracing = config.tracing ? await import('./tracing.ts') : undefined;
-  const tracer = tracing === undefined ? undefined : new tracing.RequestTracer(config, identity);
+  const tracing = config.otel.enabled ? await import('./tracing.ts') : undefined;
+  const tracer = tracing === undefined ? undefined : await tracing.RequestTracer.create(config, identity);
+  // Sampling is decided before any span object exists (sampling.ts).
+  const sampler = tracer === undefined ? undefined : new TraceSampler(config.otel.sampler);
   let processState: ProcessSharedState | undefined;
   let sharedState: SharedStateClient | undefined;
   if (config.profile === 'shared-state') {
@@ -71,22 +90,24 @@ export async function runWorker(
 
   /** Runs the work and reports the outcome; the one path every model shares. */
   function serve(
-    parent: Context | undefined,
+    decided: TraceStart | undefined,
     arrivalEpochMillis: number,
     done: (status: number, result: number) => void,
   ): void {
     requests++;
     inFlight++;
-    const span = tracer?.start(parent!, arrivalEpochMillis, epochMillis());
+    const span = decided === undefined ? undefined : tracer!.start(decided, arrivalEpochMillis, epochMillis());
+    const costs: WorkCosts | undefined =
+      span === undefined || plan.sharedState === undefined ? undefined : { sharedStateMillis: undefined };
     const finish = (status: number, result: number) => {
       inFlight--;
       if (status >= 500) errors++;
-      if (span !== undefined) tracer!.end(span, status);
+      if (span !== undefined) tracer!.end(span, status, costs?.sharedStateMillis);
       done(status, result);
     };
     let outcome: number | Promise<number>;
     try {
-      outcome = performWork(plan, requests);
+      outcome = performWork(plan, requests, costs);
     } catch {
       finish(500, 0);
       return;
@@ -104,14 +125,15 @@ export async function runWorker(
     channel.send({ type: 'listening', port: 0, pid: identity.pid, threadId: identity.threadId });
   } else {
     server = http.createServer((req, res) => {
-      // Clock and context are read only when tracing: the untraced path stays as cheap as it can.
-      const arrival = tracer === undefined ? 0 : epochMillis();
       if (req.method !== 'GET' && req.method !== 'HEAD') req.resume();
       if (req.url === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' }).end('ok\n');
         return;
       }
-      serve(tracing === undefined ? undefined : tracing.extractContext(req.headers), arrival, (status) => {
+      // Clock and headers are read only when tracing, the clock only for a traced request.
+      const decided = sampler === undefined ? undefined : decideFromHeaders(sampler, req.rawHeaders);
+      const arrival = decided === undefined ? 0 : epochMillis();
+      serve(decided, arrival, (status) => {
         if (status === 200) {
           res.writeHead(200, headers).end(body);
         } else {
@@ -161,21 +183,24 @@ export async function runWorker(
       case 'shutdown':
         void shutdown();
         break;
+      case 'flush': {
+        const { id, timeoutMillis } = message;
+        if (tracer === undefined) channel.send({ type: 'flushed', id, ok: true });
+        else void tracer.forceFlush(timeoutMillis).then((ok) => channel.send({ type: 'flushed', id, ok }));
+        break;
+      }
       case 'task': {
         const { id } = message;
-        serve(
-          tracing === undefined ? undefined : tracing.extractContext(message.carrier),
-          message.arrivalEpochMillis,
-          (status, result) =>
-            channel.send({
-              type: 'task-done',
-              id,
-              status,
-              result,
-              worker: identity.index,
-              pid: identity.pid,
-              threadId: identity.threadId,
-            }),
+        serve(tracer === undefined ? undefined : message.trace, message.arrivalEpochMillis, (status, result) =>
+          channel.send({
+            type: 'task-done',
+            id,
+            status,
+            result,
+            worker: identity.index,
+            pid: identity.pid,
+            threadId: identity.threadId,
+          }),
         );
         break;
       }

@@ -15,20 +15,35 @@ test('defaults match the documented environment table', (t) => {
     responseBytes: 256,
     replaceWorkers: true,
     racy: false,
-    tracing: false,
-    traceSampleRatio: 0.1,
+    replica: undefined,
+    run: '',
+    ownCgroup: false,
+    cgroupRoot: '/sys/fs/cgroup',
     fault: undefined,
     shutdownTimeoutMillis: 10_000,
     workerHeapMb: undefined,
     cpuIterationsPerMilli: undefined,
+    warnings: [],
   });
+  t.false(config.otel.enabled, 'no OTLP endpoint: no tracing');
 });
 
-test('tracing turns on by default when an OTLP endpoint is given, and the trailing slash is dropped', (t) => {
-  const config = parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/' });
-  t.true(config.tracing);
-  t.is(config.otlpEndpoint, 'http://127.0.0.1:4318');
-  t.false(parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x:1', CONCLAB_TRACING: 'false' }).tracing);
+test('the supervisor variables are read: replica, run, own cgroup and the cgroup root', (t) => {
+  const config = parseConfig({
+    CONCLAB_REPLICA: '2',
+    CONCLAB_RUN: 'run-7',
+    CONCLAB_OWN_CGROUP: 'true',
+    CONCLAB_CGROUP_ROOT: '/tmp/FAKE',
+  });
+  t.like(config, { replica: 2, run: 'run-7', ownCgroup: true, cgroupRoot: '/tmp/FAKE' });
+});
+
+test('the removed tracing variables are ignored with a warning that names their replacement', (t) => {
+  const config = parseConfig({ CONCLAB_TRACING: 'true', CONCLAB_TRACE_SAMPLE_RATIO: '0.5' });
+  t.false(config.otel.enabled);
+  t.is(config.warnings.length, 2);
+  t.regex(config.warnings[0]!, /CONCLAB_TRACING is no longer read: .*OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/);
+  t.regex(config.warnings[1]!, /CONCLAB_TRACE_SAMPLE_RATIO is no longer read: .*OTEL_TRACES_SAMPLER_ARG/);
 });
 
 test('a fault schedule is read from the environment', (t) => {
@@ -50,13 +65,9 @@ const bad: Array<[string, Record<string, string>, RegExp]> = [
   ['zero workers', { CONCLAB_WORKERS: '0' }, /CONCLAB_WORKERS="0" is invalid: expected an integer from 1 to 256/],
   ['port out of range', { CONCLAB_PORT: '70000' }, /CONCLAB_PORT="70000" is invalid/],
   ['same port twice', { CONCLAB_PORT: '9000', CONCLAB_ADMIN_PORT: '9000' }, /both 9000; give them different ports/],
-  [
-    'ratio above 1',
-    { CONCLAB_TRACE_SAMPLE_RATIO: '2' },
-    /CONCLAB_TRACE_SAMPLE_RATIO="2" is invalid: expected a number from 0 to 1/,
-  ],
+  ['negative replica', { CONCLAB_REPLICA: '-1' }, /CONCLAB_REPLICA="-1" is invalid: expected an integer/],
+  ['own-cgroup typo', { CONCLAB_OWN_CGROUP: 'yes' }, /CONCLAB_OWN_CGROUP="yes" is invalid: expected true or false/],
   ['boolean typo', { CONCLAB_RACY: 'yes' }, /CONCLAB_RACY="yes" is invalid: expected true or false/],
-  ['tracing without endpoint', { CONCLAB_TRACING: 'true' }, /needs OTEL_EXPORTER_OTLP_ENDPOINT/],
   [
     'endpoint not a URL',
     { OTEL_EXPORTER_OTLP_ENDPOINT: 'localhost:4318' },

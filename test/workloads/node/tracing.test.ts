@@ -15,9 +15,9 @@ for (const model of ['process', 'thread', 'offload'] as const) {
     const workload = await startWorkload(t, {
       CONCLAB_MODEL: model,
       CONCLAB_WORKERS: '2',
-      CONCLAB_TRACING: 'true',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      CONCLAB_TRACE_SAMPLE_RATIO: '1',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '1',
       CONCLAB_EXPERIMENT: 'exp-1',
       CONCLAB_VARIANT: `v-${model}`,
       CONCLAB_TRIAL: '3',
@@ -69,7 +69,8 @@ test('sample ratio 0 records no new traces but still honours a sampled incoming 
     CONCLAB_MODEL: 'thread',
     CONCLAB_WORKERS: '1',
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    CONCLAB_TRACE_SAMPLE_RATIO: '0',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0',
   });
   await burst(workload.ready.port, 10, 2);
   await request(workload.ready.port, '/work', 3000, 'GET', { traceparent: `00-${PARENT_TRACE}-${PARENT_SPAN}-01` });
