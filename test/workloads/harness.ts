@@ -110,6 +110,18 @@ export class Workload {
     return JSON.parse(response.body) as Stats;
   }
 
+  /** Any admin endpoint, e.g. admin('GET', '/stats?since=3&detail=1') or admin('POST', '/flush'). */
+  async admin(method: 'GET' | 'POST', path: string, timeoutMillis = 10_000): Promise<Response> {
+    return request(this.ready.adminPort, path, timeoutMillis, method);
+  }
+
+  /** GET /stats with a query, parsed but untyped: the contract tests check it against the schema. */
+  async statsJson(query = ''): Promise<Record<string, unknown>> {
+    const response = await get(this.ready.adminPort, `/stats${query}`, 5000);
+    if (response.status !== 200) throw new Error(`GET /stats${query} answered ${response.status}: ${response.body}`);
+    return JSON.parse(response.body) as Record<string, unknown>;
+  }
+
   async readyz(): Promise<number> {
     return (await get(this.ready.adminPort, '/readyz', 2000)).status;
   }
