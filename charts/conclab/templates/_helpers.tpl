@@ -42,7 +42,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["update"]
 # Server-side apply of a new object needs create as well as patch.
 - apiGroups: [""]
-  resources: ["pods", "configmaps"]
+  resources: ["pods", "configmaps", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Events on experiments (kubectl describe cx).
 - apiGroups: [""]
