@@ -4,7 +4,7 @@
 // Resolution is the per-second series: times to detect and recover are whole seconds
 // counted from the fault's second, so "0 s" means "within the second of the fault".
 
-import type { InjectedFault, TrialRecord } from '../engine/records.ts';
+import type { InjectedFault, TrialRecord } from '../contracts/records.ts';
 import type { ErrorKind, SecondSample } from '../load/types.ts';
 
 export interface BlastRadiusOptions {
@@ -92,8 +92,9 @@ export interface BlastRadius {
    */
   restarted: boolean;
   /**
-   * New process started to ready, in seconds (the runtime's coldStartMillis when it reports
-   * one); undefined without a restart or when the process was not back within the trial.
+   * New process started to ready, in seconds (the process-restart's coldStartMillis); without
+   * a process restart, the first replacement worker's spawn to serving. Undefined when nothing
+   * was restarted or replaced within the trial.
    */
   coldStartSeconds: number | undefined;
   /** Process down to ready again, in seconds (the runtime's downMillis when reported). */
@@ -118,17 +119,6 @@ const DEFAULTS: Required<BlastRadiusOptions> = {
   timelineBeforeSeconds: 5,
   timelineAfterSeconds: 15,
 };
-
-/** A number field of a JSON event detail, if the detail is JSON and has it. */
-function detailNumber(detail: string | undefined, field: string): number | undefined {
-  if (detail === undefined) return undefined;
-  try {
-    const value = (JSON.parse(detail) as Record<string, unknown>)[field];
-    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function weightedP99(samples: readonly SecondSample[]): number {
   let weight = 0;
@@ -170,11 +160,17 @@ export function measureBlastRadius(
     .sort((a, b) => a.second - b.second);
   const faultOffsetSeconds = (fault.atMillis - load.startedAtMillis) / 1000;
   const faultSecond = Math.floor(faultOffsetSeconds);
-  const events = record.events.filter((e) => e.atMillis >= fault.atMillis).sort((a, b) => a.atMillis - b.atMillis);
+  // Only the replica the fault hit: another replica's restart is not this fault's doing.
+  const events = record.events
+    .filter((e) => e.atMillis >= fault.atMillis && (e.replica ?? 0) === (fault.replica ?? 0))
+    .sort((a, b) => a.atMillis - b.atMillis);
 
-  // A 'not-ready' without a worker is the runtime seeing the whole process (container) die;
-  // it counts as a restart even when the new process was not up before the trial ended.
-  const processDown = events.find((e) => e.kind === 'not-ready' && e.worker === undefined);
+  // A 'not-ready' without a worker (the supervisor stopped answering) or a process exit is the
+  // whole process (container) dying; it counts as a restart even when the new process was not
+  // up before the trial ended.
+  const processDown = events.find(
+    (e) => (e.kind === 'not-ready' && e.worker === undefined) || e.kind === 'process-exit',
+  );
   const restartEvent = events.find((e) => e.kind === 'process-restart');
   const restarted = restartEvent !== undefined || fault.restartedAtMillis !== undefined || processDown !== undefined;
   let coldStartSeconds: number | undefined;
@@ -188,12 +184,16 @@ export function measureBlastRadius(
       events.find((e) => e.kind === 'ready' && e.worker === undefined && e.atMillis >= downAt)?.atMillis ??
       restartEvent?.atMillis;
     const measured = upAt !== undefined && upAt >= downAt ? (upAt - downAt) / 1000 : undefined;
-    const reportedCold = detailNumber(restartEvent?.detail, 'coldStartMillis');
-    const reportedDown = detailNumber(restartEvent?.detail, 'downMillis');
+    const reportedCold = restartEvent?.coldStartMillis;
+    const reportedDown = restartEvent?.downMillis;
     coldStartSeconds = reportedCold === undefined ? measured : reportedCold / 1000;
     downSeconds = reportedDown === undefined ? measured : reportedDown / 1000;
   }
-  const workersReplaced = events.filter((e) => e.kind === 'worker-replaced').length;
+  const replacements = events.filter((e) => e.kind === 'worker-replaced');
+  const workersReplaced = replacements.length;
+  // Without a process restart, the cold start is the replacement worker's: spawned to serving.
+  const workerCold = replacements.find((e) => e.coldStartMillis !== undefined)?.coldStartMillis;
+  if (coldStartSeconds === undefined && workerCold !== undefined) coldStartSeconds = workerCold / 1000;
 
   const firstSecond = series[0]?.second ?? 0;
   const before = series.filter((s) => s.second < faultSecond);

@@ -2,11 +2,9 @@
 // shared the work, and whether the figures can be trusted (generator saturation, failures).
 import type { ConcurrencyExperiment, Variant } from '../api/schema.ts';
 import { parseCpuCores, parseDurationMillis } from '../api/units.ts';
-import type { TrialRecord } from '../engine/records.ts';
-import type { ResourceUsage } from '../engine/runtime.ts';
-import type { ErrorKind } from '../load/types.ts';
+import { decodeHistogram, type LatencySummary, mergeHistograms, summarize } from '../contracts/histogram.ts';
+import type { CapacitySearch, ErrorKind, ResourceUsage, TrialRecord } from '../contracts/records.ts';
 import { type BlastRadius, type BlastRadiusOptions, blastRadiusOfTrial } from './blast-radius.ts';
-import { decodeHistogram, type LatencySummary, mergeHistograms, summarize } from './histogram.ts';
 import { bootstrapCI, coefficientOfVariation, type Interval, type MeanEstimate, mean, meanWithCI } from './stats.ts';
 
 export const ERROR_KINDS: readonly ErrorKind[] = ['refused', 'reset', 'timeout', 'http4xx', 'http5xx', 'other'];
@@ -36,6 +34,12 @@ export interface TrialSummary {
   /** Latency histogram rebuilt from summary percentiles (k6): merged percentiles are approximate. */
   latencyHistogramSynthesized: boolean;
   blastRadius: BlastRadius[];
+  /** The max-throughput search of this trial, every step included. */
+  search: CapacitySearch | undefined;
+  /** Replicas that received load (server side where the workload counted, else client side). */
+  replicasLoaded: number | undefined;
+  /** Requests each replica received in the measured window, by replica index. */
+  requestsPerReplica: number[] | undefined;
 }
 
 export interface WorkerShare {
@@ -117,6 +121,10 @@ export interface VariantSummary {
       }
     | undefined;
   capacity: CapacityCheck | undefined;
+  /** max-throughput: the capacity each trial's search found (mean, CI, per trial). */
+  searchedCapacity: (MeanEstimate & { values: number[] }) | undefined;
+  /** Why resource figures are absent, when they are (a placement that cannot measure says so). */
+  resourcesMissing: string | undefined;
   generator: { unreliableTrials: number[]; reasons: string[] };
   blastRadius:
     | {
@@ -172,7 +180,20 @@ export function summarizeTrial(record: TrialRecord, options: SummaryOptions = {}
     ...(record.failure === undefined ? {} : { failure: record.failure }),
     latencyHistogramSynthesized: load.latencyHistogramSynthesized === true,
     blastRadius: blastRadiusOfTrial(record, options.blastRadius),
+    search: record.search,
+    ...replicaLoad(record),
   };
+}
+
+/** Load per replica: the workloads' own counts where they reported them, else the client's. */
+function replicaLoad(record: TrialRecord): Pick<TrialSummary, 'replicasLoaded' | 'requestsPerReplica'> {
+  const server = record.replicas?.filter((r) => r.requestsReceived !== undefined) ?? [];
+  const perReplica =
+    server.length > 0
+      ? server.map((r) => r.requestsReceived ?? 0)
+      : record.load.perTarget?.map((t) => t.completed + t.errors);
+  if (!perReplica || perReplica.length === 0) return { replicasLoaded: undefined, requestsPerReplica: undefined };
+  return { replicasLoaded: perReplica.filter((n) => n > 0).length, requestsPerReplica: perReplica };
 }
 
 function mergedSpanLatency(records: readonly TrialRecord[], field: 'durationHistogram' | 'queueHistogram') {
@@ -209,7 +230,9 @@ function capacityCheck(
     return undefined;
   }
   if (!(cpuTimeMillis > 0) || !(limitCores > 0)) return undefined;
-  const cores = effectiveCores(limitCores, variant, spec.workload.runtime);
+  // Only replicas that received load can contribute capacity.
+  const loaded = Math.min(...perTrial.map((t) => t.replicasLoaded ?? variant.replicas));
+  const cores = effectiveCores(limitCores, { ...variant, replicas: Math.max(1, loaded) }, spec.workload.runtime);
   const expectedRps = cores / (cpuTimeMillis / 1000);
   const best = perTrial.reduce((b, t) => (t.throughput > b.throughput ? t : b));
   const keptUp = best.throughput >= 0.95 * best.offeredRate;
@@ -226,8 +249,10 @@ function workerSpread(records: readonly TrialRecord[], variant: Variant): Varian
   const byWorker = new Map<string, WorkerShare>();
   for (const r of records) {
     for (const s of r.spans) {
-      const w = byWorker.get(s.key.worker) ?? {
-        worker: s.key.worker,
+      // Workers of different replicas are different workers: the id carries the replica.
+      const id = variant.replicas > 1 ? `r${s.key.replica ?? '?'}/${s.key.worker}` : s.key.worker;
+      const w = byWorker.get(id) ?? {
+        worker: id,
         spans: 0,
         sharePercent: 0,
         pids: [],
@@ -236,7 +261,7 @@ function workerSpread(records: readonly TrialRecord[], variant: Variant): Varian
       w.spans += s.spans;
       for (const p of s.pids) if (!w.pids.includes(p)) w.pids.push(p);
       for (const id of s.threadIds) if (!w.threadIds.includes(id)) w.threadIds.push(id);
-      byWorker.set(s.key.worker, w);
+      byWorker.set(id, w);
     }
   }
   if (byWorker.size === 0) return undefined;
@@ -310,6 +335,10 @@ export function summarizeVariant(
   if (usages.length > 0 && usages.length < counted.length) {
     warnings.push(`variant ${variant.name}: resource usage missing for ${counted.length - usages.length} trial(s)`);
   }
+  const missingReasons = [
+    ...new Set(countedRecords.flatMap((r) => (r.usage ? [] : [r.usageMissing ?? 'not measured']))),
+  ];
+  const resourcesMissing = usages.length === 0 && missingReasons.length > 0 ? missingReasons.join('; ') : undefined;
   const oomKnown = usages.filter((u) => u.oomKills !== undefined);
   const firstUsage = usages[0];
   const resources =
@@ -348,6 +377,20 @@ export function summarizeVariant(
     warnings.push(
       `variant ${variant.name}: spans came from ${spread.workersSeen} of ${variant.workers * variant.replicas} workers`,
     );
+  }
+
+  const searches = counted.flatMap((t) => (t.search ? [t.search.capacity] : []));
+  const searchedCapacity = searches.length ? { ...estimateOf(searches), values: searches } : undefined;
+  for (const t of counted) {
+    if (t.requestsPerReplica && t.requestsPerReplica.length < variant.replicas) {
+      warnings.push(
+        `variant ${variant.name} trial ${t.trial}: only ${t.requestsPerReplica.length} of ${variant.replicas} replicas reported`,
+      );
+    } else if (t.replicasLoaded !== undefined && t.replicasLoaded < variant.replicas) {
+      warnings.push(
+        `variant ${variant.name} trial ${t.trial}: only ${t.replicasLoaded} of ${variant.replicas} replicas received load`,
+      );
+    }
   }
 
   const blasts = counted.flatMap((t) => t.blastRadius);
@@ -408,6 +451,8 @@ export function summarizeVariant(
     resources,
     workerSpread: spread,
     capacity: capacityCheck(experiment, variant, counted),
+    searchedCapacity,
+    resourcesMissing,
     generator: {
       unreliableTrials: unreliable.map((t) => t.trial),
       reasons: unreliable.map((t) => t.generator.reason ?? 'saturated'),

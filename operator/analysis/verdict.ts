@@ -215,6 +215,14 @@ function roundPercent(p: number): string {
   return `${Math.round(p)}%`;
 }
 
+/** A search's steps in one line: "100 ok, 200 ok, 400 failed, 300 ok" (at most 1 KiB). */
+export function describeSteps(steps: readonly { rate: number; passed: boolean; unreliable: boolean }[]): string {
+  const text = steps
+    .map((st) => `${Math.round(st.rate)} ${st.unreliable ? 'unjudged' : st.passed ? 'ok' : 'failed'}`)
+    .join(', ');
+  return text.length <= 1024 ? text : `${text.slice(0, 1020)} ...`;
+}
+
 /** The API's per-variant rows (status.results). Omits what was not measured. */
 export function variantResults(summaries: readonly VariantSummary[]): VariantResult[] {
   return summaries.map((s) => {
@@ -238,6 +246,15 @@ export function variantResults(summaries: readonly VariantSummary[]): VariantRes
     }
     const restarts = Math.max(s.resources?.restarts ?? 0, br?.restarts ?? 0) + (br?.workersReplaced ?? 0);
     if (s.resources || br) row.restarts = restarts;
+    if (s.searchedCapacity && Number.isFinite(s.searchedCapacity.mean)) {
+      row.capacity = s.searchedCapacity.mean;
+      if (s.searchedCapacity.ci) row.capacityCI = s.searchedCapacity.ci.halfWidth;
+      row.search = s.perTrial.flatMap((t) =>
+        t.search
+          ? [{ trial: t.trial, capacity: t.search.capacity, end: t.search.end, steps: describeSteps(t.search.steps) }]
+          : [],
+      );
+    }
     return row;
   });
 }
@@ -374,6 +391,10 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
     verdict.blastRadius = faulted
       .map((s) => `${s.name} ${roundPercent(s.blastRadius?.peakCapacityLostPercent.mean ?? 0)}`)
       .join(' / ');
+  }
+  const searched = summaries.filter((s) => s.searchedCapacity && Number.isFinite(s.searchedCapacity.mean));
+  if (searched.length > 0) {
+    verdict.capacity = `${searched.map((s) => `${s.name} ${Math.round(s.searchedCapacity?.mean ?? 0)}`).join(' / ')} req/s`;
   }
   verdict.summary = summarySentence(summaries, throughput, p99, errorRate, faulted, boundByOffered, clientMode);
   return { dimensions, verdict, results: variantResults(summaries), throughputBoundByOfferedLoad: boundByOffered };

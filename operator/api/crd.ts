@@ -185,6 +185,12 @@ export function customResourceDefinition(): JsonSchema {
               jsonPath: '.status.verdict.blastRadius',
               description: 'Capacity lost to the injected fault, per variant.',
             },
+            {
+              name: 'Capacity',
+              type: 'string',
+              jsonPath: '.status.verdict.capacity',
+              description: 'max-throughput: the capacity the search found per variant.',
+            },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: { openAPIV3Schema: openApiSchema() },

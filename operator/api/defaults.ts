@@ -31,3 +31,14 @@ function defaulted(schema: JsonSchema, value: unknown): unknown {
   }
   return out;
 }
+
+/**
+ * The tracing settings with their defaults. A validated spec always has them, but its type
+ * (optional fields with schema defaults) does not say so; every reader goes through this.
+ */
+export function tracingOf(spec: { tracing?: { enabled?: boolean; sampleRatio?: number } }): {
+  enabled: boolean;
+  sampleRatio: number;
+} {
+  return { enabled: spec.tracing?.enabled ?? true, sampleRatio: spec.tracing?.sampleRatio ?? 0.1 };
+}

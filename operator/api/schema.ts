@@ -359,6 +359,32 @@ export const VariantResult = Type.Object(
       Type.Number({ description: 'Time until throughput was back to 95% of the pre-fault baseline, in seconds.' }),
     ),
     restarts: Type.Optional(Type.Integer({ description: 'Container restarts or replaced workers observed.' })),
+    capacity: Type.Optional(
+      Type.Number({ description: 'max-throughput: mean capacity the searches found, requests per second.' }),
+    ),
+    capacityCI: Type.Optional(
+      Type.Number({ description: 'max-throughput: half-width of the 95% confidence interval of capacity.' }),
+    ),
+    search: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            trial: Type.Integer({ description: 'Trial number.', minimum: 1 }),
+            capacity: Type.Number({ description: 'Highest rate that met the SLO in this trial, requests per second.' }),
+            end: Type.String({
+              description:
+                'Why the search stopped: converged, max-steps, max-rate, min-rate, driver-saturated, aborted.',
+            }),
+            steps: Type.String({
+              description: 'The rates tried in order with their outcome, such as "100 ok, 200 ok, 400 failed, 300 ok".',
+              maxLength: 1024,
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        { description: 'max-throughput: the search of every trial, step by step.', maxItems: 50 },
+      ),
+    ),
   },
   { description: 'Summary of one variant across its trials.', additionalProperties: false },
 );
@@ -380,6 +406,9 @@ export const Verdict = Type.Object(
       Type.String({
         description: 'Capacity lost to the injected fault per variant, such as "process 25% / thread 100%".',
       }),
+    ),
+    capacity: Type.Optional(
+      Type.String({ description: 'max-throughput: capacity per variant, such as "process 812 / thread 401 req/s".' }),
     ),
     summary: Type.String({ description: 'One-sentence verdict, stating when differences are not significant.' }),
   },

@@ -24,7 +24,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
   validate: { summary: 'check manifests by the rules the API server applies', load: () => import('./validate.ts') },
   report: { summary: "print a finished experiment's report from the cluster", load: () => import('./report.ts') },
   operator: { summary: 'run the Kubernetes operator (what the chart deploys)', load: () => import('./operator.ts') },
-  load: { summary: "drive a variant's pods and post the result (what load pods run)", load: () => import('./load.ts') },
+  trial: {
+    summary: "measure one trial of a variant's pods and post the record (what load pods run)",
+    load: () => import('./trial.ts'),
+  },
 };
 
 export function usage(): string {

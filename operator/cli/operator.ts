@@ -8,22 +8,19 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseDurationMillis } from '../api/units.ts';
 import { CrdMissingError } from '../controller/crd-check.ts';
 import { startOperator } from '../controller/operator.ts';
-import { startTraceReceiver } from '../telemetry/receiver.ts';
-import type { TraceReceiver } from '../telemetry/types.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
 
 export const help = `Usage: conclab operator [options]
 
-Runs the ConcurrencyExperiment operator: watches experiments, runs their pods, serves the
-OTLP receiver for workloads and the results endpoint for load pods.
+Runs the ConcurrencyExperiment operator: watches experiments, places their pods, and serves
+the results endpoint load pods post their trial records to. (Spans go to each trial's load
+pod, not to the operator.)
 
 Options (environment variable in brackets):
   --kubeconfig PATH          kubeconfig file; default: in-cluster, then $KUBECONFIG/~/.kube/config
   --namespaces a,b           namespaces to watch; empty: all [CONCLAB_WATCH_NAMESPACES]
-  --bind-address IP          address of the HTTP and OTLP servers [CONCLAB_BIND_ADDRESS] (127.0.0.1)
+  --bind-address IP          address of the HTTP server [CONCLAB_BIND_ADDRESS] (127.0.0.1)
   --http-port N              /healthz /readyz /metrics and /results/v1 [CONCLAB_HTTP_PORT] (8080)
-  --otlp-port N              OTLP/HTTP receiver for workloads; -1 disables [CONCLAB_OTLP_PORT] (4318)
-  --otlp-endpoint URL        OTLP base URL workloads are given (the Service) [CONCLAB_OTLP_ENDPOINT]
   --results-url URL          base URL load pods post results to (the Service) [CONCLAB_RESULTS_URL]
   --leader-elect             elect a leader with a Lease [CONCLAB_LEADER_ELECT=true]
   --lease-namespace NS       [CONCLAB_LEASE_NAMESPACE] (the pod's namespace)
@@ -32,7 +29,8 @@ Options (environment variable in brackets):
   --renew-deadline D         [CONCLAB_RENEW_DEADLINE] (10s)
   --retry-period D           [CONCLAB_RETRY_PERIOD] (2s)
   --deploy-timeout D         workload pods must be Ready within this [CONCLAB_DEPLOY_TIMEOUT] (5m)
-  --conclab-image IMAGE      image of the built-in load driver [CONCLAB_IMAGE]
+  --conclab-image IMAGE      image of the load pods' trial runner [CONCLAB_IMAGE]
+  --image-pull-policy P      Always, IfNotPresent or Never for experiment pods [CONCLAB_IMAGE_PULL_POLICY]
   --k6-image IMAGE           image for load.driver k6 [CONCLAB_K6_IMAGE]
   --workload-image-node IMAGE, --workload-image-python IMAGE   default workload images
   --load-cpu Q, --load-memory Q   load pod budget, requests = limits [CONCLAB_LOAD_CPU, CONCLAB_LOAD_MEMORY] (1, 512Mi)
@@ -50,8 +48,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
         namespaces: { type: 'string' },
         'bind-address': { type: 'string' },
         'http-port': { type: 'string' },
-        'otlp-port': { type: 'string' },
-        'otlp-endpoint': { type: 'string' },
+        'image-pull-policy': { type: 'string' },
         'results-url': { type: 'string' },
         'leader-elect': { type: 'boolean' },
         'lease-namespace': { type: 'string' },
@@ -95,7 +92,6 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     }
   };
 
-  let receiver: TraceReceiver | undefined;
   try {
     const kubeConfig = new KubeConfig();
     const kubeconfigPath = str('kubeconfig', 'CONCLAB_KUBECONFIG');
@@ -106,8 +102,6 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-    const otlpPort = num('otlp-port', 'CONCLAB_OTLP_PORT', 4318);
-    if (otlpPort >= 0) receiver = await startTraceReceiver({ host, port: otlpPort });
     const leaderElect = values['leader-elect'] === true || env['CONCLAB_LEADER_ELECT'] === 'true';
     const podNamespace = env['POD_NAMESPACE'];
     const identity = `${env['POD_NAME'] ?? hostname()}-${randomBytes(4).toString('hex')}`;
@@ -124,7 +118,10 @@ export async function operatorCommand(argv: string[]): Promise<number> {
         python: python ?? 'conclab/workload-python:0.1.0',
       };
     }
-    const otlpEndpoint = str('otlp-endpoint', 'CONCLAB_OTLP_ENDPOINT') ?? receiver?.url;
+    const pullPolicy = str('image-pull-policy', 'CONCLAB_IMAGE_PULL_POLICY');
+    if (pullPolicy !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(pullPolicy)) {
+      throw new UsageError(`--image-pull-policy ${JSON.stringify(pullPolicy)}: use Always, IfNotPresent or Never`);
+    }
     const resultsUrl = str('results-url', 'CONCLAB_RESULTS_URL');
     const handle = await startOperator({
       kubeConfig,
@@ -132,9 +129,8 @@ export async function operatorCommand(argv: string[]): Promise<number> {
       httpHost: host,
       httpPort: num('http-port', 'CONCLAB_HTTP_PORT', 8080),
       workers: num('workers', 'CONCLAB_WORKERS', 2),
-      ...(otlpEndpoint ? { otlpEndpoint } : {}),
       ...(resultsUrl ? { resultsUrl } : {}),
-      ...(receiver ? { traceReceiver: receiver } : {}),
+      ...(pullPolicy ? { imagePullPolicy: pullPolicy as 'Always' | 'IfNotPresent' | 'Never' } : {}),
       images,
       loadResources: {
         cpu: str('load-cpu', 'CONCLAB_LOAD_CPU') ?? '1',
@@ -155,7 +151,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
         : {}),
     });
     console.error(
-      `conclab operator: serving ${handle.url} (healthz, readyz, metrics, results)${receiver ? `, OTLP ${receiver.url}` : ''}; watching ${namespaces.length ? namespaces.join(', ') : 'all namespaces'}`,
+      `conclab operator: serving ${handle.url} (healthz, readyz, metrics, results); watching ${namespaces.length ? namespaces.join(', ') : 'all namespaces'}`,
     );
     const onSignal = (signal: string) => {
       console.error(`conclab operator: ${signal}, shutting down`);
@@ -164,11 +160,9 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => onSignal('SIGTERM'));
     process.once('SIGINT', () => onSignal('SIGINT'));
     const reason = await handle.stopped;
-    await receiver?.close();
     // Like client-go: a replica that lost its lease exits non-zero, so it restarts and re-lists.
     return reason === 'lost-lease' ? EXIT_FAILED : EXIT_OK;
   } catch (err) {
-    await receiver?.close().catch(() => {});
     if (err instanceof UsageError) {
       console.error(`conclab operator: ${err.message}`);
       return EXIT_USAGE;

@@ -1,9 +1,7 @@
 // `conclab report NAME`: fetches a finished experiment's report from the cluster
 // (status.reportRef -> ConfigMap key) and renders it. A conclab JSON report (schemaVersion
-// "1", what `conclab run` writes) renders through operator/report exactly like a local one.
-// An operator that stores only its cluster summary (kind ConcurrencyExperimentReport,
-// runtime "kubernetes", numeric schemaVersion) gets a short rendering of that summary, said
-// to be one, rather than an error. The fetch is an I/O shell; the decisions are pure functions.
+// "1", what `conclab run` writes and the operator stores) renders through operator/report
+// exactly like a local one. The fetch is an I/O shell; the decisions are pure functions.
 import { parseArgs } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { type ConcurrencyExperiment, GROUP, PLURAL, VERSION } from '../api/schema.ts';
@@ -70,106 +68,12 @@ export function locateReport(cx: ConcurrencyExperiment): { configMap: string; ke
   return { configMap: ref.configMap, key: ref.key };
 }
 
-/** The operator's cluster summary, as far as this command reads it. */
-interface ClusterSummary {
-  schemaVersion: number;
-  kind: 'ConcurrencyExperimentReport';
-  runtime: 'kubernetes';
-  experiment: { name: string; namespace: string };
-  generatedAt: string;
-  results: {
-    name: string;
-    throughput: number;
-    throughputCI?: number;
-    p50Millis: number;
-    p99Millis: number;
-    errorRate: number;
-    restarts?: number;
-  }[];
-  verdict: { summary: string; winner?: string; throughputDelta?: string; p99Delta?: string; blastRadius?: string };
-  trials?: {
-    variant: string;
-    trial: number;
-    throughput: number;
-    p99Millis: number;
-    errors: number;
-    restarts: number;
-  }[];
-}
-
-export function isClusterSummary(value: unknown): value is ClusterSummary {
-  const v = value as Partial<ClusterSummary> | null;
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    v.kind === 'ConcurrencyExperimentReport' &&
-    v.runtime === 'kubernetes' &&
-    typeof v.schemaVersion === 'number' &&
-    Array.isArray(v.results) &&
-    typeof v.verdict?.summary === 'string'
-  );
-}
-
-const num = (x: number | undefined, digits = 1) => (x === undefined ? '' : x.toFixed(digits));
-
-/** Markdown of the operator's cluster summary. Pure. */
-export function renderSummaryMarkdown(s: ClusterSummary): string {
-  const lines = [
-    `# ${s.experiment.namespace}/${s.experiment.name}`,
-    '',
-    `**Verdict:** ${s.verdict.summary}`,
-    '',
-    ...(s.verdict.winner ? [`Winner: ${s.verdict.winner}`, ''] : []),
-    ...(s.verdict.throughputDelta ? [`Throughput difference: ${s.verdict.throughputDelta}`] : []),
-    ...(s.verdict.p99Delta ? [`p99 difference: ${s.verdict.p99Delta}`] : []),
-    ...(s.verdict.blastRadius ? [`Blast radius: ${s.verdict.blastRadius}`] : []),
-    '',
-    '| variant | throughput (req/s) | p50 (ms) | p99 (ms) | error rate | restarts |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...s.results.map(
-      (r) =>
-        `| ${r.name} | ${num(r.throughput)}${r.throughputCI !== undefined ? ` ± ${num(r.throughputCI)}` : ''} | ${num(r.p50Millis, 2)} | ${num(r.p99Millis, 2)} | ${(r.errorRate * 100).toFixed(2)}% | ${r.restarts ?? 0} |`,
-    ),
-  ];
-  if (s.trials && s.trials.length > 0) {
-    lines.push(
-      '',
-      '## Trials',
-      '',
-      '| variant | trial | throughput (req/s) | p99 (ms) | errors | restarts |',
-      '|---|---:|---:|---:|---:|---:|',
-      ...s.trials.map(
-        (t) =>
-          `| ${t.variant} | ${t.trial} | ${num(t.throughput)} | ${num(t.p99Millis, 2)} | ${t.errors} | ${t.restarts} |`,
-      ),
-    );
-  }
-  lines.push(
-    '',
-    `_Summary stored by the operator (cluster summary schemaVersion ${s.schemaVersion}, generated ${s.generatedAt}); ` +
-      '`--format json` prints it as stored._',
-    '',
-  );
-  return lines.join('\n');
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 /** The stored text rendered in `format`. Pure; throws ReportError for a document it cannot read. */
 export function renderStoredReport(text: string, format: ReportFormat, source: string): string {
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    JSON.parse(text);
   } catch (err) {
     throw new ReportError(`${source} does not hold JSON (${(err as Error).message}); it is not a conclab report`);
-  }
-  if (isClusterSummary(value)) {
-    if (format === 'json') return `${JSON.stringify(value, null, 2)}\n`;
-    const md = renderSummaryMarkdown(value);
-    if (format === 'md') return md;
-    return `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(`${value.experiment.name} report`)}</title></head>\n<body><pre>${escapeHtml(md)}</pre></body></html>\n`;
   }
   try {
     return renderReport(parseJsonReport(text), format);

@@ -4,16 +4,16 @@
 //
 // Whatever happens (Ctrl-C, a crashed workload, an error in conclab) the finally block removes
 // workloads, cgroups and temp files, and what was measured so far is saved, marked partial.
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import type { ExperimentRun } from '../analysis/run.ts';
 import type { ConcurrencyExperiment } from '../api/schema.ts';
 import { parseCpuCores, parseDurationMillis } from '../api/units.ts';
 import { loadExperiments, ManifestError } from '../api/validate.ts';
 import { describeEnvironment } from '../engine/environment.ts';
-import type { ExperimentRun } from '../engine/records.ts';
-import { ExperimentFailedError, type LoadDriver, runExperiment } from '../engine/run-experiment.ts';
-import { assertLoadDriverAvailable, findMaxThroughput, runLoad } from '../load/index.ts';
-import { constantRatePlan } from '../load/max-throughput.ts';
-import { sloFromApi } from '../load/slo.ts';
+import { loadDriverFor } from '../engine/load-driver.ts';
+import { ExperimentFailedError, runExperiment } from '../engine/run-experiment.ts';
+import { assertLoadDriverAvailable } from '../load/index.ts';
 import { buildReport } from '../report/model.ts';
 import { renderTerminal, shouldUseColor } from '../report/terminal.ts';
 import { renderReport, writeReports } from '../report/write.ts';
@@ -104,6 +104,7 @@ export async function run(args: string[]): Promise<number> {
   let result: ExperimentRun | undefined;
   let failure: string | undefined;
   const dir = resultsDir(experiment.metadata.name, out);
+  const runId = randomBytes(4).toString('hex');
   const progress = createProgress({ write: log, isTTY: process.stderr.isTTY === true });
   try {
     runtime = createLocalRuntime();
@@ -112,7 +113,10 @@ export async function run(args: string[]): Promise<number> {
     await runtime.pinLoadGenerator(parseCpuCores(spec.resources.cpu)).catch((err: unknown) => {
       log(`warning: could not pin the load generator: ${String(err)}\n`);
     });
-    if (spec.tracing?.enabled ?? true) receiver = await startTraceReceiver();
+    // Exporters must present this run's token: nothing else that reaches the port can fill
+    // the receiver or pass for this run's spans.
+    const receiverToken = randomBytes(24).toString('base64url');
+    if (spec.tracing?.enabled ?? true) receiver = await startTraceReceiver({ token: receiverToken });
     const environment = describeEnvironment({
       runtime: runtime.name,
       cgroupVersion: runtime.cgroupVersion,
@@ -126,8 +130,9 @@ export async function run(args: string[]): Promise<number> {
       result = await runExperiment({
         experiment,
         runtime,
-        drive: loadDriverFor(experiment, abort.signal),
-        ...(receiver ? { receiver } : {}),
+        drive: loadDriverFor(experiment, parseDurationMillis),
+        ...(receiver ? { receiver, receiverToken } : {}),
+        run: runId,
         parseMillis: parseDurationMillis,
         environment,
         signal: abort.signal,
@@ -182,25 +187,4 @@ function parseCli(args: string[]) {
   });
   if (positionals.length !== 1) throw new Error(positionals.length === 0 ? 'no FILE given' : 'give exactly one FILE');
   return { file: positionals[0]!, out: values.out, quiet: values.quiet === true, json: values.json === true };
-}
-
-/** The load driver for the manifest's pattern: plain runs, or the max-throughput search. */
-function loadDriverFor(experiment: ConcurrencyExperiment, signal: AbortSignal): LoadDriver {
-  const load = experiment.spec.load;
-  const slo = sloFromApi(experiment.spec.slo, parseDurationMillis);
-  if (load.pattern !== 'max-throughput') return (plan) => runLoad(plan, load.driver, { slo });
-  return async (plan) => {
-    const search = await findMaxThroughput({
-      startRate: plan.rate ?? load.rate ?? 10,
-      slo,
-      signal,
-      runTrial: (rate) => runLoad(constantRatePlan(plan, rate), load.driver, { slo }),
-    });
-    if (!search.capacityResult) {
-      throw new Error(
-        `max-throughput search found no rate within the SLO (ended: ${search.end}); lower load.rate or relax slo`,
-      );
-    }
-    return search.capacityResult;
-  };
 }

@@ -165,6 +165,7 @@ export const WorkloadEvent = Type.Object({
   downMillis: Opt(Num('process-restart: last sign of life of the old process to ready again, ms.')),
   exit: Opt(Str('worker-exit / process-exit: how it ended ("code 70", "signal SIGABRT", "OOMKilled").')),
   oomKilled: Opt(Bool("process-exit: the kernel's OOM killer ended it, as the placement saw it.")),
+  restarting: Opt(Bool('process-exit: false when the placement will not restart it (gave up, or no restart policy).')),
   detail: Opt(Str('Free text for people.')),
 });
 /** A workload event observed during a trial, from the supervisor or the placement. */

@@ -15,6 +15,7 @@ import {
   type V1Lease,
   type V1Pod,
   type V1Secret,
+  type V1Service,
 } from '@kubernetes/client-node';
 import { type ConcurrencyExperiment, type ConcurrencyExperimentStatus, GROUP, PLURAL, VERSION } from '../api/schema.ts';
 import { ErrorKind, statusCodeOf, toControllerError } from './errors.ts';
@@ -125,7 +126,7 @@ export class KubeClient {
   }
 
   /** Server-side apply of one namespaced core object under the operator's one field manager. */
-  #apply<T extends V1Pod | V1ConfigMap | V1Secret>(
+  #apply<T extends V1Pod | V1ConfigMap | V1Secret | V1Service>(
     kind: string,
     object: T,
     patch: (params: { name: string; namespace: string; body: T; fieldManager: string; force: boolean }) => Promise<T>,
@@ -147,6 +148,10 @@ export class KubeClient {
 
   applySecret(secret: V1Secret): Promise<V1Secret> {
     return this.#apply('secret', secret, (params) => this.core.patchNamespacedSecret(params, applyOptions));
+  }
+
+  applyService(service: V1Service): Promise<V1Service> {
+    return this.#apply('service', service, (params) => this.core.patchNamespacedService(params, applyOptions));
   }
 
   async getSecret(namespace: string, name: string): Promise<V1Secret | undefined> {
@@ -180,6 +185,21 @@ export class KubeClient {
       () => this.core.deleteNamespacedConfigMap({ namespace, name }),
       `delete configmap ${namespace}/${name}`,
     );
+  }
+
+  async deleteService(namespace: string, name: string): Promise<void> {
+    await orUndefinedOn404(
+      () => this.core.deleteNamespacedService({ namespace, name }),
+      `delete service ${namespace}/${name}`,
+    );
+  }
+
+  async listServices(namespace: string, labelSelector: string): Promise<V1Service[]> {
+    const list = await wrap(
+      () => this.core.listNamespacedService({ namespace, labelSelector }),
+      `list services in ${namespace}`,
+    );
+    return list.items;
   }
 
   async deleteSecret(namespace: string, name: string): Promise<void> {

@@ -4,20 +4,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import type { KubeConfig, V1ConfigMap, V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap, V1Pod, V1Service } from '@kubernetes/client-node';
 import { type ConcurrencyExperiment, GROUP, PHASES, PLURAL, VERSION } from '../api/schema.ts';
 import { toolVersion } from '../engine/environment.ts';
 import { LABEL_EXPERIMENT, LABEL_MANAGED_BY, MANAGED_BY } from '../runtime/kube/names.ts';
-import { DEFAULT_TIMEOUTS, type PhaseTimeouts } from '../runtime/kube/phase-machine.ts';
 import { DEFAULT_IMAGES, type PodContext, type PodImages } from '../runtime/kube/pod-spec.ts';
-import { clusterEnvironment } from '../runtime/kube/report.ts';
-import type { TraceReceiver } from '../telemetry/types.ts';
 import { ensureCrdInstalled } from './crd-check.ts';
 import { ControllerError, ErrorKind, toControllerError } from './errors.ts';
 import { Informer, objectKey } from './informer.ts';
 import { KubeClient } from './kube-client.ts';
 import { DEFAULT_LEADER_ELECTION, LeaderElector } from './leader-election.ts';
 import { Metrics } from './metrics.ts';
+import { clusterEnvironment, DEFAULT_TIMEOUTS, type PhaseTimeouts } from './phase-machine.ts';
 import { reconcile } from './reconcile.ts';
 import { handleResult, RESULTS_PREFIX } from './results-endpoint.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -42,11 +40,11 @@ export interface OperatorOptions {
     renewDeadlineMillis?: number;
     retryPeriodMillis?: number;
   };
-  /** OTLP endpoint given to workloads (the operator's Service); undefined: tracing off. */
-  otlpEndpoint?: string;
   /** Base URL of the results endpoint as load pods reach it; defaults to this server's URL. */
   resultsUrl?: string;
   images?: Partial<PodImages>;
+  /** imagePullPolicy of experiment pods (Never for images imported into the node only). */
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
   loadResources?: { cpu: string; memory: string };
   timeouts?: Partial<PhaseTimeouts>;
   /**
@@ -54,8 +52,6 @@ export interface OperatorOptions {
    * Tests inject a FAKE one to step through cron ticks; run deadlines always use real time.
    */
   scheduleClock?: () => number;
-  /** The OTLP receiver this operator serves, for the spans-received metric. */
-  traceReceiver?: TraceReceiver;
   /** Re-list a watch that heard nothing for this long. */
   staleAfterMillis?: number;
   log?: LogFn;
@@ -78,6 +74,7 @@ interface Watched {
   experiments: Informer<ConcurrencyExperiment>;
   pods: Informer<V1Pod>;
   configMaps: Informer<V1ConfigMap>;
+  services: Informer<V1Service>;
 }
 
 export async function startOperator(options: OperatorOptions): Promise<OperatorHandle> {
@@ -111,9 +108,6 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
     }
     return [...counts].map(([phase, value]) => ({ labels: { phase }, value }));
   });
-  metrics.gauge('conclab_spans_received_total', 'Spans accepted by the OTLP receiver.', () => [
-    { labels: {}, value: options.traceReceiver?.stats().spansAccepted ?? 0 },
-  ]);
   metrics.gauge('conclab_leader', '1 when this replica holds the lease.', () => [
     { labels: {}, value: leading ? 1 : 0 },
   ]);
@@ -163,25 +157,32 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
 
   const podContext: PodContext = {
     images,
-    otlpEndpoint: options.otlpEndpoint,
+    ...(options.imagePullPolicy ? { imagePullPolicy: options.imagePullPolicy } : {}),
     resultsUrl: options.resultsUrl ?? url,
     loadResources: options.loadResources ?? { cpu: '1', memory: '512Mi' },
   };
 
-  function observe(namespace: string, experiment: string): { pods: V1Pod[]; configMaps: V1ConfigMap[] } {
+  function observe(
+    namespace: string,
+    experiment: string,
+  ): { pods: V1Pod[]; configMaps: V1ConfigMap[]; services: V1Service[] } {
     const mine = (o: { metadata?: { namespace?: string; labels?: Record<string, string> } }) =>
       o.metadata?.namespace === namespace && o.metadata?.labels?.[LABEL_EXPERIMENT] === experiment;
     return {
       pods: watched.flatMap((w) => w.pods.list()).filter(mine),
       configMaps: watched.flatMap((w) => w.configMaps.list()).filter(mine),
+      services: watched.flatMap((w) => w.services.list()).filter(mine),
     };
   }
 
   function isReady(): boolean {
     if (stopping) return false;
-    if (!leading) return true; // a standby serves results and OTLP; it is ready for that.
+    if (!leading) return true; // a standby serves results; it is ready for that.
     return (
-      watched.length > 0 && watched.every((w) => w.experiments.healthy() && w.pods.healthy() && w.configMaps.healthy())
+      watched.length > 0 &&
+      watched.every(
+        (w) => w.experiments.healthy() && w.pods.healthy() && w.configMaps.healthy() && w.services.healthy(),
+      )
     );
   }
 
@@ -252,10 +253,26 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         onDelete: enqueueOwner,
         onError: onError('configmaps'),
       });
-      watched.push({ experiments, pods, configMaps });
+      const services = new Informer<V1Service>({
+        ...common,
+        name: `services@${ns || '*'}`,
+        list: async () => {
+          const l = ns
+            ? await client.core.listNamespacedService({ namespace: ns, labelSelector: selector })
+            : await client.core.listServiceForAllNamespaces({ labelSelector: selector });
+          return { items: l.items, resourceVersion: l.metadata?.resourceVersion ?? '' };
+        },
+        watchPath: `/api/v1${nsPath}/services`,
+        labelSelector: selector,
+        onChange: enqueueOwner,
+        onDelete: enqueueOwner,
+        onError: onError('services'),
+      });
+      watched.push({ experiments, pods, configMaps, services });
       // Children first, so the first reconciles already see them.
       pods.start();
       configMaps.start();
+      services.start();
       experiments.start();
     }
   }
@@ -265,6 +282,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
       w.experiments.stop();
       w.pods.stop();
       w.configMaps.stop();
+      w.services.stop();
     }
   }
 
@@ -273,7 +291,9 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
 
   async function processKey(key: string): Promise<void> {
     const [namespace = '', name = ''] = key.split('/');
-    const synced = watched.every((w) => w.experiments.synced && w.pods.synced && w.configMaps.synced);
+    const synced = watched.every(
+      (w) => w.experiments.synced && w.pods.synced && w.configMaps.synced && w.services.synced,
+    );
     if (!synced) {
       // Deciding on half a picture could recreate children that exist: wait for the caches.
       queue.addAfter(key, 200);
@@ -293,8 +313,6 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         now: Date.now,
         ...(options.scheduleClock ? { scheduleNow: options.scheduleClock } : {}),
         log: (level, m) => log(level, m),
-        // Workloads tag spans with the experiment name only; the namespace is not in the key.
-        spans: (_ns, experiment) => options.traceReceiver?.aggregates({ experiment }) ?? [],
         environment,
       });
       countReconcile({ result: 'success' });

@@ -1,59 +1,65 @@
 // The phase machine of a cluster run, as ONE pure function of what is observed: the
-// experiment and its children (pods, ConfigMaps) at a moment `nowMillis`. It returns what
-// to apply, what to remove, the phase to report and when to look again. It never sleeps and
-// keeps no memory: deadlines are measured from children's creationTimestamps, progress
-// from which result ConfigMaps exist, so an operator restarted mid-run picks up exactly
-// where the last one stopped.
+// experiment and its children (pods, ConfigMaps, Services) at a moment `nowMillis`. It returns
+// what to apply, what to remove, the phase to report and when to look again. It never sleeps
+// and keeps no memory: deadlines are measured from children's creationTimestamps, progress
+// from which result ConfigMaps exist, so an operator restarted mid-run picks up exactly where
+// the last one stopped.
 //
-// A run is a list of steps (variant, trial), interleaved A B B A ... by the engine's
-// planTrials. Steps run one at a time so variants never share the nodes' CPU:
-//   deploy workload pods -> all Ready -> load pod -> result ConfigMap -> remove step pods.
-// When every step has a result: Analyzing (apply the report ConfigMap) -> Succeeded.
-import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
-import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../../api/schema.ts';
-import { Reason } from '../../controller/reasons.ts';
-import { faultsFor, faultWorker, planTrials, toLoadPlan } from '../../engine/plan.ts';
-import type { Environment } from '../../analysis/run.ts';
-import type { InjectedFault, WorkloadEvent } from '../../contracts/records.ts';
-import { generateK6Script } from '../../load/k6-script.ts';
-import { sloFromApi } from '../../load/slo.ts';
-import type { LoadPlan, LoadResult } from '../../load/types.ts';
-import type { JsonReport } from '../../report/json.ts';
-import type { SpanAggregate } from '../../telemetry/types.ts';
+// The operator only places: a run is the engine's planned trials (planTrials, A B B A ...),
+// one step at a time so variants never share the nodes' CPU:
+//   OTLP Service + token -> workload pods -> all Ready -> load pod (the trial runner, the same
+//   code `conclab run` runs) -> its TrialRecord in a result ConfigMap -> remove the step's pods.
+// When every step has a record: the same record assembly and report as a local run
+// (engine/assemble.ts, operator/report) -> Analyzing (apply the report ConfigMap) -> Succeeded.
+import type { V1ConfigMap, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { Environment } from '../analysis/run.ts';
+import { tracingOf } from '../api/defaults.ts';
+import { Reason } from '../api/reasons.ts';
+import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../api/schema.ts';
+import { type TrialRecord, trialRecordProblems } from '../contracts/records.ts';
+import { assembleRun } from '../engine/assemble.ts';
+import { planTrials } from '../engine/plan.ts';
+import { trialTimeBoundMillis } from '../engine/trial-runner.ts';
+import { fitJsonReport } from '../report/fit.ts';
+import { type JsonReport, toJsonReport } from '../report/json.ts';
+import { buildReport } from '../report/model.ts';
 import {
   childLabels,
-  k6ScriptConfigMapName,
   LABEL_GENERATION,
   LABEL_ROLE,
   LABEL_RUN,
   LABEL_TRIAL,
   LABEL_VARIANT,
   loadPodName,
+  otlpServiceName,
   reportConfigMapName,
   resultConfigMapName,
   runOf,
   tokenSecretName,
   workloadPodName,
-} from './names.ts';
+} from '../runtime/kube/names.ts';
 import {
   ADMIN_PORT,
-  K6_SUMMARY_PATH,
   loadPod,
+  OTLP_PORT,
+  otlpService,
   ownerReference,
   type PodContext,
+  RECORD_KEY,
   WORK_PORT,
   workloadPod,
-} from './pod-spec.ts';
-import { buildClusterReport, clusterEnvironment, REPORT_KEY, reportConfigMap, type StepResult } from './report.ts';
+} from '../runtime/kube/pod-spec.ts';
+
+export const REPORT_KEY = 'report.json';
 
 export interface PhaseTimeouts {
   /** From the first workload pod's creation until all of the step's pods are Ready. */
   deployMillis: number;
-  /** Added to warm-up + measured duration: how late a load pod may finish. */
+  /** Added to the trial runner's own time bound: how late a load pod may finish. */
   loadGraceMillis: number;
   /** How long past its deletion deadline a pod of an earlier step may take to go away. */
   cleanupMillis: number;
-  /** How long after a load pod succeeded its result may take to arrive. */
+  /** How long after a load pod succeeded its record may take to arrive. */
   resultGraceMillis: number;
 }
 
@@ -70,29 +76,28 @@ export interface PhaseInput {
   /** Children of the experiment, as observed (informer cache or list). */
   pods: V1Pod[];
   configMaps: V1ConfigMap[];
+  services: V1Service[];
   nowMillis: number;
   ctx: PodContext;
   timeouts: PhaseTimeouts;
   parseMillis: (d: string) => number;
-  /** Span aggregates the operator's OTLP receiver holds for this experiment (best effort). */
-  spans?: SpanAggregate[];
-  /** Recorded in the report; defaults to a plain "kubernetes" description. */
-  environment?: Environment;
+  /** Recorded in the report (the operator's side; the nodes' facts come from the records). */
+  environment: Environment;
 }
 
 export interface ChildRef {
-  kind: 'Pod' | 'ConfigMap' | 'Secret';
+  kind: 'Pod' | 'ConfigMap' | 'Secret' | 'Service';
   name: string;
 }
 
-export type Child = V1Pod | V1ConfigMap | V1Secret;
+export type Child = V1Pod | V1ConfigMap | V1Secret | V1Service;
 
 export interface PhaseDecision {
   /** Children to server-side apply (idempotent). */
   apply: Child[];
   /** Children to delete (404 is fine). */
   remove: ChildRef[];
-  /** The results token Secret must exist before the applied load pod can start. */
+  /** The token Secret must exist before the applied pods can start (they read it). */
   ensureToken: boolean;
   phase: Phase;
   reason: Reason;
@@ -112,6 +117,8 @@ const FATAL_WAITING = new Set([
   'CreateContainerConfigError',
   'CreateContainerError',
   'ErrImageNeverPull',
+  'ErrImagePull',
+  'ImagePullBackOff',
   'RunContainerError',
 ]);
 
@@ -155,7 +162,8 @@ export function podProblem(pod: V1Pod, deploying: boolean): string | undefined {
     }
     const last = cs.lastState?.terminated ?? cs.state?.terminated;
     if (deploying && (cs.restartCount ?? 0) > 0 && last) {
-      return `pod ${name} container ${cs.name} exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''} before becoming ready`;
+      const why = last.reason === 'OOMKilled' ? ' (out of memory: raise spec.resources.memory)' : '';
+      return `pod ${name} container ${cs.name} exited with code ${last.exitCode}${last.reason ? ` (${last.reason})` : ''} before becoming ready${why}${last.message ? `: ${last.message.trim().slice(0, 500)}` : ''}`;
     }
   }
   return undefined;
@@ -171,24 +179,51 @@ function waitingReasons(pods: V1Pod[]): string {
   return reasons.length ? ` (${reasons.join(', ')})` : '';
 }
 
-/** Parses and checks a posted LoadResult; throws with what is wrong. */
-export function parseLoadResult(json: string): LoadResult {
-  const r = JSON.parse(json) as Partial<LoadResult>;
-  for (const k of ['startedAtMillis', 'endedAtMillis', 'sent', 'completed'] as const) {
-    if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) throw new Error(`field ${k} must be a number`);
+/** Parses and checks a stored TrialRecord (the same definition the results endpoint checks). */
+export function parseTrialRecord(json: string): TrialRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new Error(`not JSON: ${(err as Error).message}`);
   }
-  if (typeof r.latencyHistogram !== 'string') throw new Error('field latencyHistogram must be a string');
-  if (typeof r.errors !== 'object' || r.errors === null) throw new Error('field errors must be an object');
-  return r as LoadResult;
+  const problems = trialRecordProblems(value);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return value as TrialRecord;
 }
 
-function loadDurationMillis(cx: ConcurrencyExperiment, parseMillis: (d: string) => number): number {
-  const l = cx.spec.load;
-  const measured =
-    l.pattern === 'ramping-arrival-rate'
-      ? (l.stages ?? []).reduce((a, s) => a + parseMillis(s.duration), 0)
-      : parseMillis(l.duration);
-  return parseMillis(l.warmUp) + measured;
+/** The report of a finished cluster run: the same assembly and report as `conclab run`. */
+export function clusterReport(
+  cx: ConcurrencyExperiment,
+  records: readonly TrialRecord[],
+  now: Date,
+  environment: Environment,
+): JsonReport {
+  const starts = records.map((r) => r.load.startedAtMillis);
+  const ends = records.map((r) => r.load.endedAtMillis);
+  const run = assembleRun({
+    experiment: cx,
+    environment,
+    trials: records,
+    startedAt: new Date(starts.length ? Math.min(...starts) : now.getTime()),
+    endedAt: new Date(ends.length ? Math.max(...ends) : now.getTime()),
+    partial: false,
+  });
+  return fitJsonReport(toJsonReport(buildReport(run, { generatedAt: now, seed: 0x5eed })));
+}
+
+export function reportConfigMap(cx: ConcurrencyExperiment, report: JsonReport): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: reportConfigMapName(cx.metadata.name, runOf(cx)),
+      namespace: cx.metadata.namespace,
+      labels: childLabels(cx.metadata.name, 'report', cx.metadata.generation ?? 0, undefined, runOf(cx)),
+      ownerReferences: [ownerReference(cx)],
+    },
+    data: { [REPORT_KEY]: JSON.stringify(report) },
+  };
 }
 
 export function decidePhase(input: PhaseInput): PhaseDecision {
@@ -197,6 +232,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   const generation = String(cx.metadata.generation ?? 0);
   const pods = input.pods.filter(exists);
   const configMaps = input.configMaps.filter(exists);
+  const services = input.services.filter(exists);
   // A scheduled experiment's run (undefined for one-shot): part of every child's name and labels.
   const run = runOf(cx);
   const reportName = reportConfigMapName(name, run);
@@ -208,17 +244,20 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
 
   // Children of an older spec (or an earlier run) go first, whatever else happens.
   const stale: ChildRef[] = [
-    ...pods.filter((p) => !ofThisRun(p)).map((p) => podRef(p)),
-    ...configMaps.filter((c) => !ofThisRun(c) && !history(c)).map((c) => cmRef(c)),
+    ...pods.filter((p) => !ofThisRun(p)).map((p) => ref('Pod', p)),
+    ...configMaps.filter((c) => !ofThisRun(c) && !history(c)).map((c) => ref('ConfigMap', c)),
+    ...services.filter((s) => !ofThisRun(s)).map((s) => ref('Service', s)),
   ];
   const current = {
     pods: pods.filter(ofThisRun),
     configMaps: configMaps.filter(ofThisRun),
+    services: services.filter(ofThisRun),
   };
   const everythingButReport: ChildRef[] = [
     ...stale,
-    ...current.pods.map(podRef),
-    ...current.configMaps.filter((c) => c.metadata?.name !== reportName).map(cmRef),
+    ...current.pods.map((p) => ref('Pod', p)),
+    ...current.configMaps.filter((c) => c.metadata?.name !== reportName).map((c) => ref('ConfigMap', c)),
+    ...current.services.map((s) => ref('Service', s)),
     { kind: 'Secret', name: tokenSecretName(name) },
   ];
   const base = { apply: [] as PhaseDecision['apply'], ensureToken: false };
@@ -260,48 +299,37 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 
   const plan = planTrials(cx.spec);
-  const steps: StepResult[] = [];
+  const records: TrialRecord[] = [];
   for (const p of plan) {
     const cm = current.configMaps.find((c) => c.metadata?.name === resultConfigMapName(name, p.variant, p.trial, run));
     if (!cm) continue;
     try {
-      const load = parseLoadResult(cm.data?.['result.json'] ?? '');
-      const extra = load as LoadResult & { injectedFaults?: InjectedFault[]; workloadEvents?: WorkloadEvent[] };
-      steps.push({
-        variant: p.variant,
-        trial: p.trial,
-        load,
-        restarts: Number(cm.data?.restarts ?? 0) || 0,
-        faults: extra.injectedFaults ?? [],
-        events: extra.workloadEvents ?? [],
-      });
+      const record = parseTrialRecord(cm.data?.[RECORD_KEY] ?? '');
+      if (record.variant !== p.variant || record.trial !== p.trial) {
+        throw new Error(`it is the record of variant ${record.variant} trial ${record.trial}`);
+      }
+      records.push(record);
     } catch (err) {
       return fail(
         Reason.ResultInvalid,
-        `variant ${p.variant} trial ${p.trial}: result in ConfigMap ${cm.metadata?.name} is invalid: ${(err as Error).message}`,
+        `variant ${p.variant} trial ${p.trial}: record in ConfigMap ${cm.metadata?.name} is invalid: ${(err as Error).message}`,
         p,
       );
     }
   }
 
-  if (steps.length === plan.length) {
+  if (records.length === plan.length) {
     let built: JsonReport;
     try {
-      built = buildClusterReport(
-        cx,
-        steps,
-        new Date(nowMillis),
-        input.spans ?? [],
-        input.environment ?? clusterEnvironment('unknown', 'unknown', 'unknown'),
-      );
+      built = clusterReport(cx, records, new Date(nowMillis), input.environment);
     } catch (err) {
       // Same inputs, same outcome: retrying cannot help, so this ends the run.
       return fail(Reason.AnalysisFailed, `analysis of ${plan.length} trials failed: ${(err as Error).message}`);
     }
     return {
       ...base,
-      apply: [reportConfigMap(cx, built, ownerReference(cx))],
-      remove: [...stale, ...current.pods.map(podRef)],
+      apply: [reportConfigMap(cx, built)],
+      remove: [...stale, ...current.pods.map((p) => ref('Pod', p)), ...current.services.map((s) => ref('Service', s))],
       phase: 'Analyzing',
       reason: Reason.Analyzing,
       message: `all ${plan.length} trials measured; writing the report`,
@@ -310,8 +338,8 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     };
   }
 
-  const step = plan.find((p) => !steps.some((s) => s.variant === p.variant && s.trial === p.trial));
-  if (!step) throw new Error('unreachable: a step without result must exist');
+  const step = plan.find((p) => !records.some((s) => s.variant === p.variant && s.trial === p.trial));
+  if (!step) throw new Error('unreachable: a step without record must exist');
   const stepInfo = { currentVariant: step.variant, currentTrial: step.trial };
   const variant = cx.spec.variants.find((v) => v.name === step.variant);
   if (!variant) throw new Error(`unreachable: planned variant ${step.variant} not in spec`);
@@ -321,7 +349,6 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   // Only one step's pods at a time: earlier steps' pods must be GONE, not merely terminating
   // (a terminating pod still burns CPU for its grace period), before this one starts.
   const others = current.pods.filter((p) => !isStep(p));
-  const otherScripts = current.configMaps.filter((c) => label(c, LABEL_ROLE) === 'script' && !isStep(c));
   const terminating = input.pods.filter((p) => !exists(p) && !isStep(p));
   if (others.length > 0 || stale.length > 0 || terminating.length > 0) {
     const waitingFor = others.length + stale.length + terminating.length;
@@ -344,7 +371,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     const next = Math.min(...deadlines.map((d) => d.at).filter(Number.isFinite), Number.POSITIVE_INFINITY);
     return {
       ...base,
-      remove: [...stale, ...others.map(podRef), ...otherScripts.map(cmRef)],
+      remove: [...stale, ...others.map((p) => ref('Pod', p))],
       phase: 'Running',
       reason: Reason.WaitingForCleanup,
       message: `waiting for ${waitingFor} pod(s) of earlier trials to go before variant ${step.variant} trial ${step.trial}`,
@@ -353,23 +380,42 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     };
   }
 
+  const where = `variant ${step.variant} trial ${step.trial}`;
+  // Spans go to the step's load pod through the experiment's OTLP Service; its ClusterIP is
+  // what workloads are given (no cluster DNS needed).
+  const tracing = tracingOf(cx.spec).enabled;
+  const service = current.services.find((s) => s.metadata?.name === otlpServiceName(name, run));
+  const clusterIp = service?.spec?.clusterIP;
+  if (tracing && (!clusterIp || clusterIp === 'None')) {
+    return {
+      ...base,
+      apply: [otlpService(cx)],
+      ensureToken: true,
+      remove: [],
+      phase: 'Running',
+      reason: Reason.DeployingWorkload,
+      message: `${where}: creating the OTLP Service the workloads export spans to`,
+      requeueAfterMillis: 1000,
+      ...stepInfo,
+    };
+  }
+  const tracesEndpoint = tracing ? `http://${clusterIp}:${OTLP_PORT}/v1/traces` : undefined;
+
   const workloadNames = Array.from({ length: variant.replicas }, (_, i) =>
     workloadPodName(name, variant.name, step.trial, i, run),
   );
   const workloads = workloadNames.map((n) => current.pods.find((p) => p.metadata?.name === n));
-  const missing = workloadNames.filter((_, i) => !workloads[i]);
   const present = workloads.filter((p): p is V1Pod => p !== undefined);
   const loadName = loadPodName(name, step.variant, step.trial, run);
   const load = current.pods.find((p) => p.metadata?.name === loadName);
-  const where = `variant ${step.variant} trial ${step.trial}`;
 
   for (const pod of present) {
     const problem = podProblem(pod, !load);
     if (problem) return fail(Reason.WorkloadFailed, `${where}: ${problem}`, step);
   }
 
-  const allReady = missing.length === 0 && present.every(isReady);
-  if (!allReady) {
+  const allReady = present.length === workloadNames.length && present.every(isReady);
+  if (!allReady && !load) {
     const created = present.map((p) => timeMillis(p.metadata?.creationTimestamp)).filter(Number.isFinite);
     const startMillis = created.length ? Math.min(...created) : nowMillis;
     const deadline = startMillis + timeouts.deployMillis;
@@ -380,11 +426,11 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
         step,
       );
     }
+    const missing = workloadNames.flatMap((n, i) => (workloads[i] ? [] : [i]));
     return {
       ...base,
-      apply: missing.map((_, i) =>
-        workloadPod(cx, variant, step.trial, workloadNames.indexOf(missing[i] as string), input.ctx),
-      ),
+      apply: missing.map((i) => workloadPod(cx, variant, step.trial, i, input.ctx, tracesEndpoint)),
+      ensureToken: true,
       remove: [],
       phase: 'Running',
       reason: Reason.DeployingWorkload,
@@ -395,25 +441,13 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 
   if (!load) {
-    const targets = present.map((p) => `http://${p.status?.podIP}:${WORK_PORT}/work`);
-    const plan = loadPlanFor(cx, step, targets, parseMillis);
-    const { targets: _targets, ...planWithoutUrl } = plan;
-    const planJson = JSON.stringify(planWithoutUrl);
-    const script = cx.spec.load.driver === 'k6' ? [k6ScriptConfigMap(cx, step, plan, parseMillis)] : [];
-    // Faults hit exactly one worker of the first replica, timed by the load pod from the
-    // start of its run (warm-up + at), through the supervisor's admin endpoint.
-    const faults = faultsFor(cx.spec.faults, step.variant).map((f) => ({
-      kind: f.kind,
-      worker: faultWorker(f, variant.workers),
-      atMillis: plan.warmUpMillis + parseMillis(f.at),
-    }));
-    const adminUrls = present.map((p) => `http://${p.status?.podIP}:${ADMIN_PORT}`);
+    const targets = workloadNames.map((n) => {
+      const ip = current.pods.find((p) => p.metadata?.name === n)?.status?.podIP;
+      return { workUrl: `http://${ip}:${WORK_PORT}`, adminUrl: `http://${ip}:${ADMIN_PORT}` };
+    });
     return {
       ...base,
-      apply: [
-        ...script,
-        loadPod({ cx, variant: step.variant, trial: step.trial, targets, planJson, faults, adminUrls }, input.ctx),
-      ],
+      apply: [loadPod({ cx, variant: step.variant, trial: step.trial, targets }, input.ctx)],
       ensureToken: true,
       remove: [],
       phase: 'Running',
@@ -434,19 +468,19 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     const since = finished.length ? Math.max(...finished) : timeMillis(load.metadata?.creationTimestamp);
     const deadline = (Number.isFinite(since) ? since : nowMillis) + timeouts.resultGraceMillis;
     if (nowMillis >= deadline) {
-      return fail(Reason.LoadFailed, `${where}: load pod ${loadName} finished without posting its result`, step);
+      return fail(Reason.LoadFailed, `${where}: load pod ${loadName} finished without posting its record`, step);
     }
     return waitLoad(deadline);
   }
   const createdMillis = timeMillis(load.metadata?.creationTimestamp);
   const deadline =
     (Number.isFinite(createdMillis) ? createdMillis : nowMillis) +
-    loadDurationMillis(cx, parseMillis) +
+    trialTimeBoundMillis(cx, parseMillis) +
     timeouts.loadGraceMillis;
   if (nowMillis >= deadline) {
     return fail(
       Reason.LoadTimedOut,
-      `${where}: no result from load pod ${loadName} within ${Math.round((deadline - createdMillis) / 1000)}s`,
+      `${where}: no record from load pod ${loadName} within ${Math.round((deadline - createdMillis) / 1000)}s`,
       step,
     );
   }
@@ -465,47 +499,25 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 }
 
-/** The LoadPlan of one step; its url is the first target (the load pod gets all in --targets). */
-export function loadPlanFor(
-  cx: ConcurrencyExperiment,
-  step: { variant: string; trial: number },
-  targets: string[],
-  parseMillis: (d: string) => number,
-): LoadPlan {
-  return toLoadPlan({
-    load: cx.spec.load,
-    url: targets[0] ?? '',
-    headers: { 'x-conclab-variant': step.variant, 'x-conclab-trial': String(step.trial) },
-    parseMillis,
-  });
+function ref(kind: ChildRef['kind'], o: { metadata?: { name?: string } }): ChildRef {
+  return { kind, name: o.metadata?.name ?? '' };
 }
 
-/** The k6 script of one step, mounted into the load pod's k6 container. */
-export function k6ScriptConfigMap(
-  cx: ConcurrencyExperiment,
-  step: { variant: string; trial: number },
-  plan: LoadPlan,
-  parseMillis: (d: string) => number,
-): V1ConfigMap {
+/**
+ * What the report says about where a cluster run happened, from the operator's side. The
+ * nodes' facts (kernel, CPUs, cgroup version, images) come from the trial records, as the
+ * workloads' supervisors reported them (engine/assemble.ts).
+ */
+export function clusterEnvironment(toolVersion: string, operatorHost: string, nodeVersion: string): Environment {
   return {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: {
-      name: k6ScriptConfigMapName(cx.metadata.name, step.variant, step.trial, runOf(cx)),
-      namespace: cx.metadata.namespace,
-      labels: childLabels(cx.metadata.name, 'script', cx.metadata.generation ?? 0, step, runOf(cx)),
-      ownerReferences: [ownerReference(cx)],
-    },
-    data: {
-      'script.js': generateK6Script(plan, { slo: sloFromApi(cx.spec.slo, parseMillis), summaryPath: K6_SUMMARY_PATH }),
-    },
+    toolVersion,
+    hostname: `kubernetes (operator ${operatorHost})`,
+    cores: 0,
+    cpuModel: 'unknown: no workload reported it',
+    kernel: 'unknown: no workload reported it',
+    cgroupVersion: 'kubernetes',
+    runtimeVersions: { operatorNode: nodeVersion },
+    runtime: 'kubernetes',
+    warnings: [],
   };
-}
-
-function podRef(p: V1Pod): ChildRef {
-  return { kind: 'Pod', name: p.metadata?.name ?? '' };
-}
-
-function cmRef(c: V1ConfigMap): ChildRef {
-  return { kind: 'ConfigMap', name: c.metadata?.name ?? '' };
 }

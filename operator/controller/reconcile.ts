@@ -4,11 +4,12 @@
 // the kube runtime's phase machine decides children and status.
 
 import { randomBytes } from 'node:crypto';
-import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { Environment } from '../analysis/run.ts';
+import { Reason } from '../api/reasons.ts';
 import type { ConcurrencyExperiment } from '../api/schema.ts';
 import { parseDurationMillis } from '../api/units.ts';
 import { checkObject } from '../api/validate.ts';
-import type { Environment } from '../engine/records.ts';
 import {
   childLabels,
   childSelector,
@@ -19,6 +20,9 @@ import {
   runOf,
   tokenSecretName,
 } from '../runtime/kube/names.ts';
+import { ownerReference, type PodContext } from '../runtime/kube/pod-spec.ts';
+import { ControllerError, ErrorKind, statusCodeOf } from './errors.ts';
+import type { KubeClient } from './kube-client.ts';
 import {
   type Child,
   type ChildRef,
@@ -26,12 +30,7 @@ import {
   type PhaseDecision,
   type PhaseTimeouts,
   timeMillis,
-} from '../runtime/kube/phase-machine.ts';
-import { ownerReference, type PodContext } from '../runtime/kube/pod-spec.ts';
-import type { SpanAggregate } from '../telemetry/types.ts';
-import { ControllerError, ErrorKind, statusCodeOf } from './errors.ts';
-import type { KubeClient } from './kube-client.ts';
-import { Reason } from './reasons.ts';
+} from './phase-machine.ts';
 import { recordRun, reportsToDelete } from './run-history.ts';
 import { decideSchedule, type ScheduleDecision } from './schedule.ts';
 import { buildStatus, rfc3339, statusDiffers } from './status.ts';
@@ -39,7 +38,7 @@ import { buildStatus, rfc3339, statusDiffers } from './status.ts';
 export interface ReconcileContext {
   client: KubeClient;
   /** Children as last observed (informer caches). */
-  observe(namespace: string, experiment: string): { pods: V1Pod[]; configMaps: V1ConfigMap[] };
+  observe(namespace: string, experiment: string): { pods: V1Pod[]; configMaps: V1ConfigMap[]; services: V1Service[] };
   podContext: PodContext;
   timeouts: PhaseTimeouts;
   now(): number;
@@ -49,10 +48,8 @@ export interface ReconcileContext {
    */
   scheduleNow?(): number;
   log(level: 'info' | 'warn' | 'error', message: string): void;
-  /** Span aggregates of an experiment from the operator's OTLP receiver, if it runs one. */
-  spans?(namespace: string, experiment: string): SpanAggregate[];
-  /** Recorded in reports. */
-  environment?: Environment;
+  /** Recorded in reports (the operator's side; the nodes' facts come from the records). */
+  environment: Environment;
 }
 
 export interface Action {
@@ -128,12 +125,12 @@ export async function reconcile(cx: ConcurrencyExperiment, ctx: ReconcileContext
     cx: experiment,
     pods: observed.pods,
     configMaps: observed.configMaps,
+    services: observed.services,
     nowMillis: ctx.now(),
     ctx: ctx.podContext,
     timeouts: ctx.timeouts,
     parseMillis: parseDurationMillis,
-    spans: ctx.spans?.(namespace, name) ?? [],
-    ...(ctx.environment ? { environment: ctx.environment } : {}),
+    environment: ctx.environment,
   });
   if (decision.phase === 'Failed') {
     // Status first: once the children are gone it is the only record of why the run failed.
@@ -194,12 +191,12 @@ async function reconcileScheduled(
       cx,
       pods: observed.pods,
       configMaps: observed.configMaps,
+      services: observed.services,
       nowMillis,
       ctx: ctx.podContext,
       timeouts: ctx.timeouts,
       parseMillis: parseDurationMillis,
-      spans: ctx.spans?.(namespace, name) ?? [],
-      ...(ctx.environment ? { environment: ctx.environment } : {}),
+      environment: ctx.environment,
     });
   const carried = {
     ...(status.results ? { results: status.results } : {}),
@@ -230,6 +227,7 @@ async function reconcileScheduled(
         ...observed.configMaps
           .filter((c) => c.metadata?.labels?.[LABEL_ROLE] !== 'report')
           .map((c) => cmRef(c.metadata?.name)),
+        ...observed.services.map((sv) => ({ kind: 'Service' as const, name: sv.metadata?.name ?? '' })),
       ],
       ensureToken: false,
       phase: status.phase as 'Succeeded' | 'Failed',
@@ -312,6 +310,7 @@ async function act(ctx: ReconcileContext, cx: ConcurrencyExperiment, decision: P
   for (const ref of decision.remove) {
     if (ref.kind === 'Pod') await ctx.client.deletePod(namespace, ref.name);
     else if (ref.kind === 'ConfigMap') await ctx.client.deleteConfigMap(namespace, ref.name);
+    else if (ref.kind === 'Service') await ctx.client.deleteService(namespace, ref.name);
     else await ctx.client.deleteSecret(namespace, ref.name);
   }
 }
@@ -319,6 +318,7 @@ async function act(ctx: ReconcileContext, cx: ConcurrencyExperiment, decision: P
 async function applyChild(client: KubeClient, child: Child): Promise<void> {
   if (child.kind === 'Pod') await client.applyPod(child as V1Pod);
   else if (child.kind === 'ConfigMap') await client.applyConfigMap(child as V1ConfigMap);
+  else if (child.kind === 'Service') await client.applyService(child as V1Service);
   else await client.applySecret(child as V1Secret);
 }
 
@@ -387,20 +387,24 @@ export async function cleanup(
   options: { keepReport: boolean },
 ): Promise<number> {
   const selector = childSelector(experiment);
-  const [pods, configMaps] = await Promise.all([
+  const [pods, configMaps, services] = await Promise.all([
     client.listPods(namespace, selector),
     client.listConfigMaps(namespace, selector),
+    client.listServices(namespace, selector),
   ]);
   const cms = configMaps.filter((c) => !(options.keepReport && c.metadata?.labels?.['conclab.dev/role'] === 'report'));
   for (const p of pods) if (!p.metadata?.deletionTimestamp) await client.deletePod(namespace, p.metadata?.name ?? '');
   for (const c of cms) await client.deleteConfigMap(namespace, c.metadata?.name ?? '');
+  for (const sv of services) await client.deleteService(namespace, sv.metadata?.name ?? '');
   await client.deleteSecret(namespace, tokenSecretName(experiment));
-  const [podsLeft, cmsLeft] = await Promise.all([
+  const [podsLeft, cmsLeft, servicesLeft] = await Promise.all([
     client.listPods(namespace, selector),
     client.listConfigMaps(namespace, selector),
+    client.listServices(namespace, selector),
   ]);
   return (
     podsLeft.length +
+    servicesLeft.length +
     cmsLeft.filter((c) => !(options.keepReport && c.metadata?.labels?.['conclab.dev/role'] === 'report')).length
   );
 }

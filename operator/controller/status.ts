@@ -1,8 +1,9 @@
 // Pure: the status to write for a phase decision. Status is overwritten with what was
 // observed each time (server-side apply); only lastTransitionTime and startTime carry over,
 // because they record when something changed, not what is.
+
+import { ConditionType, Reason } from '../api/reasons.ts';
 import type { ConcurrencyExperiment, ConcurrencyExperimentStatus, Condition, Phase } from '../api/schema.ts';
-import { ConditionType, Reason } from './reasons.ts';
 
 export interface StatusInput {
   phase: Phase;

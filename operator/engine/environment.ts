@@ -2,7 +2,7 @@
 // a 64-core host are not comparable, and a reader must be able to tell which is which.
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import type { Environment } from './records.ts';
+import type { Environment } from '../analysis/run.ts';
 
 export function toolVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -41,16 +41,14 @@ export interface LoadPlanInput {
   /** Work URLs of every replica of the variant: the driver spreads the load over all of them. */
   targets: string[];
   headers?: Record<string, string>;
-  /** Share of requests the driver marks sampled in its traceparent (tracing on); absent: none sent. */
-  traceSampleRatio?: number;
   /** Duration parser (from operator/api/units.ts): "30s" -> 30000. */
   parseMillis: (duration: string) => number;
 }
 
 /** Maps the API's load section to the driver's plan for one constant or ramping trial. */
-export function toLoadPlan({ load, url, headers, parseMillis }: LoadPlanInput): LoadPlan {
+export function toLoadPlan({ load, targets, headers, parseMillis }: LoadPlanInput): LoadPlan {
   const common = {
-    targets: [url],
+    targets,
     warmUpMillis: parseMillis(load.warmUp),
     maxInFlight: load.maxInFlight,
     timeoutMillis: parseMillis(load.timeout),

@@ -9,7 +9,9 @@ import type { BlastRadius } from '../analysis/blast-radius.ts';
 import type { LatencySummary } from '../analysis/histogram.ts';
 import type { MeanEstimate } from '../analysis/stats.ts';
 import type { TrialSummary, VariantSummary } from '../analysis/variant-summary.ts';
-import { ConcurrencyExperimentSpec, FAULT_KINDS, MODELS, VariantResult, Verdict } from '../api/schema.ts';
+import { ConcurrencyExperimentSpec, MODELS, VariantResult, Verdict } from '../api/schema.ts';
+// The record types are the contracts' own: a report carries what was measured in their shape.
+import { CapacitySearch, InjectedFault, ReplicaFacts, ResourceUsage, WorkloadEvent } from '../contracts/records.ts';
 import type { ReportModel, TrialSeries } from './model.ts';
 
 export const SCHEMA_VERSION = '1';
@@ -64,46 +66,6 @@ const SecondSample = Type.Object(
     p99Millis: Num('p99 latency of the requests completed in this second, ms.'),
   },
   { description: 'One second of the client series.', ...closed },
-);
-
-const InjectedFault = Type.Object(
-  {
-    kind: Enum(FAULT_KINDS, 'What broke.'),
-    worker: Int('Worker index hit.'),
-    atMillis: Num('Epoch ms when the fault was triggered.'),
-    restartedAtMillis: Type.Optional(Num('Epoch ms when the process/container was back up, if it restarted.')),
-  },
-  { description: 'A fault as injected.', ...closed },
-);
-
-const WorkloadEvent = Type.Object(
-  {
-    atMillis: Num('Epoch ms.'),
-    kind: Enum(['worker-exit', 'worker-replaced', 'process-restart', 'not-ready', 'ready'] as const, 'What happened.'),
-    worker: Type.Optional(Int('Worker index.')),
-    detail: Type.Optional(Str('Free text from the supervisor or runtime.')),
-  },
-  { description: 'A workload event seen during the trial.', ...closed },
-);
-
-const ResourceUsage = Type.Object(
-  {
-    cpuSeconds: Num('CPU time used, s.'),
-    throttledPeriods: Int('CFS periods throttled.'),
-    throttledSeconds: Num('Time throttled, s.'),
-    peakMemoryBytes: Num('Peak memory, bytes.'),
-    limits: Type.Object(
-      {
-        cpuCores: Num('CPU limit read back, cores.'),
-        memoryBytes: Num('Memory limit read back, bytes.'),
-        source: Str('Where the limits were read (cgroup files, pod spec).'),
-      },
-      { description: 'Limits as read back, for the fairness check.', ...closed },
-    ),
-    restarts: Int('Restarts of the whole container/process group.'),
-    oomKills: Type.Optional(Int("Processes the kernel's OOM killer killed, where the runtime can tell.")),
-  },
-  { description: "Resource use from the runtime's own accounting.", ...closed },
 );
 
 const Generator = Type.Object(
@@ -208,6 +170,15 @@ const Trial = Type.Object(
     faults: Type.Array(InjectedFault, { description: 'Faults injected in this trial.' }),
     events: Type.Array(WorkloadEvent, { description: 'Workload events seen in this trial.' }),
     blastRadius: Type.Array(BlastRadiusJson, { description: 'One entry per injected fault.' }),
+    search: Type.Optional(CapacitySearch),
+    requestsPerReplica: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 0 }), {
+        description: 'Requests each replica received (server side where counted).',
+      }),
+    ),
+    replicas: Type.Optional(Type.Array(ReplicaFacts, { description: 'Where each replica ran and what it reported.' })),
+    usageMissing: Type.Optional(Str('Why resource usage was not measured.')),
+    spansMissing: Type.Optional(Str('Why there are no spans although tracing was on.')),
   },
   { description: 'One trial of one variant, as measured.', ...closed },
 );
@@ -300,6 +271,10 @@ const VariantJson = Type.Object(
         },
         { description: 'Capacity check for the cpu profile.', ...closed },
       ),
+    ),
+    searchedCapacity: Type.Optional(Estimate),
+    resourcesMissing: Type.Optional(
+      Str('Why CPU and memory figures are absent (the placement could not measure them).'),
     ),
     generator: Type.Object(
       {
@@ -541,6 +516,11 @@ function trialJson(t: TrialSummary, series: TrialSeries | undefined): Type.Stati
     faults: (series?.faults ?? []).map((f) => defined({ ...f })),
     events: (series?.events ?? []).map((e) => defined({ ...e })),
     blastRadius: t.blastRadius.map(blastRadiusJson),
+    search: t.search,
+    requestsPerReplica: t.requestsPerReplica,
+    replicas: series?.replicas,
+    usageMissing: series?.usageMissing,
+    spansMissing: series?.spansMissing,
   });
 }
 
@@ -601,6 +581,8 @@ function variantJson(v: VariantSummary): Type.Static<typeof VariantJson> {
           detectSeconds: b.detectSeconds ? estimate(b.detectSeconds, 's') : undefined,
         })
       : undefined,
+    searchedCapacity: v.searchedCapacity ? estimate(v.searchedCapacity, 'req/s', v.searchedCapacity.values) : undefined,
+    resourcesMissing: v.resourcesMissing,
     failedTrials: v.failedTrials.map((f) => ({ ...f })),
     warnings: [...v.warnings],
   });

@@ -3,10 +3,11 @@
 // generation is passed in so the same run always yields the same report.
 
 import type { BlastRadiusOptions } from '../analysis/blast-radius.ts';
+import type { Environment, ExperimentRun } from '../analysis/run.ts';
 import { summarizeVariants, type VariantSummary } from '../analysis/variant-summary.ts';
 import { type DimensionVerdict, decideVerdict, type VerdictResult } from '../analysis/verdict.ts';
 import type { ConcurrencyExperimentSpec } from '../api/schema.ts';
-import type { Environment, ExperimentRun, InjectedFault, WorkloadEvent } from '../engine/records.ts';
+import type { InjectedFault, ReplicaFacts, WorkloadEvent } from '../contracts/records.ts';
 import type { SecondSample } from '../load/types.ts';
 
 /** The raw per-second view of one trial, for timelines and charts. */
@@ -20,6 +21,9 @@ export interface TrialSeries {
   events: WorkloadEvent[];
   /** Encoded HDR histogram of client latency, kept so reports can be merged later. */
   latencyHistogram: string;
+  replicas: ReplicaFacts[] | undefined;
+  usageMissing: string | undefined;
+  spansMissing: string | undefined;
 }
 
 export interface ReportModel {
@@ -127,6 +131,9 @@ export function buildReport(run: ExperimentRun, options: BuildReportOptions = {}
       faults: t.faults,
       events: t.events,
       latencyHistogram: t.load.latencyHistogram,
+      replicas: t.replicas,
+      usageMissing: t.usageMissing,
+      spansMissing: t.spansMissing,
     }));
   return {
     experiment: {

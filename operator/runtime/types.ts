@@ -1,22 +1,32 @@
-// The one seam between the runtime-agnostic engine and placement. The engine plans trials,
-// drives load, injects faults and analyses; a Runtime only starts, observes and removes
-// workloads. runtime/local implements it with processes and cgroups, runtime/kube with pods.
+// The seam between the engine and an in-process placement. The engine plans trials and hands
+// each one to the trial runner; a Runtime only starts, stops and removes the variant's
+// workloads, and tells what only it can see (how a process ended). Everything measured during
+// a trial (load, events, usage, spans) is read by the trial runner from the workloads
+// themselves, the same way in a cluster, where the operator places pods instead.
+// runtime/local implements it with processes and cgroups.
 import type { ConcurrencyExperiment, Variant } from '../api/schema.ts';
-import type { WorkloadEvent } from './records.ts';
+import type { WorkloadEvent } from '../contracts/records.ts';
 
-/** Everything the workload needs to know, identical in shape for every runtime. */
+/** Where and how the workload exports spans; absent when tracing is off. */
+export interface TracingTarget {
+  /** OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces. */
+  tracesEndpoint: string;
+  /** Bearer token the receiver requires (sent as OTEL_EXPORTER_OTLP_HEADERS). */
+  token: string;
+}
+
+/** Everything the workload needs to know, identical in shape for every placement. */
 export interface WorkloadLaunch {
   experiment: ConcurrencyExperiment;
   variant: Variant;
   /** 1-based trial number. */
   trial: number;
-  /** OTLP/HTTP base URL the workload exports spans to, or undefined when tracing is off. */
-  otlpEndpoint: string | undefined;
-  /** Extra environment (fault schedule and the like), already in the workload's vocabulary. */
-  extraEnv: Record<string, string>;
+  /** Identifies the run (span attribute conclab.run); absent for a one-shot cluster run. */
+  run?: string;
+  tracing: TracingTarget | undefined;
 }
 
-/** A started variant, ready to serve. */
+/** A started variant, ready to serve: one entry per replica, in replica order. */
 export interface DeployedWorkload {
   variant: string;
   trial: number;
@@ -25,30 +35,16 @@ export interface DeployedWorkload {
   adminUrls: string[];
 }
 
-/** Resource use read back after a trial, from the runtime's own accounting. */
-export interface ResourceUsage {
-  cpuSeconds: number;
-  /** CFS throttling: periods throttled and total time throttled. */
-  throttledPeriods: number;
-  throttledSeconds: number;
-  peakMemoryBytes: number;
-  /** Limits as the runtime reads them back (cgroup files, pod spec), for the fairness check. */
-  limits: { cpuCores: number; memoryBytes: number; source: string };
-  /** Restarts of the whole container / process group observed during the trial. */
-  restarts: number;
-  /** Processes the kernel's OOM killer killed during the trial, where the runtime can tell (cgroups). */
-  oomKills?: number;
-}
-
 export interface Runtime {
-  /** Human-readable description for reports: "local cgroup v1", "kubernetes". */
+  /** Human-readable description for reports: "local cgroup v1". */
   readonly name: string;
   /** Warnings that must appear in the report (e.g. limits not enforceable). */
   readonly warnings: string[];
   start(launch: WorkloadLaunch): Promise<DeployedWorkload>;
-  /** Cumulative usage since start (the engine reads it before and after the load and subtracts). */
-  usage(deployed: DeployedWorkload): Promise<ResourceUsage>;
-  /** Workload events observed so far (worker exits and replacements, restarts), oldest first. */
+  /**
+   * What only the placement sees, oldest first: how a workload process ended (process-exit with
+   * its exit status, oomKilled, and restarting: false when it gave up restarting it).
+   */
   events(deployed: DeployedWorkload): WorkloadEvent[];
   stop(deployed: DeployedWorkload): Promise<void>;
   /** Removes everything this runtime created. Idempotent; safe after a failed start. */

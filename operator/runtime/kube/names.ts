@@ -16,7 +16,7 @@ export const MANAGED_BY = 'conclab-operator';
 
 export const FINALIZER = 'conclab.dev/cleanup';
 
-export type ChildRole = 'workload' | 'load' | 'result' | 'report' | 'token' | 'script';
+export type ChildRole = 'workload' | 'load' | 'result' | 'report' | 'token' | 'otlp';
 
 /** Longest experiment name that keeps every child name a valid label value and pod name. */
 export const MAX_EXPERIMENT_NAME = 63;
@@ -59,13 +59,9 @@ export function loadPodName(experiment: string, variant: string, trial: number, 
   return `${stepName(experiment, variant, trial, run)}-load`;
 }
 
-/** Holds the LoadResult of one (variant, trial), written by the operator's results endpoint. */
+/** Holds the TrialRecord of one (variant, trial), written by the operator's results endpoint. */
 export function resultConfigMapName(experiment: string, variant: string, trial: number, run?: string): string {
   return `${stepName(experiment, variant, trial, run)}-result`;
-}
-
-export function k6ScriptConfigMapName(experiment: string, variant: string, trial: number, run?: string): string {
-  return `${stepName(experiment, variant, trial, run)}-k6`;
 }
 
 /** One-shot: `cx-NAME-report`; a scheduled run keeps its own, `cx-NAME-report-RUN`. */
@@ -73,7 +69,15 @@ export function reportConfigMapName(experiment: string, run?: string): string {
   return run ? `cx-${experiment}-report-${run}` : `cx-${experiment}-report`;
 }
 
-/** Per-experiment bearer token that load pods present when they post results. */
+/** The Service in front of the current step's load pod: workloads export their spans to it. */
+export function otlpServiceName(experiment: string, run?: string): string {
+  return run ? `cx-${experiment}-${run}-otlp` : `cx-${experiment}-otlp`;
+}
+
+/**
+ * Per-experiment bearer token: load pods present it when they post records, and workloads
+ * when they export spans to the load pod.
+ */
 export function tokenSecretName(experiment: string): string {
   return `cx-${experiment}-results-token`;
 }

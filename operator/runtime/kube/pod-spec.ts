@@ -1,13 +1,30 @@
 // Pure builders of the children's manifests. Fairness lives here: every variant's pod gets
 // the SAME requests = limits, taken from spec.resources and nothing else, so the kubelet
 // gives each the same CFS quota and memory limit (Guaranteed QoS).
-import type { V1ConfigMap, V1EnvVar, V1OwnerReference, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
+//
+// A step (variant, trial) is: the variant's workload pods, then one load pod that runs the
+// trial runner (`conclab trial`, the same code `conclab run` runs in process) against them and
+// posts its TrialRecord to the operator. The workloads export their spans to that load pod
+// through the experiment's OTLP Service, so every trial's spans are aggregated by the trial
+// runner of that trial: nothing is split between operator replicas or lost on failover.
+import type {
+  V1ConfigMap,
+  V1Container,
+  V1EnvVar,
+  V1OwnerReference,
+  V1Pod,
+  V1SecurityContext,
+  V1Service,
+} from '@kubernetes/client-node';
 import type { ConcurrencyExperiment, Variant } from '../../api/schema.ts';
 import { workloadEnv } from '../workload-env.ts';
 import {
   childLabels,
-  k6ScriptConfigMapName,
+  LABEL_EXPERIMENT,
+  LABEL_ROLE,
+  LABEL_RUN,
   loadPodName,
+  otlpServiceName,
   resultConfigMapName,
   runOf,
   tokenSecretName,
@@ -16,15 +33,17 @@ import {
 
 export const WORK_PORT = 8080;
 export const ADMIN_PORT = 8081;
-/** Where the k6 container's handleSummary writes, on the volume shared with the driver container. */
-export const K6_SUMMARY_PATH = '/results/summary.json';
+/** OTLP/HTTP port of the trial runner's receiver in the load pod (and of the OTLP Service). */
+export const OTLP_PORT = 4318;
+/** Where the k6 init container copies the k6 program for the trial runner to run it. */
+export const K6_DIR = '/k6';
 
 export interface PodImages {
   /** Workload image per runtime, used when spec.workload.image is not set. */
   workload: Record<string, string>;
-  /** conclab's own image: runs the built-in load driver (`conclab load`). */
+  /** conclab's own image: runs the trial runner in load pods (`conclab trial`). */
   conclab: string;
-  /** The k6 image for `load.driver: k6`. */
+  /** The k6 image for `load.driver: k6`: only its k6 program is used, copied into the load pod. */
   k6: string;
 }
 
@@ -36,12 +55,12 @@ export const DEFAULT_IMAGES: PodImages = {
 
 export interface PodContext {
   images: PodImages;
-  /** OTLP/HTTP base URL workloads export to (the operator's Service); undefined: tracing off. */
-  otlpEndpoint: string | undefined;
   /** Base URL of the operator's results endpoint, as load pods reach it. */
   resultsUrl: string;
   /** Resources of the load pod: its own budget, never taken from the workload's. */
   loadResources: { cpu: string; memory: string };
+  /** imagePullPolicy of the pods' containers; default: the kubelet's default for the tag. */
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
 }
 
 export function ownerReference(cx: ConcurrencyExperiment): V1OwnerReference {
@@ -72,23 +91,45 @@ const POD_SECURITY = {
   seccompProfile: { type: 'RuntimeDefault' },
 };
 
+const TOKEN_ENV = 'CONCLAB_TOKEN';
+const tokenEnv = (name: string): V1EnvVar => ({
+  name: TOKEN_ENV,
+  valueFrom: { secretKeyRef: { name: tokenSecretName(name), key: 'token' } },
+});
+const podIpEnv = (name: string): V1EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
+
 /**
- * Environment of the workload: the shared API -> env mapping (runtime/workload-env.ts, the same
- * the local runtime uses) with the cluster's fixed ports, and the host from the downward API
- * (the pod's own IP), so the server never binds a wildcard address.
+ * Environment of one workload replica: the shared API -> env mapping (runtime/workload-env.ts,
+ * the same the local runtime uses) with the cluster's fixed ports, the host from the downward
+ * API (the pod's own IP, so the server never binds a wildcard address), and the OTLP token
+ * from the experiment's Secret (Kubernetes expands $(CONCLAB_TOKEN) in the headers variable).
  */
 export function workloadEnvVars(
   cx: ConcurrencyExperiment,
   variant: Variant,
   trial: number,
-  otlpEndpoint: string | undefined,
+  replica: number,
+  tracesEndpoint: string | undefined,
 ): V1EnvVar[] {
-  const env = workloadEnv({ experiment: cx, variant, trial, otlpEndpoint, extraEnv: {} });
+  const run = runOf(cx);
+  const env = workloadEnv(
+    {
+      experiment: cx,
+      variant,
+      trial,
+      ...(run ? { run } : {}),
+      tracing: tracesEndpoint ? { tracesEndpoint, token: `$(${TOKEN_ENV})` } : undefined,
+    },
+    { replica },
+  );
   delete env['CONCLAB_HOST'];
   env['CONCLAB_PORT'] = String(WORK_PORT);
   env['CONCLAB_ADMIN_PORT'] = String(ADMIN_PORT);
+  // The container's cgroup is the replica's alone: the supervisor reports its counters.
+  env['CONCLAB_OWN_CGROUP'] = 'true';
   return [
-    { name: 'CONCLAB_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    podIpEnv('CONCLAB_HOST'),
+    ...(tracesEndpoint ? [tokenEnv(cx.metadata.name)] : []),
     ...Object.entries(env)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, value]) => ({ name, value })),
@@ -101,6 +142,7 @@ export function workloadPod(
   trial: number,
   replica: number,
   ctx: PodContext,
+  tracesEndpoint: string | undefined,
 ): V1Pod {
   const name = cx.metadata.name;
   const limits = { cpu: cx.spec.resources.cpu, memory: cx.spec.resources.memory };
@@ -125,11 +167,12 @@ export function workloadPod(
         {
           name: 'workload',
           image,
+          ...(ctx.imagePullPolicy ? { imagePullPolicy: ctx.imagePullPolicy } : {}),
           ports: [
             { name: 'work', containerPort: WORK_PORT, protocol: 'TCP' },
             { name: 'admin', containerPort: ADMIN_PORT, protocol: 'TCP' },
           ],
-          env: workloadEnvVars(cx, variant, trial, ctx.otlpEndpoint),
+          env: workloadEnvVars(cx, variant, trial, replica, tracesEndpoint),
           // requests = limits: Guaranteed QoS, the same CFS quota for every variant.
           resources: { requests: { ...limits }, limits: { ...limits } },
           readinessProbe: {
@@ -138,6 +181,8 @@ export function workloadPod(
             failureThreshold: 3,
             timeoutSeconds: 2,
           },
+          // The structured fault line and the exit reason reach `kubectl logs` and the status.
+          terminationMessagePolicy: 'FallbackToLogsOnError',
           securityContext: RESTRICTED_CONTAINER,
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
         },
@@ -147,94 +192,91 @@ export function workloadPod(
   };
 }
 
+/** The experiment's OTLP Service: it selects the current step's load pod (one step at a time). */
+export function otlpService(cx: ConcurrencyExperiment): V1Service {
+  const name = cx.metadata.name;
+  const run = runOf(cx);
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: otlpServiceName(name, run),
+      namespace: cx.metadata.namespace,
+      labels: childLabels(name, 'otlp', cx.metadata.generation ?? 0, undefined, run),
+      ownerReferences: [ownerReference(cx)],
+    },
+    spec: {
+      type: 'ClusterIP',
+      selector: { [LABEL_EXPERIMENT]: name, [LABEL_ROLE]: 'load', ...(run ? { [LABEL_RUN]: run } : {}) },
+      ports: [{ name: 'otlp', port: OTLP_PORT, targetPort: OTLP_PORT, protocol: 'TCP' }],
+    },
+  };
+}
+
+/** What a load pod is told: everything the trial runner needs, as JSON in CONCLAB_TRIAL_JSON. */
+export interface TrialAssignment {
+  /** The experiment as validated (defaults applied); the load pod validates it again. */
+  experiment: ConcurrencyExperiment;
+  variant: string;
+  trial: number;
+  run?: string;
+  targets: { workUrl: string; adminUrl: string }[];
+}
+
 export interface LoadPodInput {
   cx: ConcurrencyExperiment;
   variant: string;
   trial: number;
-  /** Work URLs of the variant's ready pods, one per replica. */
-  targets: string[];
-  /** The LoadPlan for the driver, without url (the targets replace it). */
-  planJson: string;
-  /** Faults the load pod injects, at millis from the start of its run (warm-up included). */
-  faults?: { kind: string; worker: number; atMillis: number }[];
-  /** Admin URLs of the variant's pods: faults go to the first, all are polled for events. */
-  adminUrls?: string[];
+  /** The variant's ready pods, one per replica in replica order. */
+  targets: { workUrl: string; adminUrl: string }[];
 }
 
 /**
- * The load pod of one (variant, trial). It drives the targets and POSTs its LoadResult to
- * the operator's results endpoint with the experiment's bearer token (see README in this
- * folder); it never shares the workload's budget.
+ * The load pod of one (variant, trial): `conclab trial` measures the step with the trial
+ * runner, receives the workloads' spans on OTLP_PORT, and POSTs the TrialRecord to the
+ * operator's results endpoint with the experiment's bearer token. It never shares the
+ * workload's budget. With load.driver k6, an init container copies the k6 program from the
+ * k6 image into a shared volume; the trial runner runs it as an external program.
  */
 export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
   const { cx, variant, trial } = input;
   const name = cx.metadata.name;
   const namespace = cx.metadata.namespace ?? 'default';
+  const run = runOf(cx);
   const resultsPath = `${ctx.resultsUrl.replace(/\/+$/, '')}/results/v1/${namespace}/${name}/${variant}/${trial}`;
   const resources = { requests: { ...ctx.loadResources }, limits: { ...ctx.loadResources } };
-  const env: V1EnvVar[] = [
-    { name: 'CONCLAB_RESULTS_URL', value: resultsPath },
-    {
-      name: 'CONCLAB_RESULTS_TOKEN',
-      valueFrom: { secretKeyRef: { name: tokenSecretName(name), key: 'token' } },
-    },
-  ];
-  const faultArgs = [
-    ...(input.faults?.length ? ['--faults-json', JSON.stringify(input.faults)] : []),
-    ...(input.adminUrls?.length ? ['--admin-urls', input.adminUrls.join(',')] : []),
-  ];
-  const driverArgs = [
-    'load',
-    '--targets',
-    input.targets.join(','),
-    '--plan-json',
-    input.planJson,
-    ...faultArgs,
-    '--post-results',
-  ];
+  const { status: _status, ...experiment } = cx;
+  const assignment: TrialAssignment = {
+    experiment: { ...experiment, metadata: { name, namespace, generation: cx.metadata.generation ?? 0 } },
+    variant,
+    trial,
+    ...(run ? { run } : {}),
+    targets: input.targets,
+  };
+  const pull = ctx.imagePullPolicy ? { imagePullPolicy: ctx.imagePullPolicy } : {};
   const isK6 = cx.spec.load.driver === 'k6';
-  const containers = [
-    {
-      name: 'driver',
-      image: ctx.images.conclab,
-      // With k6, this container only posts what the k6 init container wrote.
-      args: isK6 ? ['load', '--post-k6-summary', K6_SUMMARY_PATH, '--plan-json', input.planJson] : driverArgs,
-      env,
-      // Our own message when conclab load writes one; the log tail when it crashed without.
-      terminationMessagePolicy: 'FallbackToLogsOnError',
-      resources,
-      securityContext: RESTRICTED_CONTAINER,
-      volumeMounts: [
-        { name: 'tmp', mountPath: '/tmp' },
-        { name: 'results', mountPath: '/results' },
-      ],
-    },
-  ];
-  const initContainers = isK6
+  const initContainers: V1Container[] = isK6
     ? [
         {
           name: 'k6',
           image: ctx.images.k6,
-          args: ['run', '--quiet', '--no-color', '/scripts/script.js'],
+          ...pull,
+          // Only the program is taken: k6 runs as a separate process of the trial runner.
+          command: ['sh', '-c', `cp "$(command -v k6)" ${K6_DIR}/k6`],
           terminationMessagePolicy: 'FallbackToLogsOnError',
-          env: [{ name: 'K6_NO_USAGE_REPORT', value: 'true' }],
           resources,
           securityContext: RESTRICTED_CONTAINER,
-          volumeMounts: [
-            { name: 'tmp', mountPath: '/tmp' },
-            { name: 'results', mountPath: '/results' },
-            { name: 'script', mountPath: '/scripts', readOnly: true },
-          ],
+          volumeMounts: [{ name: 'k6', mountPath: K6_DIR }],
         },
       ]
-    : undefined;
+    : [];
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: loadPodName(name, variant, trial, runOf(cx)),
+      name: loadPodName(name, variant, trial, run),
       namespace,
-      labels: childLabels(name, 'load', cx.metadata.generation ?? 0, { variant, trial }, runOf(cx)),
+      labels: childLabels(name, 'load', cx.metadata.generation ?? 0, { variant, trial }, run),
       ownerReferences: [ownerReference(cx)],
     },
     spec: {
@@ -242,26 +284,46 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: POD_SECURITY,
-      ...(initContainers ? { initContainers } : {}),
-      containers,
+      ...(initContainers.length ? { initContainers } : {}),
+      containers: [
+        {
+          name: 'trial',
+          image: ctx.images.conclab,
+          ...pull,
+          args: ['trial', '--post-results'],
+          env: [
+            { name: 'CONCLAB_TRIAL_JSON', value: JSON.stringify(assignment) },
+            { name: 'CONCLAB_RESULTS_URL', value: resultsPath },
+            tokenEnv(name),
+            podIpEnv('CONCLAB_HOST'),
+            { name: 'CONCLAB_OTLP_PORT', value: String(OTLP_PORT) },
+            ...(isK6 ? [{ name: 'CONCLAB_K6_PATH', value: K6_DIR }] : []),
+          ],
+          ports: [{ name: 'otlp', containerPort: OTLP_PORT, protocol: 'TCP' }],
+          // Our own message when conclab trial writes one; the log tail when it crashed without.
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+          resources,
+          securityContext: RESTRICTED_CONTAINER,
+          volumeMounts: [
+            { name: 'tmp', mountPath: '/tmp' },
+            ...(isK6 ? [{ name: 'k6', mountPath: K6_DIR, readOnly: true }] : []),
+          ],
+        },
+      ],
       volumes: [
         { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
-        { name: 'results', emptyDir: { sizeLimit: '16Mi' } },
-        ...(isK6
-          ? [{ name: 'script', configMap: { name: k6ScriptConfigMapName(name, variant, trial, runOf(cx)) } }]
-          : []),
+        ...(isK6 ? [{ name: 'k6', emptyDir: { sizeLimit: '256Mi' } }] : []),
       ],
     },
   };
 }
 
-/** The ConfigMap that durably holds one LoadResult (written by the results endpoint). */
+/** The ConfigMap that durably holds one TrialRecord (written by the results endpoint). */
 export function resultConfigMap(
   cx: ConcurrencyExperiment,
   variant: string,
   trial: number,
-  resultJson: string,
-  restarts: number,
+  recordJson: string,
 ): V1ConfigMap {
   const name = cx.metadata.name;
   return {
@@ -273,6 +335,9 @@ export function resultConfigMap(
       labels: childLabels(name, 'result', cx.metadata.generation ?? 0, { variant, trial }, runOf(cx)),
       ownerReferences: [ownerReference(cx)],
     },
-    data: { 'result.json': resultJson, restarts: String(restarts) },
+    data: { [RECORD_KEY]: recordJson },
   };
 }
+
+/** Key of the TrialRecord JSON in a result ConfigMap. */
+export const RECORD_KEY = 'record.json';

@@ -17,9 +17,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseCpuCores, parseMemoryBytes } from '../../api/units.ts';
-import type { WorkloadEvent } from '../../engine/records.ts';
-import type { DeployedWorkload, ResourceUsage, Runtime, WorkloadLaunch } from '../../engine/runtime.ts';
-import { workloadEnv } from '../workload-env.ts';
+import type { WorkloadEvent } from '../../contracts/records.ts';
+import type { DeployedWorkload, Runtime, WorkloadLaunch } from '../types.ts';
+import { OWNED_OTEL_VARIABLES, workloadEnv } from '../workload-env.ts';
 import { type CpuPlacement, formatCpuList, pinProcess, planCpuPlacement, readAffinity } from './affinity.ts';
 import { type CgroupLayout, readCgroupLayout } from './cgroup-detect.ts';
 import {
@@ -43,7 +43,7 @@ import {
 } from './cgroup-group.ts';
 import { type Budget, limitWrites, type ReadLimits, validateBudget } from './cgroup-limits.ts';
 import { freePorts } from './free-port.ts';
-import { descendants, processTreeUsage } from './process-tree.ts';
+import { descendants } from './process-tree.ts';
 import {
   describeExit,
   type ExitStatus,
@@ -87,6 +87,8 @@ export interface LocalRuntimeOptions {
   budget?: (launch: WorkloadLaunch) => Budget;
   /** Extra environment for every workload (after the inherited one, before the workload's own). */
   env?: Record<string, string>;
+  /** The user's environment: OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES are honoured. Default process.env. */
+  userEnv?: Record<string, string | undefined>;
 }
 
 /** The Runtime contract plus what the local runtime can tell beyond it. */
@@ -97,6 +99,8 @@ export interface LocalRuntime extends Runtime {
   observedLines(deployed: DeployedWorkload): ObservedLine[];
   /** The cgroups of a deployment (one per replica); empty in the fallback. */
   groups(deployed: DeployedWorkload): CgroupGroup[];
+  /** Limits written and read back from the first replica's group (the workload reports them too, in /stats). */
+  limits(deployed: DeployedWorkload): ReadLimits | undefined;
   /** Current pids of the workload's root processes, one per replica. */
   rootPids(deployed: DeployedWorkload): number[];
   /**
@@ -132,11 +136,17 @@ interface Replica {
   restarts: number;
   /** Settles when a restart in progress is done (or gave up). */
   restarting: Promise<void> | undefined;
+  /** The group's OOM-kill counter when last read, to tell whether an exit was an OOM kill. */
+  oomKillsSeen: number;
 }
 
 interface Deployment {
   label: string;
+  launch: WorkloadLaunch;
+  /** Inherited environment; the workload's own (workloadEnv, per replica) goes on top. */
   env: Record<string, string>;
+  /** Set by the runtime over the workload's own variables (shutdown bound, heap cap). */
+  overrides: Record<string, string>;
   replicas: Replica[];
   lines: ObservedLine[];
   events: WorkloadEvent[];
@@ -220,31 +230,15 @@ function defaultBudget(launch: WorkloadLaunch): Budget {
   };
 }
 
-// The parent's own CONCLAB_* and OTEL_* settings must not leak into a workload.
+// The parent's own CONCLAB_* settings and the OTEL_* variables conclab sets itself must not
+// leak into a workload; the user's other OTEL_* settings (batching, timeouts) pass through.
+const OWNED_OTEL = new Set<string>(OWNED_OTEL_VARIABLES);
 function inheritedEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('CONCLAB_') && !k.startsWith('OTEL_')) env[k] = v;
+    if (v !== undefined && !k.startsWith('CONCLAB_') && !OWNED_OTEL.has(k)) env[k] = v;
   }
   return env;
-}
-
-const KNOWN_EVENTS = new Set<WorkloadEvent['kind']>([
-  'worker-exit',
-  'worker-replaced',
-  'process-restart',
-  'not-ready',
-  'ready',
-]);
-
-/** The engine's view of a workload stdout line, for the events it knows. */
-export function toWorkloadEvent(line: ObservedLine): WorkloadEvent | undefined {
-  if (!KNOWN_EVENTS.has(line.event as WorkloadEvent['kind'])) return undefined;
-  const { event: _event, worker, ...rest } = line.fields;
-  const e: WorkloadEvent = { atMillis: line.atMillis, kind: line.event as WorkloadEvent['kind'] };
-  if (typeof worker === 'number') e.worker = worker;
-  if (Object.keys(rest).length > 0) e.detail = JSON.stringify(rest);
-  return e;
 }
 
 export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRuntime {
@@ -305,8 +299,6 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
 
   function record(d: Deployment, line: ObservedLine): void {
     if (d.lines.length < MAX_OBSERVED_LINES) d.lines.push(line);
-    const e = toWorkloadEvent(line);
-    if (e) d.events.push(e);
   }
 
   function argvFor(replica: Replica, placement: CpuPlacement, launchSpec: WorkloadLaunch): string[] {
@@ -318,7 +310,15 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
   }
 
   async function launch(d: Deployment, replica: Replica, argv: string[]): Promise<RunningWorkload> {
-    const env = { ...d.env, CONCLAB_PORT: String(replica.port), CONCLAB_ADMIN_PORT: String(replica.adminPort) };
+    const env = {
+      ...d.env,
+      ...workloadEnv(d.launch, { replica: replica.index, userEnv: options.userEnv ?? process.env }),
+      ...d.overrides,
+      CONCLAB_PORT: String(replica.port),
+      CONCLAB_ADMIN_PORT: String(replica.adminPort),
+      // The supervisor reports this group's counters: it is the replica's alone.
+      ...(replica.group ? { CONCLAB_OWN_CGROUP: 'true' } : {}),
+    };
     const label = d.replicas.length > 1 ? `${d.label} replica ${replica.index}` : d.label;
     return launchWorkload({
       argv,
@@ -329,6 +329,19 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
       onLine: (l) => record(d, l),
       signal: d.abort.signal,
     });
+  }
+
+  /** Whether the group's OOM killer struck since the last look (v1 oom_kill, v2 memory.events). */
+  async function oomKilledSince(replica: Replica): Promise<boolean> {
+    if (!replica.group) return false;
+    try {
+      const { oomKills } = await readGroupUsage(replica.group);
+      const struck = oomKills > replica.oomKillsSeen;
+      replica.oomKillsSeen = oomKills;
+      return struck;
+    } catch {
+      return false;
+    }
   }
 
   async function killLeftovers(replica: Replica): Promise<void> {
@@ -354,11 +367,27 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
           event: 'process-exit',
           fields: { event: 'process-exit', code: status.code, signal: status.signal, replica: replica.index },
         });
-        d.events.push({ atMillis: exitedAt, kind: 'not-ready', detail: `workload process ${describeExit(status)}` });
+        const oomKilled = await oomKilledSince(replica);
+        const exit: WorkloadEvent = {
+          atMillis: exitedAt,
+          kind: 'process-exit',
+          replica: replica.index,
+          exit: oomKilled ? 'OOMKilled' : describeExit(status),
+          oomKilled,
+          detail: `workload process ${describeExit(status)}${oomKilled ? " (the kernel's OOM killer: the memory limit was reached)" : ''}`,
+        };
+        d.events.push(exit);
         await killLeftovers(replica);
         while (!d.stopping) {
           if (replica.restarts >= maxRestarts) {
-            d.events.push({ atMillis: Date.now(), kind: 'not-ready', detail: `gave up after ${maxRestarts} restarts` });
+            exit.restarting = false;
+            d.events.push({
+              atMillis: Date.now(),
+              kind: 'process-exit',
+              replica: replica.index,
+              restarting: false,
+              detail: `gave up after ${maxRestarts} restarts`,
+            });
             replica.proc = undefined;
             return;
           }
@@ -385,7 +414,8 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
           } catch (err) {
             d.events.push({
               atMillis: Date.now(),
-              kind: 'not-ready',
+              kind: 'process-exit',
+              replica: replica.index,
               detail: `restart failed: ${(err as Error).message}`,
             });
           }
@@ -437,16 +467,16 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
       validateBudget(budget);
       const placement = planCpuPlacement({ cpus, cpuCores: budget.cpuCores, mode: mode.kind });
       for (const w of placement.warnings) warn(w);
-      const env: Record<string, string> = {
-        ...inheritedEnv(),
-        ...options.env,
-        ...workloadEnv(launchSpec),
+      // Checked before anything starts: a bad duration fails here, naming the field.
+      workloadEnv(launchSpec);
+      const env: Record<string, string> = { ...inheritedEnv(), ...options.env };
+      const overrides: Record<string, string> = {
         // The workload drains within our grace period, so SIGKILL stays the exception.
         CONCLAB_SHUTDOWN_TIMEOUT_MILLIS: String(Math.max(500, stopGraceMillis - 1000)),
       };
       if (mode.kind === 'affinity') {
         // Best effort only: a V8 heap cap per worker, not a limit on the process.
-        env['CONCLAB_WORKER_HEAP_MB'] = String(
+        overrides['CONCLAB_WORKER_HEAP_MB'] = String(
           Math.max(16, Math.floor(budget.memoryBytes / 1048576 / variant.workers)),
         );
       }
@@ -454,7 +484,9 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
       const ports = await freePorts(2 * replicaCount);
       const d: Deployment = {
         label,
+        launch: launchSpec,
         env,
+        overrides,
         replicas: [],
         lines: [],
         events: [],
@@ -474,6 +506,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
             proc: undefined,
             restarts: 0,
             restarting: undefined,
+            oomKillsSeen: 0,
           };
           d.replicas.push(replica);
           if (mode.kind === 'cgroup') {
@@ -522,35 +555,8 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
       }
     },
 
-    async usage(deployed: DeployedWorkload): Promise<ResourceUsage> {
-      const d = deployments.get(deployed);
-      if (!d) throw new Error(`usage: ${deployed.variant} trial ${deployed.trial} is not running in this runtime`);
-      const u: ResourceUsage = {
-        cpuSeconds: 0,
-        throttledPeriods: 0,
-        throttledSeconds: 0,
-        peakMemoryBytes: 0,
-        limits: d.limits ?? { cpuCores: 0, memoryBytes: 0, source: 'unknown' },
-        restarts: 0,
-        oomKills: 0,
-      };
-      for (const r of d.replicas) {
-        u.restarts += r.restarts;
-        if (r.group) {
-          const g = await readGroupUsage(r.group);
-          u.cpuSeconds += g.cpuSeconds;
-          u.throttledPeriods += g.throttledPeriods;
-          u.throttledSeconds += g.throttledSeconds;
-          u.peakMemoryBytes += g.peakMemoryBytes;
-          u.oomKills = (u.oomKills ?? 0) + g.oomKills;
-        } else if (r.proc && !r.proc.hasExited()) {
-          const t = processTreeUsage(r.proc.pid);
-          u.cpuSeconds += t.cpuSeconds;
-          u.peakMemoryBytes += t.peakMemoryBytes;
-        }
-      }
-      if (mode.kind === 'affinity') delete u.oomKills;
-      return u;
+    limits(deployed: DeployedWorkload): ReadLimits | undefined {
+      return deployments.get(deployed)?.limits;
     },
 
     events(deployed: DeployedWorkload): WorkloadEvent[] {
