@@ -1,10 +1,16 @@
 // Streaming span aggregation: each span updates the counters and histograms of its key and is
 // then forgotten, so memory depends on the number of keys, never on the number of spans.
 //
-// Memory bounds, all configurable:
-//   - at most maxKeys keys (default 10,000). A span of a new key beyond that is DROPPED: it is
-//     counted in `dropped`, add() returns false, and the receiver reports it to the sender as
-//     rejected (OTLP partial_success). Existing keys keep aggregating. clear() frees keys.
+// A key is the full SpanKey: experiment, run, trial, variant, replica, worker. What may create
+// keys is bounded so that junk cannot crowd out real spans:
+//   - an expectation (the experiment, run and optionally variants the receiver serves): spans of
+//     anything else are refused as `unexpected` before they touch any state;
+//   - at most maxKeysPerVariant keys per (experiment, run, variant) (default 1,024, far above
+//     workers x replicas x a trial or two), so junk in one key space cannot starve another;
+//   - at most maxKeys keys in all (default 10,000), the hard memory bound;
+//   - key parts (attribute values) of at most maxKeyPartLength characters (default 128).
+// A refused span is counted per reason; existing keys keep aggregating; clear() frees keys.
+// Further bounds, all configurable:
 //   - per key at most maxSecondsPerKey per-second buckets (default 3,600, an hour of seconds: a
 //     trial is minutes long) and at most maxSecondBuckets across all keys (default 1,000,000,
 //     ~100 MB); spans in further seconds still count in the totals and histograms, and the
@@ -15,25 +21,32 @@
 // per-second buckets; 10,000 keys stay well under 0.5 GB.
 import hdr from 'hdr-histogram-js';
 import { encodeHistogram, type Histogram, MAX_TRACKABLE_MICROS, recordMillis } from '../analysis/histogram.ts';
+import { printable } from './refusals.ts';
 import type { AttributeValue, DecodedSpan } from './span.ts';
-import type { SpanAggregate, SpanKey } from './types.ts';
+import type { SpanAggregate, SpanExpectation, SpanKey } from './types.ts';
 
 /** Attribute keys the aggregator reads, on the span or else on its resource. */
 export const ATTRIBUTE_EXPERIMENT = 'conclab.experiment';
+export const ATTRIBUTE_RUN = 'conclab.run';
 export const ATTRIBUTE_TRIAL = 'conclab.trial';
 export const ATTRIBUTE_VARIANT = 'conclab.variant';
+export const ATTRIBUTE_REPLICA = 'conclab.replica';
 export const ATTRIBUTE_WORKER = 'conclab.worker';
 export const ATTRIBUTE_QUEUE_TIME_MS = 'conclab.queue_time_ms';
+export const ATTRIBUTE_SHARED_STATE_COST_MS = 'conclab.shared_state_cost_ms';
 export const ATTRIBUTE_PID = 'process.pid';
 export const ATTRIBUTE_THREAD_ID = 'thread.id';
 
 /** Pass as the decoders' attributeKeys: everything else is skipped while decoding. */
 export const AGGREGATED_ATTRIBUTES: readonly string[] = [
   ATTRIBUTE_EXPERIMENT,
+  ATTRIBUTE_RUN,
   ATTRIBUTE_TRIAL,
   ATTRIBUTE_VARIANT,
+  ATTRIBUTE_REPLICA,
   ATTRIBUTE_WORKER,
   ATTRIBUTE_QUEUE_TIME_MS,
+  ATTRIBUTE_SHARED_STATE_COST_MS,
   ATTRIBUTE_PID,
   ATTRIBUTE_THREAD_ID,
 ];
@@ -44,23 +57,47 @@ export const UNKNOWN = 'unknown';
 /** OTLP STATUS_CODE_ERROR. */
 const STATUS_ERROR = 2;
 
+/** What became of one span. */
+export type SpanOutcome = 'accepted' | 'unexpected' | 'keyLimit' | 'malformed';
+type Refused = Exclude<SpanOutcome, 'accepted'>;
+
+/** What became of a request's spans, with a message per refusal reason that occurred. */
+export interface AddResult {
+  accepted: number;
+  /** Spans refused, all reasons. */
+  dropped: number;
+  refused: Record<Refused, number>;
+  /** For each reason that occurred, what the first refused span of it was; safe to print. */
+  messages: Partial<Record<Refused, string>>;
+}
+
 export interface SpanAggregatorOptions {
-  /** Most distinct keys held; spans of further keys are dropped and counted. Default 10,000. */
+  /** Most distinct keys held in all; spans of further keys are refused (keyLimit). Default 10,000. */
   maxKeys?: number;
+  /** Most distinct keys per (experiment, run, variant); further ones are refused (keyLimit). Default 1,024. */
+  maxKeysPerVariant?: number;
+  /** Longest key part (attribute value) accepted; longer ones are refused (malformed). Default 128. */
+  maxKeyPartLength?: number;
   /** Most per-second buckets per key. Default 3,600 (an hour of seconds). */
   maxSecondsPerKey?: number;
   /** Most per-second buckets across all keys. Default 1,000,000. */
   maxSecondBuckets?: number;
   /** Most distinct pids, and thread ids, remembered per key. Default 1,024. */
   maxIdsPerKey?: number;
+  /** Only spans of this experiment (run, variants) are aggregated; see SpanAggregator.expect(). */
+  expect?: SpanExpectation;
 }
 
 interface KeyState {
-  key: SpanKey;
+  key: Required<SpanKey>;
+  /** Id of its (experiment, run, variant) space, for the per-variant count. */
+  space: string;
   spans: number;
   errors: number;
   duration: Histogram;
   queue: Histogram;
+  /** Created at the first span that carries a shared-state cost. */
+  sharedState?: { updates: number; cost: Histogram };
   pids: Set<number>;
   threadIds: Set<number>;
   /** epoch second -> [count, errors] */
@@ -102,33 +139,70 @@ function numeric(span: DecodedSpan, attribute: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+const KEY_FIELDS = ['experiment', 'run', 'trial', 'variant', 'replica', 'worker'] as const;
+
 export function matchesFilter(key: SpanKey, filter: Partial<SpanKey> | undefined): boolean {
   if (filter === undefined) return true;
-  return (
-    (filter.experiment === undefined || filter.experiment === key.experiment) &&
-    (filter.trial === undefined || filter.trial === key.trial) &&
-    (filter.variant === undefined || filter.variant === key.variant) &&
-    (filter.worker === undefined || filter.worker === key.worker)
-  );
+  for (const field of KEY_FIELDS) {
+    const wanted = filter[field];
+    if (wanted !== undefined && wanted !== (key[field] ?? UNKNOWN)) return false;
+  }
+  return true;
 }
+
+function checkExpectation(expectation: SpanExpectation | undefined): SpanExpectation | undefined {
+  if (expectation === undefined) return undefined;
+  const { experiment, run, variants } = expectation;
+  const text = (v: unknown) => typeof v === 'string' && v !== '';
+  if (!text(experiment) || (run !== undefined && !text(run)) || (variants !== undefined && !variants.every(text))) {
+    throw new TypeError(
+      'SpanAggregator: expect must name the experiment (and optionally the run and variants) as non-empty strings',
+    );
+  }
+  return { experiment, ...(run !== undefined ? { run } : {}), ...(variants ? { variants: [...variants] } : {}) };
+}
+
+const quote = (text: string) => `"${printable(text)}"`;
 
 export class SpanAggregator {
   readonly #states = new Map<string, KeyState>();
+  /** Keys held per (experiment, run, variant). */
+  readonly #perVariant = new Map<string, number>();
   readonly #maxKeys: number;
+  readonly #maxKeysPerVariant: number;
+  readonly #maxKeyPartLength: number;
   readonly #maxSecondsPerKey: number;
   readonly #maxSecondBuckets: number;
   readonly #maxIdsPerKey: number;
+  #expect: SpanExpectation | undefined;
+  #expectVariants: ReadonlySet<string> | undefined;
   #dropped = 0;
   #secondBuckets = 0;
 
   constructor(options: SpanAggregatorOptions = {}) {
     this.#maxKeys = positiveInt('maxKeys', options.maxKeys, 10_000);
+    this.#maxKeysPerVariant = positiveInt('maxKeysPerVariant', options.maxKeysPerVariant, 1_024);
+    this.#maxKeyPartLength = positiveInt('maxKeyPartLength', options.maxKeyPartLength, 128);
     this.#maxSecondsPerKey = positiveInt('maxSecondsPerKey', options.maxSecondsPerKey, 3_600);
     this.#maxSecondBuckets = positiveInt('maxSecondBuckets', options.maxSecondBuckets, 1_000_000);
     this.#maxIdsPerKey = positiveInt('maxIdsPerKey', options.maxIdsPerKey, 1_024);
+    this.expect(options.expect);
   }
 
-  /** Spans dropped so far because maxKeys keys were already held. */
+  /**
+   * From now on aggregates only spans of this experiment (and run, and variants); others are
+   * refused as `unexpected`. undefined accepts every span. Keys already held are kept.
+   */
+  expect(expectation: SpanExpectation | undefined): void {
+    this.#expect = checkExpectation(expectation);
+    this.#expectVariants = this.#expect?.variants ? new Set(this.#expect.variants) : undefined;
+  }
+
+  get expectation(): SpanExpectation | undefined {
+    return this.#expect ? { ...this.#expect } : undefined;
+  }
+
+  /** Spans refused so far, all reasons. */
   get dropped(): number {
     return this.#dropped;
   }
@@ -137,22 +211,37 @@ export class SpanAggregator {
     return this.#states.size;
   }
 
-  /** Adds one span; false when it was dropped because the key limit was reached. */
-  add(span: DecodedSpan): boolean {
+  /** Adds one span, or says why it was refused. */
+  add(span: DecodedSpan): SpanOutcome {
     const experiment = keyPart(span, ATTRIBUTE_EXPERIMENT);
-    const trial = keyPart(span, ATTRIBUTE_TRIAL);
+    const run = keyPart(span, ATTRIBUTE_RUN);
     const variant = keyPart(span, ATTRIBUTE_VARIANT);
+    const expect = this.#expect;
+    if (
+      expect !== undefined &&
+      (experiment !== expect.experiment ||
+        (expect.run !== undefined && run !== expect.run) ||
+        (this.#expectVariants !== undefined && !this.#expectVariants.has(variant)))
+    ) {
+      this.#dropped++;
+      return 'unexpected';
+    }
+    const trial = keyPart(span, ATTRIBUTE_TRIAL);
+    const replica = keyPart(span, ATTRIBUTE_REPLICA);
     const worker = keyPart(span, ATTRIBUTE_WORKER);
     // NUL cannot appear in the usual ids and keeps "a|b"+"c" apart from "a"+"b|c".
-    const id = `${experiment}\u0000${trial}\u0000${variant}\u0000${worker}`;
+    const space = `${experiment}\u0000${run}\u0000${variant}`;
+    const id = `${space}\u0000${trial}\u0000${replica}\u0000${worker}`;
     let state = this.#states.get(id);
     if (state === undefined) {
-      if (this.#states.size >= this.#maxKeys) {
+      const outcome = this.#admit(space, [experiment, run, variant, trial, replica, worker]);
+      if (outcome !== 'accepted') {
         this.#dropped++;
-        return false;
+        return outcome;
       }
       state = {
-        key: { experiment, trial, variant, worker },
+        key: { experiment, run, trial, variant, replica, worker },
+        space,
         spans: 0,
         errors: 0,
         duration: newPackedHistogram(),
@@ -163,13 +252,33 @@ export class SpanAggregator {
         perSecondTruncated: false,
       };
       this.#states.set(id, state);
+      this.#perVariant.set(space, (this.#perVariant.get(space) ?? 0) + 1);
     }
+    this.#record(state, span);
+    return 'accepted';
+  }
+
+  /** Whether a new key may be created. */
+  #admit(space: string, parts: readonly string[]): SpanOutcome {
+    for (const part of parts) if (part.length > this.#maxKeyPartLength) return 'malformed';
+    if (this.#states.size >= this.#maxKeys) return 'keyLimit';
+    if ((this.#perVariant.get(space) ?? 0) >= this.#maxKeysPerVariant) return 'keyLimit';
+    return 'accepted';
+  }
+
+  #record(state: KeyState, span: DecodedSpan): void {
     const error = span.statusCode === STATUS_ERROR;
     state.spans++;
     if (error) state.errors++;
     recordMillis(state.duration, Math.max(0, span.durationNanos) / 1e6);
     const queueMillis = numeric(span, ATTRIBUTE_QUEUE_TIME_MS);
     if (queueMillis !== undefined && queueMillis >= 0) recordMillis(state.queue, queueMillis);
+    const costMillis = numeric(span, ATTRIBUTE_SHARED_STATE_COST_MS);
+    if (costMillis !== undefined && costMillis >= 0) {
+      state.sharedState ??= { updates: 0, cost: newPackedHistogram() };
+      state.sharedState.updates++;
+      recordMillis(state.sharedState.cost, costMillis);
+    }
     const pid = numeric(span, ATTRIBUTE_PID);
     if (pid !== undefined && state.pids.size < this.#maxIdsPerKey) state.pids.add(pid);
     const threadId = numeric(span, ATTRIBUTE_THREAD_ID);
@@ -185,37 +294,85 @@ export class SpanAggregator {
     } else {
       state.perSecondTruncated = true;
     }
-    return true;
   }
 
-  /** Adds a decoded request's spans; returns how many were accepted and dropped. */
-  addAll(spans: readonly DecodedSpan[]): { accepted: number; dropped: number } {
+  /** Adds a decoded request's spans; says how many were accepted and refused, and why. */
+  addAll(spans: readonly DecodedSpan[]): AddResult {
+    const refused: Record<Refused, number> = { unexpected: 0, keyLimit: 0, malformed: 0 };
+    const first: Partial<Record<Refused, DecodedSpan>> = {};
     let accepted = 0;
-    for (const span of spans) if (this.add(span)) accepted++;
-    return { accepted, dropped: spans.length - accepted };
+    for (const span of spans) {
+      const outcome = this.add(span);
+      if (outcome === 'accepted') accepted++;
+      else {
+        refused[outcome]++;
+        first[outcome] ??= span;
+      }
+    }
+    const messages: Partial<Record<Refused, string>> = {};
+    for (const reason of ['unexpected', 'keyLimit', 'malformed'] as const) {
+      const span = first[reason];
+      if (span) messages[reason] = this.#describeRefused(reason, span);
+    }
+    return { accepted, dropped: spans.length - accepted, refused, messages };
+  }
+
+  /** Why this span was refused, for people; quotes what the client sent, made printable. */
+  #describeRefused(reason: Refused, span: DecodedSpan): string {
+    const experiment = keyPart(span, ATTRIBUTE_EXPERIMENT);
+    const run = keyPart(span, ATTRIBUTE_RUN);
+    const variant = keyPart(span, ATTRIBUTE_VARIANT);
+    const where = `experiment ${quote(experiment)} run ${quote(run)} variant ${quote(variant)}`;
+    if (reason === 'unexpected') {
+      const e = this.#expect!;
+      const wanted =
+        `experiment ${quote(e.experiment)}` +
+        (e.run !== undefined ? ` run ${quote(e.run)}` : '') +
+        (e.variants ? ` variants ${e.variants.map(quote).join(', ')}` : '');
+      return `spans of ${where}; this receiver serves ${wanted}`;
+    }
+    if (reason === 'malformed') {
+      return `spans of ${where} have a conclab.* attribute longer than ${this.#maxKeyPartLength} characters`;
+    }
+    const space = `${experiment}\u0000${run}\u0000${variant}`;
+    if ((this.#perVariant.get(space) ?? 0) >= this.#maxKeysPerVariant) {
+      return `${where} already has ${this.#maxKeysPerVariant} keys (maxKeysPerVariant)`;
+    }
+    return `the receiver holds its maximum of ${this.#maxKeys} keys (maxKeys); clear() finished trials`;
   }
 
   /** Snapshots of the matching keys, sorted by key; histograms encoded for transport. */
   aggregates(filter?: Partial<SpanKey>): SpanAggregate[] {
-    const out: SpanAggregate[] = [];
+    const out: { order: string; aggregate: SpanAggregate }[] = [];
     for (const state of this.#states.values()) {
       if (!matchesFilter(state.key, filter)) continue;
+      const k = state.key;
       out.push({
-        key: { ...state.key },
-        spans: state.spans,
-        errors: state.errors,
-        durationHistogram: encodeHistogram(state.duration),
-        queueHistogram: encodeHistogram(state.queue),
-        pids: [...state.pids].sort((a, b) => a - b),
-        threadIds: [...state.threadIds].sort((a, b) => a - b),
-        perSecond: [...state.perSecond]
-          .sort((a, b) => a[0] - b[0])
-          .map(([second, [count, errors]]): [number, number, number] => [second, count, errors]),
-        ...(state.perSecondTruncated ? { perSecondTruncated: true } : {}),
+        order: [k.experiment, k.run, k.trial, k.variant, k.replica, k.worker].join('\u0000'),
+        aggregate: {
+          key: { ...k },
+          spans: state.spans,
+          errors: state.errors,
+          durationHistogram: encodeHistogram(state.duration),
+          queueHistogram: encodeHistogram(state.queue),
+          pids: [...state.pids].sort((a, b) => a - b),
+          threadIds: [...state.threadIds].sort((a, b) => a - b),
+          perSecond: [...state.perSecond]
+            .sort((a, b) => a[0] - b[0])
+            .map(([second, [count, errors]]): [number, number, number] => [second, count, errors]),
+          ...(state.perSecondTruncated ? { perSecondTruncated: true } : {}),
+          ...(state.sharedState
+            ? {
+                sharedState: {
+                  updates: state.sharedState.updates,
+                  costHistogram: encodeHistogram(state.sharedState.cost),
+                },
+              }
+            : {}),
+        },
       });
     }
-    const order = (k: SpanKey) => [k.experiment, k.trial, k.variant, k.worker].join('\u0000');
-    return out.sort((a, b) => (order(a.key) < order(b.key) ? -1 : order(a.key) > order(b.key) ? 1 : 0));
+    return out.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0)).map((o) => o.aggregate);
   }
 
   /** Forgets the matching keys (all without a filter). */
@@ -224,6 +381,9 @@ export class SpanAggregator {
       if (!matchesFilter(state.key, filter)) continue;
       this.#secondBuckets -= state.perSecond.size;
       this.#states.delete(id);
+      const left = (this.#perVariant.get(state.space) ?? 1) - 1;
+      if (left > 0) this.#perVariant.set(state.space, left);
+      else this.#perVariant.delete(state.space);
     }
   }
 }

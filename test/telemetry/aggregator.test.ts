@@ -51,7 +51,14 @@ test('takes key parts, pid and thread id from the resource when the span lacks t
   const agg = new SpanAggregator();
   agg.add(span({ 'thread.id': 7 }, { resource: { ...base, 'conclab.worker': 3, 'process.pid': 1234 } }));
   const [a] = agg.aggregates();
-  t.deepEqual(a!.key, { experiment: 'e1', trial: '0', variant: 'process', worker: '3' });
+  t.deepEqual(a!.key, {
+    experiment: 'e1',
+    run: 'unknown',
+    trial: '0',
+    variant: 'process',
+    replica: 'unknown',
+    worker: '3',
+  });
   t.deepEqual(a!.pids, [1234]);
   t.deepEqual(a!.threadIds, [7]);
 });
@@ -67,8 +74,10 @@ test('missing attributes give the key part "unknown"', (t) => {
   agg.add(span({}));
   t.deepEqual(agg.aggregates()[0]!.key, {
     experiment: 'unknown',
+    run: 'unknown',
     trial: 'unknown',
     variant: 'unknown',
+    replica: 'unknown',
     worker: 'unknown',
   });
 });
@@ -108,10 +117,10 @@ test('a replaced worker shows every pid it had', (t) => {
 
 test('beyond maxKeys new keys are dropped and counted while existing keys keep aggregating', (t) => {
   const agg = new SpanAggregator({ maxKeys: 2 });
-  t.true(agg.add(span({ ...base, 'conclab.worker': 'a' })));
-  t.true(agg.add(span({ ...base, 'conclab.worker': 'b' })));
-  t.false(agg.add(span({ ...base, 'conclab.worker': 'c' })));
-  t.true(agg.add(span({ ...base, 'conclab.worker': 'a' })));
+  t.is(agg.add(span({ ...base, 'conclab.worker': 'a' })), 'accepted');
+  t.is(agg.add(span({ ...base, 'conclab.worker': 'b' })), 'accepted');
+  t.is(agg.add(span({ ...base, 'conclab.worker': 'c' })), 'keyLimit');
+  t.is(agg.add(span({ ...base, 'conclab.worker': 'a' })), 'accepted');
   t.is(agg.keyCount, 2);
   t.is(agg.dropped, 1);
   t.deepEqual(
@@ -172,4 +181,93 @@ test('the per-second bucket budget is shared by all keys and freed by clear()', 
   agg.clear({ worker: 'a' });
   agg.add(span({ ...base, 'conclab.worker': 'b' }, { second: SECOND + 9 }));
   t.is(agg.aggregates()[0]!.perSecond.length, 2);
+});
+
+test('keys by the full SpanKey: the same worker of another run or replica is another key', (t) => {
+  const agg = new SpanAggregator();
+  const worker = { ...base, 'conclab.worker': '0' };
+  agg.add(span({ ...worker, 'conclab.run': 'r1', 'conclab.replica': '0' }));
+  agg.add(span({ ...worker, 'conclab.run': 'r1', 'conclab.replica': '1' }));
+  agg.add(span({ ...worker, 'conclab.run': 'r2' }, { resource: { 'conclab.replica': 0 } }));
+  t.deepEqual(
+    agg.aggregates().map((a) => [a.key.run, a.key.replica, a.spans]),
+    [
+      ['r1', '0', 1],
+      ['r1', '1', 1],
+      ['r2', '0', 1],
+    ],
+  );
+  t.is(agg.aggregates({ run: 'r1', replica: '1' }).length, 1);
+  agg.clear({ run: 'r1' });
+  t.deepEqual(
+    agg.aggregates().map((a) => a.key.run),
+    ['r2'],
+  );
+});
+
+test('refuses spans of another experiment, run or variant than expected, before they take a key', (t) => {
+  const agg = new SpanAggregator({ expect: { experiment: 'e1', run: 'r1', variants: ['process', 'thread'] } });
+  const ours = { ...base, 'conclab.run': 'r1' };
+  t.is(agg.add(span(ours)), 'accepted');
+  t.is(agg.add(span({ ...ours, 'conclab.experiment': 'e2' })), 'unexpected');
+  t.is(agg.add(span({ ...ours, 'conclab.run': 'r0' })), 'unexpected');
+  t.is(agg.add(span(base)), 'unexpected', 'a span without conclab.run is not of run r1');
+  t.is(agg.add(span({ ...ours, 'conclab.variant': 'offload' })), 'unexpected');
+  t.is(agg.keyCount, 1);
+  t.is(agg.dropped, 4);
+  agg.expect(undefined);
+  t.is(agg.add(span({ ...ours, 'conclab.experiment': 'e2' })), 'accepted', 'expect(undefined) accepts any');
+});
+
+test('junk keys in one variant cannot starve another: keys are bounded per (experiment, run, variant)', (t) => {
+  const agg = new SpanAggregator({ maxKeysPerVariant: 4, maxKeys: 100 });
+  const junk = Array.from({ length: 10 }, (_, i) => span({ ...base, 'conclab.worker': `junk-${i}` }));
+  const result = agg.addAll(junk);
+  t.is(result.accepted, 4);
+  t.is(result.refused.keyLimit, 6);
+  t.regex(result.messages.keyLimit!, /variant "process" already has 4 keys \(maxKeysPerVariant\)/);
+  t.is(agg.add(span({ ...base, 'conclab.variant': 'thread', 'conclab.worker': '0' })), 'accepted');
+  t.is(agg.add(span({ ...base, 'conclab.run': 'r2', 'conclab.worker': '0' })), 'accepted', 'another run');
+  t.is(agg.add(span({ ...base, 'conclab.worker': 'junk-0' })), 'accepted', 'existing keys keep aggregating');
+  agg.clear({ variant: 'process' });
+  t.is(agg.add(span({ ...base, 'conclab.worker': 'real' })), 'accepted', 'clear() gives the variant its budget back');
+});
+
+test('refuses key parts longer than maxKeyPartLength as malformed, so junk cannot hold big strings', (t) => {
+  const agg = new SpanAggregator({ maxKeyPartLength: 16 });
+  const result = agg.addAll([span({ ...base, 'conclab.worker': 'w'.repeat(17) }), span(base)]);
+  t.deepEqual(result.refused, { unexpected: 0, keyLimit: 0, malformed: 1 });
+  t.regex(result.messages.malformed!, /longer than 16 characters/);
+  t.is(agg.keyCount, 1);
+});
+
+test('messages quote what the client sent, made printable', (t) => {
+  const agg = new SpanAggregator({ expect: { experiment: 'e1' } });
+  const result = agg.addAll([span({ ...base, 'conclab.experiment': 'evil\u001b[2J\nforged line' })]);
+  t.is(result.refused.unexpected, 1);
+  t.is(
+    result.messages.unexpected,
+    'spans of experiment "evil?[2J?forged line" run "unknown" variant "process"; this receiver serves experiment "e1"',
+  );
+});
+
+test('aggregates conclab.shared_state_cost_ms into sharedState; absent when no span carries it', (t) => {
+  const agg = new SpanAggregator();
+  for (let i = 1; i <= 50; i++) {
+    agg.add(span({ ...base, 'conclab.worker': 'shared', 'conclab.shared_state_cost_ms': i / 100 }));
+  }
+  agg.add(span({ ...base, 'conclab.worker': 'shared' })); // no cost: not an update
+  agg.add(span({ ...base, 'conclab.worker': 'plain' }));
+  const [plain, shared] = agg.aggregates();
+  t.is(plain!.sharedState, undefined);
+  t.is(shared!.spans, 51);
+  t.is(shared!.sharedState?.updates, 50);
+  const cost = summarize(decodeHistogram(shared!.sharedState!.costHistogram));
+  t.is(cost.count, 50);
+  t.true(Math.abs(cost.maxMillis - 0.5) < 0.001, `max ${cost.maxMillis}`);
+});
+
+test('rejects an expectation without an experiment', (t) => {
+  t.throws(() => new SpanAggregator({ expect: { experiment: '' } }), { message: /expect must name the experiment/ });
+  t.throws(() => new SpanAggregator({ maxKeysPerVariant: 0 }), { message: /maxKeysPerVariant must be a positive/ });
 });

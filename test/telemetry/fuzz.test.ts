@@ -113,7 +113,10 @@ test('the receiver answers every mangled body with 200 or 400 and keeps serving'
     const body = mutate(asJson ? json : protobuf, rnd);
     const res = await request(`${r.url}/v1/traces`, {
       method: 'POST',
-      headers: { 'content-type': asJson ? 'application/json' : 'application/x-protobuf' },
+      headers: {
+        'content-type': asJson ? 'application/json' : 'application/x-protobuf',
+        authorization: `Bearer ${r.token}`,
+      },
       body,
     });
     await res.body.dump();
@@ -127,7 +130,7 @@ test('the receiver answers every mangled body with 200 or 400 and keeps serving'
   t.true((seen.get(400) ?? 0) > 0, 'some mangled bodies must be refused');
   const ok = await request(`${r.url}/v1/traces`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-protobuf' },
+    headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${r.token}` },
     body: protobuf,
   });
   await ok.body.dump();
@@ -164,7 +167,7 @@ test('the receiver survives garbage that is not even HTTP', async (t) => {
   const { protobuf } = await validBodies();
   const ok = await request(`${r.url}/v1/traces`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-protobuf' },
+    headers: { 'content-type': 'application/x-protobuf', authorization: `Bearer ${r.token}` },
     body: protobuf,
   });
   await ok.body.dump();

@@ -14,6 +14,8 @@ import { startTraceReceiver, type TraceReceiverOptions } from '../../operator/te
 import type { TraceReceiver } from '../../operator/telemetry/types.ts';
 import { sdkSpans } from './sdk-spans.ts';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 type Compression = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>['compression'];
 
 async function receiver(t: { teardown(fn: () => Promise<void>): void }, options: TraceReceiverOptions = {}) {
@@ -22,13 +24,19 @@ async function receiver(t: { teardown(fn: () => Promise<void>): void }, options:
   return r;
 }
 
+/** Every request presents the receiver's token unless the test says otherwise. */
 async function post(r: TraceReceiver, body: Uint8Array | string, headers: Record<string, string>, method = 'POST') {
-  const res = await request(`${r.url}/v1/traces`, { method: method as 'POST', body, headers });
+  const res = await request(`${r.url}/v1/traces`, {
+    method: method as 'POST',
+    body,
+    headers: { authorization: `Bearer ${r.token}`, ...headers },
+  });
   const bytes = Buffer.from(await res.body.arrayBuffer());
   return { status: res.statusCode, headers: res.headers, body: bytes };
 }
 
 const PROTOBUF = { 'content-type': 'application/x-protobuf' };
+const auth = (r: TraceReceiver) => ({ authorization: `Bearer ${r.token}` });
 const JSON_TYPE = { 'content-type': 'application/json' };
 
 async function someSpans(experiment = 'exp-a', count = 3): Promise<ReadableSpan[]> {
@@ -49,7 +57,7 @@ function exportWith(exporter: OTLPTraceExporter, spans: ReadableSpan[]): Promise
 
 test('aggregates spans the OpenTelemetry SDK exports through a batch processor', async (t) => {
   const r = await receiver(t);
-  const exporter = new OTLPTraceExporter({ url: `${r.url}/v1/traces` });
+  const exporter = new OTLPTraceExporter({ url: `${r.url}/v1/traces`, headers: auth(r) });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'conclab.experiment': 'sdk-e2e', 'conclab.trial': '2', 'process.pid': 4321 }),
     spanProcessors: [new BatchSpanProcessor({ exporter, maxExportBatchSize: 64, scheduledDelayMillis: 50 })],
@@ -107,7 +115,11 @@ test('aggregates spans the OpenTelemetry SDK exports through a batch processor',
 
 test('accepts gzip bodies from the exporter', async (t) => {
   const r = await receiver(t);
-  const exporter = new OTLPTraceExporter({ url: `${r.url}/v1/traces`, compression: 'gzip' as Compression });
+  const exporter = new OTLPTraceExporter({
+    url: `${r.url}/v1/traces`,
+    headers: auth(r),
+    compression: 'gzip' as Compression,
+  });
   t.teardown(() => exporter.shutdown());
   const result = await exportWith(exporter, await someSpans('gz', 7));
   t.is(result.code, 0, String(result.error));
@@ -182,7 +194,7 @@ test('refuses a body over maxBodyBytes with 413 and keeps serving', async (t) =>
   // Without Content-Length (chunked), the limit is enforced while streaming.
   const chunked = await request(`${r.url}/v1/traces`, {
     method: 'POST',
-    headers: PROTOBUF,
+    headers: { ...PROTOBUF, ...auth(r) },
     body: Readable.from(
       (async function* () {
         for (let i = 0; i < 8; i++) yield Buffer.alloc(512, 1);
@@ -233,77 +245,83 @@ test('answers malformed JSON and broken gzip with 400 and a short reason', async
 
 test('answers wrong method 405, unknown content type 415, unknown encoding 415, other paths 404', async (t) => {
   const r = await receiver(t);
-  const get = await request(`${r.url}/v1/traces`, { method: 'GET' });
+  const get = await request(`${r.url}/v1/traces`, { method: 'GET', headers: auth(r) });
   await get.body.dump();
   t.is(get.statusCode, 405);
   t.is(get.headers['allow'], 'POST');
   t.is((await post(r, 'x', { 'content-type': 'text/plain' })).status, 415);
   t.is((await post(r, 'x', { ...PROTOBUF, 'content-encoding': 'br' })).status, 415);
-  const other = await request(`${r.url}/v1/metrics`, { method: 'POST', headers: PROTOBUF, body: 'x' });
+  const other = await request(`${r.url}/v1/metrics`, {
+    method: 'POST',
+    headers: { ...PROTOBUF, ...auth(r) },
+    body: 'x',
+  });
   await other.body.dump();
   t.is(other.statusCode, 404);
   t.is(r.stats().requestsRejected, 4);
+  t.is(r.stats().refused.unsupported.requests, 4);
 });
 
-test('answers 503 with Retry-After beyond maxConcurrentRequests, then serves again', async (t) => {
-  const r = await receiver(t, { maxConcurrentRequests: 1 });
-  const body = Buffer.from(ProtobufTraceSerializer.serializeRequest(await someSpans('slow', 2))!);
+test('answers 503 with Retry-After while bodies in memory are at maxBufferedBytes, then serves again', async (t) => {
+  // Changed with the byte budget: memory is bounded by the bytes bodies hold, no longer by a
+  // number of request slots (which a trickling client could hold; see hostile.test.ts).
+  const r = await receiver(t, {
+    maxBodyBytes: 64 * 1024,
+    maxDecompressedBytes: 64 * 1024,
+    maxBufferedBytes: 64 * 1024,
+    minBodyBytesPerSecond: 0,
+  });
+  const body = Buffer.from(ProtobufTraceSerializer.serializeRequest(await someSpans('slow', 300))!);
+  t.true(body.length > 32 * 1024 && body.length < 64 * 1024, `body is ${body.length} bytes`);
   let release!: () => void;
   const released = new Promise<void>((resolve) => {
     release = resolve;
   });
-  // A slow upload holds the only slot until released.
+  // A slow upload holds most of the budget until released.
   const slow = request(`${r.url}/v1/traces`, {
     method: 'POST',
-    headers: PROTOBUF,
+    headers: { ...PROTOBUF, ...auth(r), 'content-length': String(body.length) },
     body: Readable.from(
       (async function* () {
-        yield body.subarray(0, 10);
+        yield body.subarray(0, body.length - 10);
         await released;
-        yield body.subarray(10);
+        yield body.subarray(body.length - 10);
       })(),
     ),
   });
   const deadline = Date.now() + 10_000;
-  let busy = await post(r, body, PROTOBUF);
-  // The slow request may not have reached the server yet; wait for it (bounded).
-  while (busy.status === 200 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    busy = await post(r, body, PROTOBUF);
-  }
+  while (r.stats().bufferedBytes < body.length - 10 && Date.now() < deadline) await sleep(20);
+  const busy = await post(r, body, PROTOBUF);
   t.is(busy.status, 503);
   t.is(busy.headers['retry-after'], '1');
+  t.is(r.stats().refused.busy.requests, 1);
   release();
   const done = await slow;
   await done.body.dump();
   t.is(done.statusCode, 200);
+  t.is(r.stats().bufferedBytes, 0, 'a finished request gives its bytes back');
   t.is((await post(r, body, PROTOBUF)).status, 200);
 });
 
-test('a client that disconnects mid-upload frees its request slot', async (t) => {
-  const r = await receiver(t, { maxConcurrentRequests: 1 });
+test('a client that disconnects mid-upload gives back its memory and is counted as aborted', async (t) => {
+  const r = await receiver(t);
   const { port } = new URL(r.url);
   const socket = connect({ host: '127.0.0.1', port: Number(port) });
   await new Promise((resolve) => socket.once('connect', resolve));
   socket.write(
-    'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\nabc',
+    'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n' +
+      `Authorization: Bearer ${r.token}\r\nContent-Length: 1000\r\n\r\nabc`,
   );
-  const body = ProtobufTraceSerializer.serializeRequest(await someSpans('after-abort', 2))!;
   const deadline = Date.now() + 10_000;
-  // Wait (bounded) until the half-sent request holds the only slot.
-  let busy = 0;
-  while (busy !== 503 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    busy = (await post(r, body, PROTOBUF)).status;
-  }
-  t.is(busy, 503, 'the half-sent request holds the slot');
+  while (r.stats().bufferedBytes !== 3 && Date.now() < deadline) await sleep(20);
+  t.is(r.stats().requestsInProgress, 1, 'the half-sent request is being read');
+  t.is(r.stats().bufferedBytes, 3);
   socket.destroy();
-  let status = 0;
-  while (status !== 200 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    status = (await post(r, body, PROTOBUF)).status;
-  }
-  t.is(status, 200);
+  while (r.stats().requestsInProgress !== 0 && Date.now() < deadline) await sleep(20);
+  t.is(r.stats().bufferedBytes, 0);
+  t.is(r.stats().refused.aborted.requests, 1);
+  const body = ProtobufTraceSerializer.serializeRequest(await someSpans('after-abort', 2))!;
+  t.is((await post(r, body, PROTOBUF)).status, 200);
 });
 
 test('refuses spans beyond the key limit through OTLP partial_success', async (t) => {
@@ -313,9 +331,14 @@ test('refuses spans beyond the key limit through OTLP partial_success', async (t
   t.is(res.status, 200);
   const response = ProtobufTraceSerializer.deserializeResponse(res.body);
   t.is(Number(response.partialSuccess?.rejectedSpans), 3);
-  t.regex(String(response.partialSuccess?.errorMessage), /maximum number of keys/);
+  t.regex(String(response.partialSuccess?.errorMessage), /maximum of 1 keys \(maxKeys\)/);
   t.is(r.stats().spansDropped, 3);
   t.is(r.stats().spansAccepted, 2);
+  t.deepEqual(r.stats().refused.keyLimit, {
+    requests: 1,
+    spans: 3,
+    lastMessage: 'the receiver holds its maximum of 1 keys (maxKeys); clear() finished trials',
+  });
 });
 
 test('filters aggregates by experiment and clears them', async (t) => {
@@ -341,7 +364,7 @@ test('binds loopback by default and reports its URL', async (t) => {
 test('close() frees the port, even with a keep-alive connection open', async (t) => {
   const r = await startTraceReceiver();
   t.teardown(() => r.close());
-  const exporter = new OTLPTraceExporter({ url: `${r.url}/v1/traces`, keepAlive: true });
+  const exporter = new OTLPTraceExporter({ url: `${r.url}/v1/traces`, headers: auth(r), keepAlive: true });
   t.is((await exportWith(exporter, await someSpans())).code, 0);
   await r.close();
   const port = Number(new URL(r.url).port);
@@ -360,4 +383,22 @@ test('rejects bad options with the option named', async (t) => {
     message: /maxBodyBytes must be a positive integer/,
   });
   await t.throwsAsync(() => startTraceReceiver({ port: 70000 }), { message: /port must be an integer/ });
+  await t.throwsAsync(() => startTraceReceiver({ token: 'short' }), {
+    message: /token must be at least 16 characters/,
+  });
+  await t.throwsAsync(() => startTraceReceiver({ maxBodyBytes: 1024, maxBufferedBytes: 100 }), {
+    message: /maxBufferedBytes \(100\) must be at least maxBodyBytes/,
+  });
+  await t.throwsAsync(() => startTraceReceiver({ expect: { experiment: '' } }), {
+    message: /expect must name the experiment/,
+  });
+});
+
+test('generates a token when given none, and uses the one it is given', async (t) => {
+  const generated = await receiver(t);
+  t.regex(generated.token, /^[A-Za-z0-9_-]{43}$/);
+  const given = await receiver(t, { token: 'a-token-for-this-run-only' });
+  t.is(given.token, 'a-token-for-this-run-only');
+  const spans = ProtobufTraceSerializer.serializeRequest(await someSpans('given', 1))!;
+  t.is((await post(given, spans, PROTOBUF)).status, 200);
 });
