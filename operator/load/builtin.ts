@@ -1,4 +1,4 @@
-// The built-in open-model load driver, on undici.
+// The built-in open-model load driver.
 //
 // Requests go out at their intended times (schedule.ts) whether or not earlier ones have
 // answered, and latency counts from the intended time: a server that stalls cannot hide the
@@ -6,21 +6,49 @@
 // sends every request that has come due, so thousands of requests per second cost a thousand
 // timer callbacks, not one timer each. The driver watches its own lateness and event loop and
 // says when its figures are not to be trusted instead of blaming the server.
+//
+// Request i of the schedule goes to targets[i % targets.length]: every replica gets an even
+// share at even spacing, and the rule does not depend on how many generators share the
+// schedule. With plan.generators > 1 (or CPUs to pin to) the schedule is split between
+// generator processes (generators.ts) and their parts merged exactly (merge.ts).
+//
 // A request times out timeoutMillis after it was actually sent (as k6 and undici count it);
 // its latency, when it succeeds, still counts from the intended time.
+//
+// What it costs per request is kept to what the measurement needs (see connection.ts): no
+// object per request (the connection carries the request's few numbers), one clock read at
+// send and one at completion, one histogram record; per-second histograms are encoded and
+// folded into the run's histogram once their second is over.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { Client, type Dispatcher } from 'undici';
-import { encodeHistogram, newHistogram, recordMillis } from '../contracts/histogram.ts';
-import { classifyError, classifyStatus } from './classify.ts';
+import { encodeHistogram, type Histogram, newHistogram, recordMillis } from '../contracts/histogram.ts';
+import { classifyStatus, newErrorCounts } from './classify.ts';
+import { Connection, type ConnectionOwner, type Endpoint, endpointOf } from './connection.ts';
+import { runGenerators } from './generators.ts';
+import { type LoadPart, p99Millis } from './merge.ts';
 import { validateLoadPlan } from './plan-validation.ts';
-import { planSegments, rateAtMillis, sendTimesMillis } from './schedule.ts';
+import { planSegments, rateAtMillis, type ScheduleShare, SendTimes } from './schedule.ts';
 import type { ErrorKind, LoadPlan, LoadProgress, LoadResult, SecondSample, TargetLoad } from './types.ts';
+
+export { newErrorCounts };
 
 export interface BuiltinLoadOptions {
   /** Send-time slip p99 above which the result is marked unreliable. Default 25 ms. */
   maxSendSlipP99Millis?: number;
   /** Event-loop delay (max) above which the result is marked unreliable. Default 200 ms. */
   maxEventLoopLagMillis?: number;
+  /**
+   * CPUs to pin the generator processes to (generator g on cpus[g % cpus.length]), chosen
+   * outside the workloads' budget. Given, the load runs in generator processes even when
+   * plan.generators is 1, since only a process can be pinned (with taskset).
+   */
+  cpus?: number[];
+}
+
+/** How one generator of several runs its share (set by generators.ts in each process). */
+export interface PartOptions extends BuiltinLoadOptions {
+  share?: ScheduleShare;
+  /** Epoch millis at which the run's time 0 falls, common to every generator. */
+  startAtEpochMillis?: number;
 }
 
 export const DEFAULT_MAX_SEND_SLIP_P99_MILLIS = 25;
@@ -28,144 +56,105 @@ export const DEFAULT_MAX_EVENT_LOOP_LAG_MILLIS = 200;
 
 /** Longest sleep between ticks, so timeouts and progress stay timely at low rates. */
 const MAX_TICK_MILLIS = 5;
+/** The timeout sweep runs at most this often (it looks at every open connection). */
+const SWEEP_EVERY_MILLIS = 2;
 
 /**
- * Keep-alive connections requests rotate over, even when fewer would do. A server with N
- * workers on one port (SO_REUSEPORT) spreads connections, not requests, over its workers; a
- * client that always reuses its first idle connection (undici's Pool, at low rates) would send
- * nearly everything to one worker, so the workers would not share the work as they do behind
- * many clients, and which worker a fault hits would decide the blast radius. Rotating over this
- * many connections gives every worker about its share (with 4 workers, 25% +- 5%), as k6 does
- * by handing iterations to its pre-allocated VUs in turn.
+ * Keep-alive connections per target that requests rotate over, even when fewer would do. A
+ * server with N workers on one port (SO_REUSEPORT) spreads connections, not requests, over its
+ * workers; a client that always reuses its first idle connection would send nearly everything
+ * to one worker, so the workers would not share the work as they do behind many clients, and
+ * which worker a fault hits would decide the blast radius. Rotating over this many connections
+ * gives every worker about its share (with 4 workers, 25% +- 5%), as k6 does by handing
+ * iterations to its pre-allocated VUs in turn.
  */
 export const SPREAD_CONNECTIONS = 64;
 
 /**
- * One request, as its own undici dispatch handler: no promise, body stream or AbortController
- * per request, which is what keeps thousands of requests per second cheap. `settle` is called
- * exactly once per request by whichever comes first: the response, an error, or the sweep.
+ * The connections of one target. Idle connections among the first `spread` wait in a FIFO, so
+ * the least recently used goes next (rotation over all of them); more connections open only
+ * when all of those are busy, up to the cap, and are used only then.
  */
-class LoadRequest implements Dispatcher.DispatchHandler {
-  readonly id: number;
-  readonly intendedMillis: number;
-  readonly deadlineMillis: number;
-  readonly measured: boolean;
-  /** Target (index into plan.targets) and connection slot carrying this request. */
-  target = 0;
-  slot = 0;
-  done = false;
-  private status = 0;
-  private controller: Dispatcher.DispatchController | undefined;
-  private readonly settle: (r: LoadRequest, kind: ErrorKind | undefined) => void;
+class TargetPool {
+  readonly connections: Connection[] = [];
+  private readonly ring: Int32Array;
+  private head = 0;
+  private size: number;
+  private readonly overflow: number[] = [];
+  private readonly spread: number;
+  private readonly make: (slot: number) => Connection;
 
-  constructor(
-    id: number,
-    intendedMillis: number,
-    deadlineMillis: number,
-    measured: boolean,
-    settle: (r: LoadRequest, kind: ErrorKind | undefined) => void,
-  ) {
-    this.id = id;
-    this.intendedMillis = intendedMillis;
-    this.deadlineMillis = deadlineMillis;
-    this.measured = measured;
-    this.settle = settle;
+  constructor(spread: number, make: (slot: number) => Connection) {
+    this.spread = spread;
+    this.make = make;
+    this.ring = new Int32Array(spread);
+    for (let i = 0; i < spread; i++) this.ring[i] = i;
+    this.size = spread;
   }
 
-  /** Cuts the request (timed out or run over); its late error is then ignored. */
-  abort(): void {
-    this.controller?.abort(new Error('conclab: request abandoned'));
+  /** An idle connection; the caller made sure fewer than the cap are busy. */
+  take(): Connection {
+    let slot: number;
+    if (this.size > 0) {
+      slot = this.ring[this.head] as number;
+      this.head = (this.head + 1) % this.spread;
+      this.size--;
+    } else slot = this.overflow.pop() ?? Math.max(this.spread, this.connections.length);
+    let c = this.connections[slot];
+    if (c === undefined) {
+      c = this.make(slot);
+      this.connections[slot] = c;
+    }
+    return c;
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    // A request can time out while still waiting for a connection: cut it as it starts.
-    if (this.done) controller.abort(new Error('conclab: request abandoned'));
-    else this.controller = controller;
-  }
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
-    this.status = statusCode;
-  }
-  onResponseData(): void {
-    // The body is read and dropped: only its arrival time matters.
-  }
-  onResponseEnd(): void {
-    if (!this.done) this.settle(this, classifyStatus(this.status));
-  }
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    if (!this.done) this.settle(this, classifyError(err));
+  release(c: Connection): void {
+    if (c.slot < this.spread) {
+      this.ring[(this.head + this.size) % this.spread] = c.slot;
+      this.size++;
+    } else this.overflow.push(c.slot);
   }
 }
 
-interface Bucket {
-  sent: number;
-  completed: number;
-  errors: number;
-  dropped: number;
-  latenciesMillis: number[];
-}
-
-const noop = () => {};
-
-export function newErrorCounts(): Record<ErrorKind, number> {
-  return { refused: 0, reset: 0, timeout: 0, http4xx: 0, http5xx: 0, other: 0 };
-}
-
-/** p99 of a small array (one second of latencies), exact; 0 when empty. */
-export function p99OfMillis(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = Float64Array.from(values).sort();
-  return sorted[Math.max(0, Math.ceil(sorted.length * 0.99) - 1)] ?? 0;
+/** Growable per-second counters of the measured window. */
+class SecondCounts {
+  sent: number[] = [];
+  completed: number[] = [];
+  errors: number[] = [];
+  dropped: number[] = [];
+  ensure(second: number): void {
+    for (let i = this.sent.length; i <= second; i++) {
+      this.sent.push(0);
+      this.completed.push(0);
+      this.errors.push(0);
+      this.dropped.push(0);
+    }
+  }
 }
 
 export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions = {}): Promise<LoadResult> {
   validateLoadPlan(plan);
+  if ((plan.generators ?? 1) > 1 || (options.cpus?.length ?? 0) > 0) return runGenerators(plan, options);
+  return (await runBuiltinPart(plan, options)).result;
+}
+
+/**
+ * One generator's part of the run: the requests of `options.share` of the schedule (all of
+ * them by default), on this process's event loop, capped at plan.maxInFlight.
+ */
+export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}): Promise<LoadPart> {
+  validateLoadPlan(plan);
   const maxSlip = options.maxSendSlipP99Millis ?? DEFAULT_MAX_SEND_SLIP_P99_MILLIS;
   const maxLag = options.maxEventLoopLagMillis ?? DEFAULT_MAX_EVENT_LOOP_LAG_MILLIS;
-  const urls = plan.targets.map((t) => new URL(t));
-  const paths = urls.map((u) => `${u.pathname}${u.search}`);
   const segments = planSegments(plan);
   const measureStart = plan.warmUpMillis;
   const runEnd = plan.warmUpMillis + plan.durationMillis;
+  const timeoutMillis = plan.timeoutMillis;
+  const cap = plan.maxInFlight;
+  const targetCount = plan.targets.length;
+  const endpoints: Endpoint[] = plan.targets.map((t) => endpointOf(new URL(t), plan.headers ?? {}));
 
-  // One connection per request allowed in flight, each carrying one request at a time
-  // (pipelining 1): nothing queues inside undici, so the cap we enforce is the only one.
-  // Connections open lazily; requests rotate over the first SPREAD_CONNECTIONS of them and use
-  // the others only when all of those are busy.
-  const clientOptions = {
-    pipelining: 1,
-    connectTimeout: plan.timeoutMillis,
-    // Our own sweep enforces the timeout; undici's are a backstop only.
-    headersTimeout: plan.timeoutMillis + 1000,
-    bodyTimeout: plan.timeoutMillis + 1000,
-  };
-  // Each target has its own connections: up to maxInFlight (all could be outstanding at one
-  // slow replica), rotating over the first SPREAD_CONNECTIONS.
-  const clients: (Client | undefined)[][] = urls.map(() => new Array(plan.maxInFlight));
-  const busy = urls.map(() => new Uint8Array(plan.maxInFlight));
-  const spread = Math.min(plan.maxInFlight, SPREAD_CONNECTIONS);
-  const cursors = urls.map(() => 0);
-  /** An idle connection slot of target `t`; the caller made sure one exists (inFlight < maxInFlight). */
-  const takeSlot = (t: number): number => {
-    const b = busy[t] as Uint8Array;
-    const cursor = cursors[t] as number;
-    for (let k = 0; k < spread; k++) {
-      const i = (cursor + k) % spread;
-      if (b[i] === 0) {
-        cursors[t] = (i + 1) % spread;
-        return i;
-      }
-    }
-    return b.indexOf(0, spread);
-  };
-  const clientAt = (t: number, slot: number): Client => {
-    const row = clients[t] as (Client | undefined)[];
-    let c = row[slot];
-    if (c === undefined) {
-      c = new Client((urls[t] as URL).origin, clientOptions);
-      row[slot] = c;
-    }
-    return c;
-  };
+  const errors = newErrorCounts();
   const perTarget: TargetLoad[] = plan.targets.map((url, replica) => ({
     replica,
     url,
@@ -173,16 +162,18 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
     completed: 0,
     errors: 0,
   }));
-  let nextTarget = 0;
-  const headers = plan.headers ?? {};
-
-  const histogram = newHistogram();
+  const seconds = new SecondCounts();
+  /** Latencies of successes by second of completion; encoded once the second is over. */
+  const secondLatency: (Histogram | undefined)[] = [];
+  const secondEncoded: string[] = [];
+  const secondP99: number[] = [];
+  let closedSeconds = 0;
+  const latency = newHistogram();
+  /** Everything latencyHistogramAll holds besides the successes. */
+  const failures = newHistogram();
   const slip = newHistogram();
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  const errors = newErrorCounts();
-  const buckets: Bucket[] = [];
-  const inFlight = new Map<number, LoadRequest>();
-  let nextId = 0;
+  let inFlight = 0;
   let sent = 0;
   let completed = 0;
   let dropped = 0;
@@ -193,79 +184,109 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   let partial = false;
   let stopAtMillis = runEnd;
 
-  const bucketAt = (tMillis: number): Bucket => {
-    const index = Math.max(0, Math.floor((tMillis - measureStart) / 1000));
-    for (let i = buckets.length; i <= index; i++) {
-      buckets.push({ sent: 0, completed: 0, errors: 0, dropped: 0, latenciesMillis: [] });
-    }
-    return buckets[index] as Bucket;
-  };
-
-  const times = sendTimesMillis(segments);
-  let nextDue = times.next();
-  const t0 = performance.now();
-  const epoch0 = Date.now();
+  // The run's clock: ms from time 0, which every generator of a run shares (an epoch time);
+  // alone, time 0 is now, rounded to a whole epoch millisecond.
+  const epoch0 = options.startAtEpochMillis ?? Math.round(performance.timeOrigin + performance.now());
+  const t0 = epoch0 - performance.timeOrigin;
   const now = () => performance.now() - t0;
-  loopDelay.enable();
+  const secondOf = (t: number) => (t < measureStart ? 0 : Math.floor((t - measureStart) / 1000));
 
-  const settle = (r: LoadRequest, kind: ErrorKind | undefined, at = now()) => {
-    r.done = true;
-    inFlight.delete(r.id);
-    (busy[r.target] as Uint8Array)[r.slot] = 0;
+  const finishRequest = (c: Connection, kind: ErrorKind | undefined, at: number) => {
+    inFlight--;
+    (pools[c.target] as TargetPool).release(c);
     if (kind === undefined) live.completed++;
     else live.errors++;
-    if (!r.measured) return;
-    const target = perTarget[r.target] as TargetLoad;
+    if (!c.measured) return;
+    const second = secondOf(at);
+    seconds.ensure(second);
+    const target = perTarget[c.target] as TargetLoad;
+    const millis = at - c.intendedMillis;
     if (kind === undefined) {
-      const latency = at - r.intendedMillis;
       completed++;
       target.completed++;
-      recordMillis(histogram, latency);
-      const b = bucketAt(at);
-      b.completed++;
-      b.latenciesMillis.push(latency);
+      (seconds.completed[second] as number)++;
+      let h = secondLatency[second];
+      if (h === undefined) {
+        h = newHistogram();
+        secondLatency[second] = h;
+      }
+      recordMillis(h, millis);
     } else {
       errors[kind]++;
       target.errors++;
-      bucketAt(at).errors++;
+      (seconds.errors[second] as number)++;
+      recordMillis(failures, millis);
     }
   };
 
-  const send = (intendedMillis: number) => {
+  const owner: ConnectionOwner = {
+    settled(c, kind, status) {
+      finishRequest(c, kind ?? classifyStatus(status), now());
+    },
+  };
+  const spread = Math.min(cap, SPREAD_CONNECTIONS);
+  const pools = endpoints.map(
+    (endpoint, target) =>
+      new TargetPool(spread, (slot) => new Connection(target, slot, endpoint, owner, timeoutMillis)),
+  );
+
+  /** Encodes and folds into the run's histogram every second before `second`. */
+  const closeSecondsBefore = (second: number) => {
+    for (; closedSeconds < second; closedSeconds++) {
+      const h = secondLatency[closedSeconds];
+      if (h === undefined) {
+        secondEncoded[closedSeconds] = '';
+        secondP99[closedSeconds] = 0;
+      } else {
+        secondEncoded[closedSeconds] = encodeHistogram(h);
+        secondP99[closedSeconds] = p99Millis(h);
+        latency.add(h);
+        secondLatency[closedSeconds] = undefined;
+      }
+    }
+  };
+
+  const send = (intendedMillis: number, index: number) => {
     const measured = intendedMillis >= measureStart;
-    if (inFlight.size >= plan.maxInFlight) {
+    if (inFlight >= cap) {
       if (measured) {
         dropped++;
-        bucketAt(intendedMillis).dropped++;
+        const second = secondOf(intendedMillis);
+        seconds.ensure(second);
+        (seconds.dropped[second] as number)++;
+        recordMillis(failures, timeoutMillis);
       }
       return;
     }
+    const target = index % targetCount;
+    const c = (pools[target] as TargetPool).take();
     const sentAt = now();
-    const target = nextTarget;
-    nextTarget = (nextTarget + 1) % urls.length;
-    const slot = takeSlot(target);
-    const r = new LoadRequest(nextId++, intendedMillis, sentAt + plan.timeoutMillis, measured, settle);
-    r.target = target;
-    r.slot = slot;
-    (busy[target] as Uint8Array)[slot] = 1;
-    inFlight.set(r.id, r);
+    c.intendedMillis = intendedMillis;
+    c.deadlineMillis = sentAt + timeoutMillis;
+    c.measured = measured;
+    inFlight++;
     live.sent++;
     if (measured) {
       sent++;
       (perTarget[target] as TargetLoad).sent++;
-      bucketAt(intendedMillis).sent++;
-      recordMillis(slip, Math.max(0, sentAt - intendedMillis));
+      const second = secondOf(intendedMillis);
+      seconds.ensure(second);
+      (seconds.sent[second] as number)++;
+      recordMillis(slip, sentAt > intendedMillis ? sentAt - intendedMillis : 0);
     }
-    clientAt(target, slot).dispatch({ path: paths[target] as string, method: 'GET', headers }, r);
+    c.send();
   };
 
-  // Deadlines grow with send order and a Map iterates in insertion order, so the sweep stops
-  // at the first request still within its time: cost proportional to what expires.
-  const expire = (at: number) => {
-    for (const r of inFlight.values()) {
-      if (r.deadlineMillis > at) break;
-      settle(r, 'timeout', at);
-      r.abort();
+  let lastSweep = Number.NEGATIVE_INFINITY;
+  const sweep = (at: number) => {
+    lastSweep = at;
+    for (const pool of pools) {
+      for (const c of pool.connections) {
+        if (c !== undefined && c.busy && c.deadlineMillis <= at) {
+          c.abandon();
+          finishRequest(c, 'timeout', at);
+        }
+      }
     }
   };
 
@@ -287,6 +308,15 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
     }
   };
 
+  const times = new SendTimes(segments, options.share);
+  let nextDue = times.next();
+  let nextIndex = times.index;
+
+  // A shared time 0 may lie ahead: wait for it without holding the event loop.
+  const wait = -now();
+  if (wait > 1 && !plan.signal?.aborted) await new Promise((resolve) => setTimeout(resolve, wait - 1));
+  loopDelay.enable();
+
   await new Promise<void>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     let finished = false;
@@ -295,12 +325,16 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
       finished = true;
       if (timer) clearTimeout(timer);
       plan.signal?.removeEventListener('abort', onAbort);
-      for (const r of inFlight.values()) {
-        if (r.measured) inFlightAtEnd++;
-        r.done = true;
-        r.abort();
+      for (const pool of pools) {
+        for (const c of pool.connections) {
+          if (c === undefined) continue;
+          if (c.busy && c.measured) {
+            inFlightAtEnd++;
+            recordMillis(failures, timeoutMillis);
+          }
+          c.close();
+        }
       }
-      inFlight.clear();
       resolve();
     };
     const onAbort = () => {
@@ -316,20 +350,22 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
         live = { sent: 0, completed: 0, errors: 0 };
         loopDelay.reset();
       }
-      expire(at);
-      while (!nextDue.done && nextDue.value <= at) {
-        send(nextDue.value);
+      if (at - lastSweep >= SWEEP_EVERY_MILLIS) sweep(at);
+      while (nextDue <= at) {
+        send(nextDue, nextIndex);
         nextDue = times.next();
+        nextIndex = times.index;
       }
+      if (measuring) closeSecondsBefore(secondOf(at));
       progress(at);
       // After the last request is due, wait for the window to end and the stragglers to
       // answer or time out; the grace covers timer granularity of the sweep.
-      const scheduleOver = nextDue.done && at >= runEnd;
-      if (scheduleOver && (inFlight.size === 0 || at >= runEnd + plan.timeoutMillis + 100)) {
+      const scheduleOver = nextDue === Number.POSITIVE_INFINITY && at >= runEnd;
+      if (scheduleOver && (inFlight === 0 || at >= runEnd + timeoutMillis + 100)) {
         finish();
         return;
       }
-      const until = nextDue.done ? MAX_TICK_MILLIS : nextDue.value - now();
+      const until = nextDue === Number.POSITIVE_INFINITY ? MAX_TICK_MILLIS : nextDue - now();
       timer = setTimeout(tick, Math.max(1, Math.min(MAX_TICK_MILLIS, Math.floor(until))));
     };
     if (plan.signal?.aborted) {
@@ -341,21 +377,24 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
   });
 
   loopDelay.disable();
-  await Promise.all(clients.flat().map((c) => c?.destroy().catch(noop)));
 
   const windowEnd = Math.max(measureStart, Math.min(runEnd, stopAtMillis));
   const windowSeconds = Math.ceil((windowEnd - measureStart) / 1000);
-  if (windowSeconds > 0) bucketAt(measureStart + (windowSeconds - 1) * 1000);
-  const perSecond: SecondSample[] = buckets.map((b, second) => ({
+  if (windowSeconds > 0) seconds.ensure(windowSeconds - 1);
+  closeSecondsBefore(seconds.sent.length);
+  const perSecond: SecondSample[] = seconds.sent.map((s, second) => ({
     second,
-    sent: b.sent,
-    completed: b.completed,
-    errors: b.errors,
-    dropped: b.dropped,
-    p99Millis: p99OfMillis(b.latenciesMillis),
+    sent: s,
+    completed: seconds.completed[second] as number,
+    errors: seconds.errors[second] as number,
+    dropped: seconds.dropped[second] as number,
+    p99Millis: secondP99[second] as number,
   }));
+  const all = newHistogram();
+  all.add(latency);
+  all.add(failures);
 
-  const sendSlipP99Millis = slip.totalCount === 0 ? 0 : slip.getValueAtPercentile(99) / 1000;
+  const sendSlipP99Millis = p99Millis(slip);
   // The delay histogram only holds samples once a full resolution period has passed.
   const eventLoopLagMaxMillis = loopDelay.count > 0 ? loopDelay.max / 1e6 : 0;
   const reasons: string[] = [];
@@ -370,7 +409,7 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
     );
   }
 
-  return {
+  const result: LoadResult = {
     driver: 'builtin',
     startedAtMillis: epoch0 + measureStart,
     endedAtMillis: epoch0 + windowEnd,
@@ -380,7 +419,8 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
     dropped,
     errors,
     inFlightAtEnd,
-    latencyHistogram: encodeHistogram(histogram),
+    latencyHistogram: encodeHistogram(latency),
+    latencyHistogramAll: encodeHistogram(all),
     perSecond,
     perTarget,
     saturation: {
@@ -393,4 +433,5 @@ export async function runBuiltinLoad(plan: LoadPlan, options: BuiltinLoadOptions
     },
     partial,
   };
+  return { result, perSecondLatency: secondEncoded.slice(0, perSecond.length), sendSlip: encodeHistogram(slip) };
 }

@@ -1,6 +1,10 @@
 // Which kind of failure a request met. Pure, so each mapping is table-tested.
 import type { ErrorKind } from './types.ts';
 
+export function newErrorCounts(): Record<ErrorKind, number> {
+  return { refused: 0, reset: 0, timeout: 0, http4xx: 0, http5xx: 0, other: 0 };
+}
+
 /** Error codes from Node's net layer and undici that mean the connection was cut. */
 const RESET_CODES = new Set([
   'ECONNRESET',

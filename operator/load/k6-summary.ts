@@ -10,7 +10,7 @@
 //   interrupts them within gracefulStop);
 // - no send-slip or event-loop figures: k6's own saturation is not visible here.
 import { encodeHistogram, type Histogram, MAX_TRACKABLE_MICROS, newHistogram } from '../contracts/histogram.ts';
-import { newErrorCounts } from './builtin.ts';
+import { newErrorCounts } from './classify.ts';
 import { ERROR_KINDS, METRIC } from './k6-script.ts';
 import type { LoadResult } from './types.ts';
 

@@ -53,4 +53,7 @@ export function validateLoadPlan(plan: LoadPlan): void {
   if (!isNonNegative(plan.warmUpMillis)) fail('warmUpMillis must be 0 or more');
   if (!Number.isInteger(plan.maxInFlight) || plan.maxInFlight < 1) fail('maxInFlight must be an integer of 1 or more');
   if (!isNonNegative(plan.timeoutMillis) || plan.timeoutMillis === 0) fail('timeoutMillis must be above 0');
+  if ((plan.generators ?? 1) > plan.maxInFlight) {
+    fail(`maxInFlight ${plan.maxInFlight} is below generators ${plan.generators}: each generator needs 1 or more`);
+  }
 }

@@ -35,26 +35,69 @@ export function timeOfArrivalInSegment(s: RateSegment, n: number): number {
   return Math.min(s.durationMillis, t * 1000);
 }
 
+/** Which requests of the schedule one generator of several sends: i = index, index + count, ... */
+export interface ScheduleShare {
+  index: number;
+  count: number;
+}
+
 /**
  * Intended send times in ms from the start of the run, in order, for all segments end to end.
  * A generator, so a long run at a high rate never holds its whole schedule in memory.
  * A request exactly at the end of the last segment is not sent (the run is [0, total)).
+ * With a share, only requests index, index + count, ... are yielded: the shares of count
+ * generators interleave into exactly the whole schedule. The request number i is
+ * `share.index + k * share.count` for the k-th time yielded.
  */
-export function* sendTimesMillis(segments: readonly RateSegment[]): Generator<number, void, void> {
-  let offsetMillis = 0;
-  let arrivalsBefore = 0;
-  let i = 0;
-  for (const s of segments) {
-    const arrivals = segmentArrivals(s);
-    // Float sums of areas can land a hair below an integer; a small epsilon keeps a request
-    // that is due exactly at a segment boundary in the next segment, never lost or doubled.
-    const end = arrivalsBefore + arrivals - 1e-9;
-    while (i < end) {
-      yield offsetMillis + timeOfArrivalInSegment(s, i - arrivalsBefore);
-      i++;
+export function* sendTimesMillis(
+  segments: readonly RateSegment[],
+  share: ScheduleShare = { index: 0, count: 1 },
+): Generator<number, void, void> {
+  const times = new SendTimes(segments, share);
+  for (let t = times.next(); t !== Number.POSITIVE_INFINITY; t = times.next()) yield t;
+}
+
+/**
+ * The same schedule as a cursor for the driver's hot loop: `next()` returns the next intended
+ * time (Infinity after the last) and leaves its request number in `index`, with no object
+ * allocated per request.
+ */
+export class SendTimes {
+  /** Request number (position in the whole schedule) of the time `next()` returned last. */
+  index = -1;
+  private readonly segments: readonly RateSegment[];
+  private readonly step: number;
+  private i: number;
+  private segment = 0;
+  private offsetMillis = 0;
+  private arrivalsBefore = 0;
+
+  constructor(segments: readonly RateSegment[], share: ScheduleShare = { index: 0, count: 1 }) {
+    if (!(Number.isInteger(share.count) && share.count >= 1 && share.index >= 0 && share.index < share.count)) {
+      throw new RangeError(`schedule share ${share.index} of ${share.count} is not one of count generators`);
     }
-    offsetMillis += s.durationMillis;
-    arrivalsBefore += arrivals;
+    this.segments = segments;
+    this.step = share.count;
+    this.i = share.index;
+  }
+
+  next(): number {
+    while (this.segment < this.segments.length) {
+      const s = this.segments[this.segment] as RateSegment;
+      const arrivals = segmentArrivals(s);
+      // Float sums of areas can land a hair below an integer; a small epsilon keeps a request
+      // that is due exactly at a segment boundary in the next segment, never lost or doubled.
+      if (this.i < this.arrivalsBefore + arrivals - 1e-9) {
+        this.index = this.i;
+        const t = this.offsetMillis + timeOfArrivalInSegment(s, this.i - this.arrivalsBefore);
+        this.i += this.step;
+        return t;
+      }
+      this.offsetMillis += s.durationMillis;
+      this.arrivalsBefore += arrivals;
+      this.segment++;
+    }
+    return Number.POSITIVE_INFINITY;
   }
 }
 

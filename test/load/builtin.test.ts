@@ -6,6 +6,7 @@ import { decodeHistogram, summarize } from '../../operator/analysis/histogram.ts
 import { runBuiltinLoad, SPREAD_CONNECTIONS } from '../../operator/load/builtin.ts';
 import { LoadPlanError } from '../../operator/load/plan-validation.ts';
 import type { LoadPlan, LoadProgress, LoadResult } from '../../operator/load/types.ts';
+import { assertConsistent } from './consistency.ts';
 import { closedPortUrl, startServer, startStallingServer } from './servers.ts';
 
 const test = anyTest.serial;
@@ -13,40 +14,6 @@ const test = anyTest.serial;
 // Generous cap and timeout: on a starved shared machine a stall must not turn into drops or
 // timeouts in tests that are not about them.
 const base = { warmUpMillis: 0, maxInFlight: 512, timeoutMillis: 5000 };
-const errorSum = (r: LoadResult) => Object.values(r.errors).reduce((a, b) => a + b, 0);
-
-/** The bookkeeping every result must satisfy, whatever happened during the run. */
-function assertConsistent(t: ExecutionContext, r: LoadResult) {
-  t.is(r.scheduled, r.sent + r.dropped, 'scheduled = sent + dropped');
-  t.is(r.sent, r.completed + errorSum(r) + r.inFlightAtEnd, 'sent = completed + errors + inFlightAtEnd');
-  const sum = (f: (s: LoadResult['perSecond'][number]) => number) => r.perSecond.reduce((a, s) => a + f(s), 0);
-  t.is(
-    sum((s) => s.sent),
-    r.sent,
-    'per-second sent sums to the total',
-  );
-  t.is(
-    sum((s) => s.completed),
-    r.completed,
-    'per-second completed sums to the total',
-  );
-  t.is(
-    sum((s) => s.errors),
-    errorSum(r),
-    'per-second errors sum to the total',
-  );
-  t.is(
-    sum((s) => s.dropped),
-    r.dropped,
-    'per-second dropped sums to the total',
-  );
-  t.is(decodeHistogram(r.latencyHistogram).totalCount, r.completed, 'histogram holds every success');
-  t.deepEqual(
-    r.perSecond.map((s) => s.second),
-    r.perSecond.map((_, i) => i),
-  );
-}
-
 test('a constant rate sends the scheduled count at even spacing, warm-up excluded', async (t) => {
   const server = await startServer(t, (_req, res) => res.end('ok'));
   const plan: LoadPlan = { ...base, targets: [server.url], rate: 100, durationMillis: 1500, warmUpMillis: 300 };
@@ -117,6 +84,56 @@ test('requests rotate over many keep-alive connections, so workers sharing a por
   const counts = [...perConnection.values()];
   t.true(counts.length >= SPREAD_CONNECTIONS / 2, `${counts.length} connections used`);
   t.true(Math.max(...counts) <= 200 / 10, `busiest connection carried ${Math.max(...counts)} of 200`);
+});
+
+test('two targets share the schedule round-robin, and perTarget reports each', async (t) => {
+  const a = await startServer(t, (_req, res) => res.end('a'));
+  const b = await startServer(t, (_req, res) => res.end('b'));
+  const r = await runBuiltinLoad({ ...base, targets: [a.url, b.url], rate: 100, durationMillis: 1000 });
+  assertConsistent(t, r);
+  t.is(a.arrivals.length, 50);
+  t.is(b.arrivals.length, 50);
+  t.deepEqual(r.perTarget, [
+    { replica: 0, url: a.url, sent: 50, completed: 50, errors: 0 },
+    { replica: 1, url: b.url, sent: 50, completed: 50, errors: 0 },
+  ]);
+  // Round-robin in schedule order: each replica sees even spacing at half the rate.
+  const gaps = a.arrivals.slice(1).map((x, i) => x - (a.arrivals[i] as number));
+  const median = [...gaps].sort((x, y) => x - y)[Math.floor(gaps.length / 2)] as number;
+  t.true(median > 12 && median < 28, `median gap at one replica ${median.toFixed(1)} ms (20 expected)`);
+});
+
+test('a failing target shows in its own perTarget row only', async (t) => {
+  const ok = await startServer(t, (_req, res) => res.end('ok'));
+  const down = await closedPortUrl();
+  const r = await runBuiltinLoad({ ...base, targets: [ok.url, down], rate: 40, durationMillis: 500 });
+  assertConsistent(t, r);
+  t.deepEqual(
+    r.perTarget?.map((x) => [x.sent, x.completed, x.errors]),
+    [
+      [10, 10, 0],
+      [10, 0, 10],
+    ],
+  );
+  t.is(r.errors.refused, 10);
+});
+
+test('the honest histogram holds drops at the timeout, so failures cannot flatter it', async (t) => {
+  const server = await startServer(t, (_req, res) => setTimeout(() => res.end('ok'), 100));
+  const r = await runBuiltinLoad({
+    ...base,
+    targets: [server.url],
+    rate: 100,
+    durationMillis: 1000,
+    maxInFlight: 2,
+    timeoutMillis: 1000,
+  });
+  assertConsistent(t, r);
+  t.true(r.dropped > r.scheduled / 2, `dropped ${r.dropped} of ${r.scheduled}`);
+  const ok = summarize(decodeHistogram(r.latencyHistogram));
+  const all = summarize(decodeHistogram(r.latencyHistogramAll ?? ''));
+  t.true(ok.p50Millis < 500, `successes p50 ${ok.p50Millis} ms`);
+  t.true(Math.abs(all.p50Millis - 1000) < 2, `every request: p50 ${all.p50Millis} ms, the timeout`);
 });
 
 test('requests due while maxInFlight is reached are dropped, not queued', async (t) => {

@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import anyTest from 'ava';
-import { encodeHistogram, newHistogram, recordMillis } from '../../operator/analysis/histogram.ts';
+import anyTest, { type ExecutionContext } from 'ava';
+import Schema from 'typebox/schema';
+import { encodeHistogram, newHistogram, recordMillis } from '../../operator/contracts/histogram.ts';
+import { CapacitySearch } from '../../operator/contracts/records.ts';
 import { newErrorCounts } from '../../operator/load/builtin.ts';
 import {
   builtinTrialRunner,
@@ -163,14 +165,13 @@ test('constantRatePlan turns a ramp plan into a constant step', (t) => {
   t.false('startRate' in p);
 });
 
-test('search on the built-in driver finds the capacity of a token-bucket server (200/s)', async (t) => {
-  // Real server: a token bucket of 200 requests/s; above that it answers 503. The burst
-  // absorbs ~100 ms of timer bunching on a busy shared machine.
-  const ratePerSecond = 200;
-  const burst = 20;
+/** A real server that answers 503 above `ratePerSecond` (token bucket, burst of 10% of it). */
+async function tokenBucketServer(t: ExecutionContext, ratePerSecond: number) {
+  // The burst absorbs ~100 ms of timer bunching on a busy shared machine.
+  const burst = ratePerSecond / 10;
   let tokens = burst;
   let last = performance.now();
-  const server = await startServer(t, (_req, res) => {
+  return startServer(t, (_req, res) => {
     const now = performance.now();
     tokens = Math.min(burst, tokens + ((now - last) / 1000) * ratePerSecond);
     last = now;
@@ -181,6 +182,10 @@ test('search on the built-in driver finds the capacity of a token-bucket server 
       res.writeHead(503).end('over capacity');
     }
   });
+}
+
+test('search on the built-in driver finds the capacity of a token-bucket server (200/s)', async (t) => {
+  const server = await tokenBucketServer(t, 200);
   const r = await findMaxThroughput({
     startRate: 150,
     slo: { errorRate: 0.02, latencyMillis: {} },
@@ -206,4 +211,43 @@ test('search on the built-in driver finds the capacity of a token-bucket server 
   // The burst is spent in each trial's warm-up, so the measured edge sits right at 200/s.
   t.true(r.capacity >= 180 && r.capacity <= 240, `capacity ${r.capacity} should be near 200`);
   t.true(r.steps.some((s) => !s.passed && !s.unreliable));
+});
+
+test('search over two replicas finds their summed capacity, a CapacitySearch with every step timed', async (t) => {
+  const a = await tokenBucketServer(t, 100);
+  const b = await tokenBucketServer(t, 100);
+  const began = Date.now();
+  const r = await findMaxThroughput({
+    startRate: 150,
+    slo: { errorRate: 0.02, latencyMillis: {} },
+    maxSteps: 9,
+    retriesWhenUnreliable: 2,
+    runTrial: builtinTrialRunner({
+      targets: [a.url, b.url],
+      rate: 1,
+      durationMillis: 800,
+      warmUpMillis: 200,
+      maxInFlight: 64,
+      timeoutMillis: 1000,
+    }),
+  });
+  t.log(r.end, r.steps.map((s) => `${s.rate}:${s.passed ? 'pass' : 'fail'}`).join(' '));
+  const { capacityResult, ...search } = r;
+  t.deepEqual([...Schema.Errors(CapacitySearch, search)][1] ?? [], [], 'the contract record');
+  const times = r.steps.map((s) => s.startedAtMillis ?? 0);
+  t.true(
+    times.every((x, i) => x >= began && (i === 0 || x > (times[i - 1] as number))),
+    'steps timed in order',
+  );
+  if (r.end === 'driver-saturated') {
+    t.true(r.capacity <= 240, `lower bound ${r.capacity}`);
+    return;
+  }
+  t.true(r.capacity >= 180 && r.capacity <= 240, `capacity ${r.capacity} should be near 100 + 100`);
+  const perTarget = capacityResult?.perTarget ?? [];
+  t.is(perTarget.length, 2);
+  t.true(
+    perTarget.every((x) => Math.abs(x.sent - (capacityResult?.sent ?? 0) / 2) <= 1),
+    'each replica got half',
+  );
 });
