@@ -282,7 +282,7 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
     lastSweep = at;
     for (const pool of pools) {
       for (const c of pool.connections) {
-        if (c !== undefined && c.busy && c.deadlineMillis <= at) {
+        if (c?.busy && c.deadlineMillis <= at) {
           c.abandon();
           finishRequest(c, 'timeout', at);
         }

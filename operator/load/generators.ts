@@ -141,7 +141,7 @@ export async function runGeneratorParts(
       });
     });
     const startAtEpochMillis = Math.round(performance.timeOrigin + performance.now()) + START_LEAD_MILLIS;
-    generators.forEach((g, index) =>
+    generators.forEach((g, index) => {
       send(g, {
         type: 'start',
         plan: share,
@@ -149,8 +149,8 @@ export async function runGeneratorParts(
         share: { index, count },
         startAtEpochMillis,
         progress: onProgress !== undefined,
-      }),
-    );
+      });
+    });
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const codes = await Promise.all(generators.map((g) => g.exited));

@@ -43,7 +43,7 @@ function headerIs(buf: Uint8Array, at: number, end: number, name: string): boole
 }
 
 /** The header value of the line [from, to) as lower-case text, trimmed (framing headers only). */
-function valueOf(buf: Uint8Array, from: number, to: number): string {
+function lowerValue(buf: Uint8Array, from: number, to: number): string {
   let s = '';
   for (let i = from; i < to; i++) s += String.fromCharCode((buf[i] as number) | 0x20);
   return s.trim();
@@ -266,12 +266,12 @@ export class ResponseParser {
             if (digits === 0 || (length >= 0 && length !== n)) return this.fail('bad Content-Length');
             length = n;
           } else if (headerIs(buf, at, lineEnd, 'connection')) {
-            const v = valueOf(buf, at + 11, lineEnd);
+            const v = lowerValue(buf, at + 11, lineEnd);
             if (v.includes('close')) close = true;
             else if (v.includes('keep-alive')) close = false;
           }
         } else if (c === 116 /* t */ && headerIs(buf, at, lineEnd, 'transfer-encoding')) {
-          chunked = valueOf(buf, at + 18, lineEnd).endsWith('chunked');
+          chunked = lowerValue(buf, at + 18, lineEnd).endsWith('chunked');
         }
       }
       line = eol + 1;
