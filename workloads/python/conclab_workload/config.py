@@ -1,14 +1,23 @@
 """The workload's whole configuration, read once from the environment so that the same program runs
 as a local process or in a pod. parse_config is pure: it takes the environment as a mapping and
-either returns a complete config or raises one error naming every bad variable."""
+either returns a complete config or raises one error naming every bad variable. Tracing is
+configured only by the standard OTEL_* variables (otel_config.py)."""
 
 import json
 import math
-import urllib.parse
+
+from .otel_config import parse_otel_config
 
 MODELS = ("process", "thread", "offload")
 PROFILES = ("cpu", "io", "mixed", "shared-state")
 FAULT_KINDS = ("exit", "abort", "throw", "hang", "leak")
+
+# Variables an older launcher may still set: ignored, with a warning naming the replacement.
+REMOVED = {
+    "CONCLAB_TRACING": "tracing is on when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT is set; "
+    "OTEL_SDK_DISABLED=true turns it off",
+    "CONCLAB_TRACE_SAMPLE_RATIO": "use OTEL_TRACES_SAMPLER=parentbased_traceidratio and OTEL_TRACES_SAMPLER_ARG=<ratio>",
+}
 
 
 class ConfigError(Exception):
@@ -55,14 +64,7 @@ def parse_config(env):
         bad(name, raw, "true or false")
         return fallback
 
-    otlp_raw = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-    otlp = None
-    if otlp_raw != "":
-        parsed = urllib.parse.urlparse(otlp_raw)
-        if parsed.scheme in ("http", "https") and parsed.netloc:
-            otlp = otlp_raw.rstrip("/")
-        else:
-            bad("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_raw, "an http(s) base URL such as http://127.0.0.1:4318")
+    otel = parse_otel_config(env, problems)
     workers = number("CONCLAB_WORKERS", 4, 1, 256, True)
     fault_raw = env.get("CONCLAB_FAULT_KIND", "")
     fault_kind = None if fault_raw in ("", "none") else one_of("CONCLAB_FAULT_KIND", FAULT_KINDS, "exit")
@@ -74,6 +76,7 @@ def parse_config(env):
         )
     heap_raw = env.get("CONCLAB_WORKER_HEAP_MB", "")
     rate_raw = env.get("CONCLAB_CPU_ITERATIONS_PER_MILLI", "")
+    replica_raw = env.get("CONCLAB_REPLICA", "")
     config = {
         "model": one_of("CONCLAB_MODEL", MODELS, "process"),
         "workers": workers,
@@ -89,9 +92,11 @@ def parse_config(env):
         "experiment": env.get("CONCLAB_EXPERIMENT", ""),
         "variant": env.get("CONCLAB_VARIANT", ""),
         "trial": env.get("CONCLAB_TRIAL", ""),
-        "tracing": boolean("CONCLAB_TRACING", otlp is not None),
-        "otlpEndpoint": otlp,
-        "traceSampleRatio": number("CONCLAB_TRACE_SAMPLE_RATIO", 0.1, 0, 1, False),
+        "replica": None if replica_raw == "" else number("CONCLAB_REPLICA", 0, 0, 1_000_000, True),
+        "run": env.get("CONCLAB_RUN", ""),
+        "ownCgroup": boolean("CONCLAB_OWN_CGROUP", False),
+        "cgroupRoot": env.get("CONCLAB_CGROUP_ROOT") or "/sys/fs/cgroup",
+        "otel": otel,
         "fault": None
         if fault_kind is None
         else {
@@ -105,12 +110,8 @@ def parse_config(env):
         if rate_raw == ""
         else number("CONCLAB_CPU_ITERATIONS_PER_MILLI", 0, 1, 1e12, False),
         "exitWithStdin": boolean("CONCLAB_EXIT_WITH_STDIN", False),
+        "warnings": [f"{name} is no longer read: {instead}" for name, instead in REMOVED.items() if name in env],
     }
-    if config["tracing"] and otlp is None and otlp_raw == "":
-        problems.append(
-            "CONCLAB_TRACING=true needs OTEL_EXPORTER_OTLP_ENDPOINT (the OTLP/HTTP base URL); "
-            "set it or set CONCLAB_TRACING=false"
-        )
     if config["port"] != 0 and config["port"] == config["adminPort"]:
         problems.append(
             f"CONCLAB_PORT and CONCLAB_ADMIN_PORT are both {config['port']}; give them different ports"

@@ -24,12 +24,16 @@ def main():
         log_event("error", message=str(error))
         sys.stderr.write(f"{error}\n")
         sys.exit(2)
+    for warning in config["warnings"]:
+        sys.stderr.write(f"conclab workload: {warning}\n")
     problem = tracing_problem(config)
     if problem is not None:
         log_event("tracing", enabled=False, reason=problem)
+    # /stats names why spans are missing only when something asked for them.
+    asked = config["otel"]["enabled"] or config["otel"]["detail"] is not None
     needs_cpu = config["profile"] != "io" and config["cpuMillis"] > 0
     rate = config["cpuIterationsPerMilli"] or (calibrate() if needs_cpu else 1)
-    supervisor = Supervisor(config, rate, problem is None)
+    supervisor = Supervisor(config, rate, problem is None, problem if asked else None)
     if problem is None and config["model"] != "process":
         supervisor.tracer = RequestTracer(config)
     signal.set_wakeup_fd(supervisor.wake_w)

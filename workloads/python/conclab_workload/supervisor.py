@@ -1,6 +1,7 @@
 """The supervisor: the main thread of the one process (thread, offload) or the parent of the forked
-workers (process). It starts the N workers, replaces the ones that die, answers the admin endpoints
-(admin.py), injects faults, runs the offload acceptor, and shuts everything down."""
+workers (process). It starts the N workers, replaces the ones that die, keeps the event log and
+answers the admin endpoints (admin.py, stats.py), injects faults, owns the shared state of the
+process model, runs the offload acceptor, flushes spans on request, and shuts everything down."""
 
 import concurrent.futures
 import itertools
@@ -16,10 +17,15 @@ import traceback
 from http.server import ThreadingHTTPServer
 
 from .admin import make_admin_handler
+from .cgroup_usage import detect_version
+from .events import EventLog, describe_exit
 from .faults import offload_fault
+from .host import host_facts
 from .log import log_event, now_millis
-from .shared_state import SharedState
-from .worker import HEARTBEAT_SECONDS, Handler, run_worker_process, serve_connection, serving_loop
+from .messages import ControlChannel
+from .proc import process_start_millis
+from .shared_state import StateOwner, ThreadSharedState
+from .worker import HEARTBEAT_SECONDS, Handler, WorkerContext, run_worker_process, serve_connection, serving_loop
 
 HEARTBEAT_STALE_SECONDS = 2.0
 STARTUP_TIMEOUT_SECONDS = 30.0
@@ -41,6 +47,7 @@ class Slot:
         self.requests = 0
         self.errors = 0
         self.started_at = 0
+        self.spawned_monotonic = 0.0
         self.replaced_count = 0
         self.replacing = None
         self.quick_deaths = 0
@@ -49,26 +56,42 @@ class Slot:
         self.buffer = b""
         self.exit_info = None  # thread model: (code, error) set by the dying thread
         self.respawn_at = None
+        self.was_serving = False
 
 
 class Supervisor:
-    def __init__(self, config, iterations_per_milli, traced):
+    def __init__(self, config, iterations_per_milli, traced, tracing_detail=None):
         self.config = config
         self.iterations_per_milli = iterations_per_milli
         self.traced = traced
+        self.tracing_detail = tracing_detail
         self.pid = os.getpid()
+        self.started_at_millis = process_start_millis(self.pid, time.time() * 1000)
+        self.ready_at_millis = None
         self.slots = [Slot(i) for i in range(config["workers"])]
-        self.shared = SharedState(config["racy"]) if config["profile"] == "shared-state" else None
+        shared_state = config["profile"] == "shared-state"
+        # Threads share memory; processes ask the supervisor, which owns the record.
+        self.shared = ThreadSharedState(config["racy"]) if shared_state and config["model"] != "process" else None
+        self.state_owner = StateOwner() if shared_state and config["model"] == "process" else None
         self.ready = False
+        self.last_ready = False
         self.shutting_down = False
         self.shutdown_request = None
         self.restarts = 0
+        self.events = EventLog()
+        self.host = host_facts(detect_version(config["cgroupRoot"]))
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.selector.register(self.wake_r, selectors.EVENT_READ, None)
         self.dead_threads = queue.SimpleQueue()
+        # Control pipes are written by the main thread, the admin threads and fault timers, and
+        # closed by the main thread: one lock, so no write goes to a closed (or reused) fd.
+        self.ctrl_lock = threading.Lock()
+        self.flush_ids = itertools.count(1)
+        self.flush_cond = threading.Condition()
+        self.flush_acks = {}
         self.listener = None
         self.admin = None
         self.port = 0
@@ -92,6 +115,17 @@ class Supervisor:
             fds += [slot.report_r, slot.ctrl_w]
         return [fd for fd in fds if fd >= 0]
 
+    def send_command(self, slot, command):
+        """One line down slot's control pipe; False when the worker is gone."""
+        with self.ctrl_lock:
+            if slot.ctrl_w < 0:
+                return False
+            try:
+                os.write(slot.ctrl_w, command.encode() + b"\n")
+                return True
+            except OSError:
+                return False
+
     def serving(self, slot, now):
         if self.config["model"] == "offload":
             return slot.alive
@@ -105,6 +139,17 @@ class Supervisor:
         if self.shutdown_request is None:
             self.shutdown_request = (reason, code)
         self.wake()
+
+    def shared_totals(self):
+        if self.state_owner is not None:
+            return self.state_owner.read()
+        if self.shared is not None:
+            return self.shared.read()
+        return None
+
+    def worker_pids(self):
+        """Live worker processes (process model); empty under the thread models."""
+        return [s.pid for s in self.slots if s.alive and s.pid not in (0, self.pid)]
 
     # -- start
 
@@ -135,6 +180,10 @@ class Supervisor:
                 return
             self.tick(0.01)
         self.ready = True
+        for slot in self.slots:
+            slot.was_serving = True
+        self.last_ready = True
+        self.ready_at_millis = self.events.add("ready", detail=f"all {len(self.slots)} workers serving")["atMillis"]
         log_event(
             "ready",
             port=self.port,
@@ -146,10 +195,13 @@ class Supervisor:
         )
         fault = config["fault"]
         if fault is not None:
-            timer = threading.Timer(
-                fault["afterMillis"] / 1000,
-                lambda: None if self.shutting_down else self.inject_fault(fault["kind"], fault["worker"]),
-            )
+
+            def scheduled():
+                if not self.shutting_down and self.slots[fault["worker"]].alive:
+                    self.accept_fault(fault["kind"], fault["worker"])
+                    self.inject_fault(fault["kind"], fault["worker"])
+
+            timer = threading.Timer(fault["afterMillis"] / 1000, scheduled)
             timer.daemon = True
             timer.start()
 
@@ -160,11 +212,14 @@ class Supervisor:
         slot.listening = False
         slot.stopping = False
         slot.started_at = now_millis()
+        slot.spawned_monotonic = time.monotonic()
         slot.last_beat = time.monotonic()
         slot.requests = 0
         slot.errors = 0
         slot.exit_info = None
-        ctrl_r, slot.ctrl_w = os.pipe()
+        ctrl_r, ctrl_w = os.pipe()
+        with self.ctrl_lock:
+            slot.ctrl_w = ctrl_w
         if self.config["model"] == "process":
             slot.report_r, report_w = os.pipe()
             os.set_blocking(report_w, False)
@@ -186,10 +241,12 @@ class Supervisor:
     def thread_main(self, slot, ctrl_r):
         code, error = 0, None
         slot.thread_id = threading.get_native_id()
-        identity = {"worker": slot.index, "pid": self.pid, "threadId": slot.thread_id}
         handler = Handler(self.config, self.iterations_per_milli, self.shared, self.tracer)
+        context = WorkerContext(handler, {"worker": slot.index, "pid": self.pid, "threadId": slot.thread_id})
         try:
-            serving_loop(handler, self.listener, ctrl_r, identity, lambda m: self.on_message(slot, m), lambda: False)
+            serving_loop(
+                handler, self.listener, ControlChannel(ctrl_r), context, lambda m: self.on_message(slot, m), lambda: False
+            )
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
         except BaseException as exc:  # noqa: BLE001 - ends only this thread, as an uncaught exception does
@@ -226,9 +283,10 @@ class Supervisor:
             while b"\n" in slot.buffer:
                 line, slot.buffer = slot.buffer.split(b"\n", 1)
                 try:
-                    self.on_message(slot, json.loads(line))
+                    message = json.loads(line)
                 except ValueError:
-                    pass
+                    continue
+                self.on_message(slot, message)
         if self.config["model"] == "process":
             self.reap()
         while not self.dead_threads.empty():
@@ -242,6 +300,37 @@ class Supervisor:
                 slot.replaced_count += 1
                 self.restarts += 1
                 self.spawn(slot)
+        self.check_readiness()
+
+    def check_readiness(self):
+        """Records each transition of readiness, naming the worker that caused it."""
+        if not self.ready:
+            return
+        now = time.monotonic()
+        serving = [self.serving(s, now) for s in self.slots]
+        ready = not self.shutting_down and all(serving)
+        if ready != self.last_ready:
+            if ready:
+                back = [s.index for s, up in zip(self.slots, serving) if up and not s.was_serving]
+                self.events.add("ready", worker=back[-1] if back else None)
+            elif self.shutting_down:
+                self.events.add("not-ready", worker=-1, detail="shutting down")
+            else:
+                went = [s.index for s, up in zip(self.slots, serving) if not up and s.was_serving]
+                down = [s.index for s, up in zip(self.slots, serving) if not up]
+                worker = went[0] if went else (down[0] if down else -1)
+                self.events.add("not-ready", worker=worker, detail=self.down_reason(self.slots[worker]) if worker >= 0 else None)
+            self.last_ready = ready
+        for slot, up in zip(self.slots, serving):
+            slot.was_serving = up
+
+    @staticmethod
+    def down_reason(slot):
+        if not slot.alive:
+            return "worker exited"
+        if not slot.listening:
+            return "worker starting"
+        return f"no heartbeat for {HEARTBEAT_STALE_SECONDS:.0f} s"
 
     def reap(self):
         for _ in range(len(self.slots) + 8):
@@ -271,6 +360,15 @@ class Supervisor:
             if self.config["model"] == "thread":
                 message["threadId"] = slot.thread_id
             if slot.replacing is not None:
+                cold_start_millis = (time.monotonic() - slot.spawned_monotonic) * 1000
+                self.events.add(
+                    "worker-replaced",
+                    worker=slot.index,
+                    pid=message["pid"],
+                    threadId=message["threadId"],
+                    coldStartMillis=round(cold_start_millis, 1),
+                    detail=f"replaced pid {slot.replacing[0]} thread {slot.replacing[1]}",
+                )
                 log_event(
                     "worker-replaced",
                     worker=slot.index,
@@ -287,6 +385,16 @@ class Supervisor:
             # A worker told to stop by a signal means the whole service is being stopped.
             if not self.shutting_down and self.ready:
                 self.request_shutdown("worker-signal")
+        elif kind == "flushed":
+            with self.flush_cond:
+                acks = self.flush_acks.get(message.get("id"))
+                if acks is not None:
+                    acks[slot.index] = bool(message.get("ok"))
+                    self.flush_cond.notify_all()
+        elif self.state_owner is not None:
+            value = self.state_owner.handle(message)
+            if value is not None:
+                self.send_command(slot, f"state {value}")
 
     def on_exit(self, slot, code, signal_name, error):
         slot.alive = False
@@ -295,13 +403,27 @@ class Supervisor:
         slot.errors_before += slot.errors
         slot.requests = 0
         slot.errors = 0
-        if slot.ctrl_w >= 0:
-            os.close(slot.ctrl_w)
-            slot.ctrl_w = -1
+        with self.ctrl_lock:
+            if slot.ctrl_w >= 0:
+                os.close(slot.ctrl_w)
+                slot.ctrl_w = -1
+        with self.flush_cond:
+            for acks in self.flush_acks.values():
+                acks.setdefault(slot.index, False)  # it ended before it could flush
+            self.flush_cond.notify_all()
+        expected = slot.stopping or self.shutting_down
+        self.events.add(
+            "worker-exit",
+            worker=slot.index,
+            pid=slot.pid,
+            threadId=slot.thread_id,
+            exit=describe_exit(code, signal_name, error),
+            detail="expected: the service is stopping" if expected else None,
+        )
         fields = {"worker": slot.index, "pid": slot.pid, "threadId": slot.thread_id, "code": code, "signal": signal_name}
         if error is not None:
             fields["error"] = error
-        log_event("worker-exit", **fields, expected=slot.stopping or self.shutting_down, at=now_millis())
+        log_event("worker-exit", **fields, expected=expected, at=now_millis())
         if self.shutting_down or slot.stopping:
             return
         if not self.ready:
@@ -316,6 +438,13 @@ class Supervisor:
         slot.replacing = (slot.pid, slot.thread_id)
         slot.respawn_at = time.monotonic() + delay
 
+    # -- faults
+
+    def accept_fault(self, kind, worker):
+        """Records a fault the moment it is accepted (before it is sent, which may end us)."""
+        slot = self.slots[worker]
+        self.events.add("fault", worker=worker, pid=slot.pid, threadId=slot.thread_id, faultKind=kind)
+
     def inject_fault(self, kind, worker):
         """Sends a fault to exactly one worker; returns an error message when that is impossible."""
         if worker < 0 or worker >= len(self.slots):
@@ -329,40 +458,45 @@ class Supervisor:
             # whichever pool thread takes it next.
             self.pool.submit(offload_fault, kind)
             return None
-        try:
-            os.write(slot.ctrl_w, kind.encode() + b"\n")
-        except OSError:
+        if not self.send_command(slot, kind):
             return f"worker {worker} is not running"
         return None
 
-    def stats(self):
-        now = time.monotonic()
-        shared = self.shared.read() if self.shared is not None else None
-        return {
-            "model": self.config["model"],
-            "pid": self.pid,
-            "port": self.port,
-            "adminPort": self.admin_port,
-            "ready": self.is_ready(),
-            "restarts": self.restarts,
-            "lostUpdates": 0 if shared is None else shared["attempts"] - shared["value"],
-            "sharedState": shared,
-            "cpuIterationsPerMilli": self.iterations_per_milli,
-            "workers": [
-                {
-                    "worker": s.index,
-                    "pid": s.pid,
-                    "threadId": s.thread_id,
-                    "requests": s.requests_before + s.requests,
-                    "errors": s.errors_before + s.errors,
-                    "alive": s.alive,
-                    "serving": self.serving(s, now),
-                    "startedAt": s.started_at,
-                    "replacedCount": s.replaced_count,
-                }
-                for s in self.slots
-            ],
-        }
+    # -- flush (POST /flush)
+
+    def flush(self, timeout_seconds):
+        """Asks every serving worker to export the spans its processor holds; waits up to the bound.
+        Returns (workers asked, done, failed, pending), as worker indices."""
+        targets = [s.index for s in self.slots if s.alive and s.listening]
+        if not self.traced or not targets:
+            return [], [], [], []
+        if self.config["model"] != "process":
+            # One provider serves every thread of the process: one flush covers them all. It blocks
+            # until the export is done, so it runs on a helper thread the bound can give up on.
+            result = {}
+            helper = threading.Thread(target=lambda: result.setdefault("ok", self.tracer.flush()), daemon=True)
+            helper.start()
+            helper.join(timeout_seconds)
+            if "ok" not in result:
+                return targets, [], [], targets
+            return (targets, targets, [], []) if result["ok"] else (targets, [], targets, [])
+        flush_id = str(next(self.flush_ids))
+        deadline = time.monotonic() + timeout_seconds
+        with self.flush_cond:
+            self.flush_acks[flush_id] = {}
+        asked = [i for i in targets if self.send_command(self.slots[i], f"flush {flush_id}")]
+        with self.flush_cond:
+            acks = self.flush_acks[flush_id]
+            while any(i not in acks for i in asked):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.flush_cond.wait(remaining)
+            acks = dict(self.flush_acks.pop(flush_id))
+        done = [i for i in targets if acks.get(i) is True]
+        failed = [i for i in targets if acks.get(i) is False or i not in asked]
+        pending = [i for i in targets if i not in done and i not in failed]
+        return targets, done, failed, pending
 
     # -- offload: one acceptor + a ThreadPoolExecutor of N
 
@@ -373,15 +507,13 @@ class Supervisor:
 
         def initializer():
             slot = self.slots[next(counter)]
-            local.slot = slot
             slot.pid = self.pid
             slot.thread_id = threading.get_native_id()
             slot.thread = threading.current_thread()
             slot.alive = True
             slot.started_at = now_millis()
-            local.identity = {"worker": slot.index, "pid": self.pid, "threadId": slot.thread_id}
-            local.counters = {"requests": 0, "errors": 0}
-            local.head = handler.headers_for(local.identity)
+            local.slot = slot
+            local.context = WorkerContext(handler, {"worker": slot.index, "pid": self.pid, "threadId": slot.thread_id})
 
         handler = Handler(self.config, self.iterations_per_milli, self.shared, self.tracer)
         self.pool = concurrent.futures.ThreadPoolExecutor(len(self.slots), "pool", initializer)
@@ -392,13 +524,15 @@ class Supervisor:
         for slot in self.slots:
             slot.listening = True
 
-        def task(conn):
+        def task(conn, arrival_ns):
             with self.pool_lock:
                 self.pool_tasks -= 1
             slot = local.slot
-            serve_connection(handler, conn, local.identity, local.head, local.counters)
-            slot.requests = local.counters["requests"]
-            slot.errors = local.counters["errors"]
+            # Arrival is when the acceptor took the connection: the span's queue time is the wait
+            # for a free pool thread.
+            serve_connection(handler, conn, local.context, arrival_ns)
+            slot.requests = local.context.requests
+            slot.errors = local.context.errors
 
         def acceptor():
             selector = selectors.DefaultSelector()
@@ -412,6 +546,7 @@ class Supervisor:
                     continue
                 except OSError:
                     return  # closed by shutdown
+                arrival_ns = time.time_ns()
                 conn.setblocking(True)
                 if self.pool_tasks >= MAX_OFFLOAD_QUEUE:
                     conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 11\r\nconnection: close\r\n\r\nqueue full\n")
@@ -419,7 +554,7 @@ class Supervisor:
                     continue
                 with self.pool_lock:
                     self.pool_tasks += 1
-                self.pool.submit(task, conn)
+                self.pool.submit(task, conn, arrival_ns)
 
         self.acceptor = threading.Thread(target=acceptor, name="acceptor", daemon=True)
         self.acceptor.start()
@@ -429,6 +564,7 @@ class Supervisor:
     def shutdown(self, reason, code):
         """Stops accepting, drains in-flight requests, stops the workers, exits within the bound."""
         self.shutting_down = True
+        self.check_readiness()
         started = time.monotonic()
         bound = self.config["shutdownTimeoutMillis"] / 1000
         deadline = started + bound * 0.9
@@ -464,11 +600,8 @@ class Supervisor:
                         os.kill(slot.pid, signal.SIGTERM)
                     except OSError:
                         pass
-                elif slot.alive and slot.ctrl_w >= 0:
-                    try:
-                        os.write(slot.ctrl_w, b"shutdown\n")
-                    except OSError:
-                        pass
+                elif slot.alive:
+                    self.send_command(slot, "shutdown")
             while any(s.alive for s in self.slots) and time.monotonic() < deadline:
                 self.tick(0.02)
             if model == "process":

@@ -1,72 +1,139 @@
-"""Manual SERVER spans with the OpenTelemetry SDK, one TracerProvider per serving process. No HTTP
-auto-instrumentation: it costs far more than the work being measured. Optional: without the SDK the
-workload serves untraced and says why."""
+"""Manual SERVER spans with the OpenTelemetry SDK, one TracerProvider per serving process (made after
+fork: the batch thread does not survive it). No HTTP auto-instrumentation: it costs far more than the
+work being measured. Spans leave through a BatchSpanProcessor, so export happens off the request path.
+
+The SDK reads the standard variables itself: OTEL_TRACES_SAMPLER/_ARG (the sampler),
+OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (the resource), OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT
+and _HEADERS (the exporter), OTEL_BSP_* (the batch processor). Only the export timeout is passed in:
+the spec gives it in milliseconds and the Python exporter would read the variable as seconds.
+
+Sampling is decided before any span object exists: a request without a traceparent draws its trace
+id and asks the SDK's own sampler, and only a sampled one enters start_span (an unsampled request
+costs about 5 us instead of 35 us for a NonRecordingSpan with its context and ids). The drawn id is
+handed to the SDK through its IdGenerator, so the span carries exactly the id that was sampled."""
 
 import os
+import threading
 import time
+
+from .otel_config import user_sets_service_name
+
+SERVICE_NAME = "conclab-workload-python"
+SPAN_NAME = "GET /work"
+# The spec's default queue (2,048) drops spans at a few thousand requests/s at ratio 1.0 while one
+# export is in flight; 16,384 spans cost a few MB at most. Same as the Node workload.
+DEFAULT_MAX_QUEUE_SIZE = 16_384
 
 
 def tracing_problem(config):
     """None when spans can be exported, else why not (logged once; the workload runs untraced)."""
-    if not config["tracing"] or config["otlpEndpoint"] is None:
-        return "tracing is off (no OTEL_EXPORTER_OTLP_ENDPOINT or CONCLAB_TRACING=false)"
+    otel = config["otel"]
+    if not otel["enabled"]:
+        return otel["detail"] or "tracing is off: no OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT"
     try:
         import opentelemetry.exporter.otlp.proto.http.trace_exporter  # noqa: F401
         import opentelemetry.sdk.trace  # noqa: F401
     except ImportError as error:
         return (
-            f"OpenTelemetry is not installed ({error.name}); install opentelemetry-sdk and "
-            "opentelemetry-exporter-otlp-proto-http to export spans"
+            f"OpenTelemetry SDK not installed ({error.name}); install opentelemetry-sdk and "
+            "opentelemetry-exporter-otlp-proto-http (workloads/python/requirements.txt) to export spans"
         )
     return None
 
 
-class RequestTracer:
-    """One TracerProvider per serving process (made after fork: the batch thread does not survive it)."""
+def span_attributes(config, identity):
+    """The attributes every span of one worker carries (set once per sampled span, as one dict)."""
+    attributes = {
+        "conclab.experiment": config["experiment"],
+        "conclab.variant": config["variant"],
+        "conclab.trial": config["trial"],
+        "conclab.model": config["model"],
+        "conclab.worker": identity["worker"],
+        "process.pid": identity["pid"],
+        "thread.id": identity["threadId"],
+    }
+    if config["run"]:
+        attributes["conclab.run"] = config["run"]
+    if config["replica"] is not None:
+        attributes["conclab.replica"] = config["replica"]
+    return attributes
 
+
+class RequestTracer:
     def __init__(self, config):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-        from opentelemetry.trace import SpanKind
+        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+        from opentelemetry.trace import SpanKind, StatusCode
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        self.common = {
-            "conclab.experiment": config["experiment"],
-            "conclab.variant": config["variant"],
-            "conclab.trial": config["trial"],
-            "conclab.model": config["model"],
-        }
-        resource_attributes = {"service.name": "conclab-workload-python", "process.pid": os.getpid(), **self.common}
-        self.provider = TracerProvider(
-            resource=Resource.create(resource_attributes),
-            sampler=ParentBased(TraceIdRatioBased(config["traceSampleRatio"])),
-        )
-        exporter = OTLPSpanExporter(endpoint=config["otlpEndpoint"] + "/v1/traces")
-        self.provider.add_span_processor(
-            BatchSpanProcessor(exporter, schedule_delay_millis=1000, max_queue_size=16384)
-        )
+        class HandOffIds(RandomIdGenerator):
+            """Returns the trace id this thread drew and sampled; a fresh one otherwise."""
+
+            def __init__(self):
+                self.local = threading.local()
+
+            def generate_trace_id(self):
+                chosen = getattr(self.local, "trace_id", 0)
+                if chosen:
+                    self.local.trace_id = 0
+                    return chosen
+                return super().generate_trace_id()
+
+        ours = {"process.pid": os.getpid()}
+        if not user_sets_service_name(os.environ):
+            ours["service.name"] = SERVICE_NAME
+        self.ids = HandOffIds()
+        # No sampler argument: the SDK builds it from OTEL_TRACES_SAMPLER/_ARG (checked in otel_config).
+        self.provider = TracerProvider(resource=Resource.create(ours), id_generator=self.ids, shutdown_on_exit=False)
+        self.sampler = self.provider.sampler
+        self.sample_ratio = config["otel"]["sampler"]["ratio"]
+        exporter = OTLPSpanExporter(timeout=config["otel"]["timeoutMillis"] / 1000)
+        queue_size = None if os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") else DEFAULT_MAX_QUEUE_SIZE
+        self.provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=queue_size))
         self.tracer = self.provider.get_tracer("conclab-workload-python")
         self.kind = SpanKind.SERVER
+        self.error = StatusCode.ERROR
         self.propagator = TraceContextTextMapPropagator()
+        self.config = config
 
-    def start(self, headers, arrival_ns, identity):
-        parent = self.propagator.extract(headers)
-        span = self.tracer.start_span("GET /work", context=parent, kind=self.kind, start_time=arrival_ns)
-        if span.is_recording():
-            span.set_attributes(self.common)
-            span.set_attribute("conclab.worker", identity["worker"])
-            span.set_attribute("process.pid", identity["pid"])
-            span.set_attribute("thread.id", identity["threadId"])
-            span.set_attribute("conclab.queue_time_ms", max(0.0, (time.time_ns() - arrival_ns) / 1e6))
+    def start(self, traceparent, tracestate, arrival_ns, attributes):
+        """The SERVER span of one request when it is sampled, else None. Started at the request's
+        arrival, so its duration includes queueing."""
+        if traceparent is None:
+            trace_id = self.ids.generate_trace_id()
+            if not self.sampler.should_sample(None, trace_id, SPAN_NAME, self.kind).decision.is_sampled():
+                return None
+            self.ids.local.trace_id = trace_id
+            span = self.tracer.start_span(SPAN_NAME, kind=self.kind, start_time=arrival_ns)
+        else:
+            carrier = {"traceparent": traceparent}
+            if tracestate is not None:
+                carrier["tracestate"] = tracestate
+            parent = self.propagator.extract(carrier)
+            span = self.tracer.start_span(SPAN_NAME, context=parent, kind=self.kind, start_time=arrival_ns)
+            if not span.is_recording():
+                return None
+        span.set_attributes(attributes)
+        span.set_attribute("conclab.queue_time_ms", max(0.0, (time.time_ns() - arrival_ns) / 1e6))
         return span
 
-    def end(self, span, status):
-        if span.is_recording():
-            span.set_attribute("http.response.status_code", status)
+    def end(self, span, status, shared_state_cost_ms):
+        span.set_attribute("http.response.status_code", status)
+        if shared_state_cost_ms is not None:
+            span.set_attribute("conclab.shared_state_cost_ms", shared_state_cost_ms)
+        if status >= 500:
+            span.set_status(self.error)
         span.end()
+
+    def flush(self):
+        """Exports what the batch processor holds; blocks until done (the caller bounds the wait)."""
+        try:
+            return bool(self.provider.force_flush())
+        except Exception:  # noqa: BLE001 - a failing exporter is a failed flush, not a dead worker
+            return False
 
     def shutdown(self):
         try:

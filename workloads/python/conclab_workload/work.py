@@ -19,10 +19,10 @@ class WorkPlan:
         self.checksum = 0
 
     def perform(self, seed):
+        """Does one request's work; returns the cost of the shared-state update in ms, or None."""
         result = burn(self.cpu_iterations, seed) if self.cpu_iterations > 0 else seed
         self.checksum ^= result
-        if self.shared is not None:
-            self.shared.update()
+        cost = self.shared.update() if self.shared is not None else None
         if self.io_seconds > 0:
             time.sleep(self.io_seconds)
-        return result
+        return cost

@@ -11,12 +11,26 @@ import time
 import traceback
 
 from .faults import Leak, fire_fault
-from .messages import write_message
-from .tracing import RequestTracer
+from .messages import ControlChannel, write_message, write_message_waiting
+from .shared_state import ProcessSharedState
+from .tracing import RequestTracer, span_attributes
 from .work import WorkPlan
 
 HEARTBEAT_SECONDS = 0.25
 MAX_REQUEST_HEAD_BYTES = 65536
+STATE_REPLY_TIMEOUT_SECONDS = 10.0
+
+
+class WorkerContext:
+    """What one worker (process, thread or pool thread) keeps per request: who it is, its response
+    head, its span attributes and its counters."""
+
+    def __init__(self, handler, identity):
+        self.identity = identity
+        self.head = handler.headers_for(identity)
+        self.attributes = None if handler.tracer is None else span_attributes(handler.tracer.config, identity)
+        self.requests = 0
+        self.errors = 0
 
 
 class Handler:
@@ -37,8 +51,8 @@ class Handler:
             "connection: close\r\n\r\n"
         ).encode()
 
-    def serve(self, conn, identity, head_bytes, counters, arrival_ns):
-        """Returns after the response is written. counters: dict with requests, errors."""
+    def serve(self, conn, context, arrival_ns):
+        """Returns after the response is written."""
         conn.settimeout(10)
         data = b""
         while b"\r\n\r\n" not in data:
@@ -58,32 +72,37 @@ class Handler:
         if path == "/healthz":
             conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n")
             return
-        counters["requests"] += 1
+        context.requests += 1
         span = None
         if self.tracer is not None:
-            headers = {}
+            traceparent = tracestate = None
             for line in head[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            span = self.tracer.start(headers, arrival_ns, identity)
+                name = line[:12].lower()
+                if name == "traceparent:":
+                    traceparent = line[12:].strip()
+                elif name[:11] == "tracestate:":
+                    tracestate = line[11:].strip()
+            span = self.tracer.start(traceparent, tracestate, arrival_ns, context.attributes)
+        cost = None
         try:
-            self.plan.perform(counters["requests"])
+            cost = self.plan.perform(context.requests)
             status = 200
         except Exception:  # noqa: BLE001 - a failed request is a 500, not a dead worker
             status = 500
         if span is not None:
-            self.tracer.end(span, status)
+            self.tracer.end(span, status, cost)
         if status == 200:
-            conn.sendall(head_bytes + self.body)
+            conn.sendall(context.head + self.body)
         else:
-            counters["errors"] += 1
+            context.errors += 1
             conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nwork failed\n")
 
 
-def serve_connection(handler, conn, identity, head_bytes, counters):
-    arrival_ns = time.time_ns()
+def serve_connection(handler, conn, context, arrival_ns=None):
+    if arrival_ns is None:
+        arrival_ns = time.time_ns()
     try:
-        handler.serve(conn, identity, head_bytes, counters, arrival_ns)
+        handler.serve(conn, context, arrival_ns)
     except OSError:
         pass  # the client went away; nothing to answer
     finally:
@@ -93,48 +112,56 @@ def serve_connection(handler, conn, identity, head_bytes, counters):
             pass
 
 
-def serving_loop(handler, listener, ctrl_fd, identity, report, stop_flag):
+def serving_loop(handler, listener, control, context, report, stop_flag, on_flush=None):
     """Accepts on the shared listening socket and serves one connection at a time until told to
     stop. Heartbeats come from this very loop, so a hung worker stops beating (readiness drops).
-    ctrl_fd carries fault kinds and "shutdown" from the supervisor, one per line."""
-    counters = {"requests": 0, "errors": 0}
+    control carries fault kinds, "flush ID" and "shutdown" from the supervisor, one per line."""
     state = {"leaking": False}
-    head_bytes = handler.headers_for(identity)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "listen")
-    selector.register(ctrl_fd, selectors.EVENT_READ, "ctrl")
+    selector.register(control.fd, selectors.EVENT_READ, "ctrl")
+    identity = context.identity
     report({"type": "listening", "pid": identity["pid"], "threadId": identity["threadId"]})
     last_beat = time.monotonic()
-    pending = b""
+
+    def beat():
+        report({"type": "heartbeat", "requests": context.requests, "errors": context.errors})
+
     try:
         while not stop_flag():
+            # Commands may have been read while a request waited for a shared-state reply.
+            while control.pending:
+                command = control.pending.popleft()
+                if command == "shutdown":
+                    return
+                if command.startswith("flush "):
+                    if on_flush is not None:
+                        on_flush(command[6:])
+                elif not command.startswith("state "):  # a late reply is dropped
+                    fire_fault(command, state)
+            if control.closed:
+                return  # the supervisor is gone
             for key, _ in selector.select(0.01 if state["leaking"] else HEARTBEAT_SECONDS):
                 if key.data == "ctrl":
-                    chunk = os.read(ctrl_fd, 4096)
-                    if not chunk:
-                        return  # the supervisor is gone
-                    pending += chunk
-                    while b"\n" in pending:
-                        line, pending = pending.split(b"\n", 1)
-                        command = line.decode()
-                        if command == "shutdown":
-                            return
-                        fire_fault(command, state)
+                    control.fill()
                     continue
                 try:
                     conn, _ = listener.accept()
                 except (BlockingIOError, InterruptedError):
                     continue  # another worker took it
                 conn.setblocking(True)
-                serve_connection(handler, conn, identity, head_bytes, counters)
+                serve_connection(handler, conn, context)
             if state["leaking"]:
                 Leak.step()
             if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                 last_beat = time.monotonic()
-                report({"type": "heartbeat", "requests": counters["requests"], "errors": counters["errors"]})
+                beat()
     finally:
-        report({"type": "heartbeat", "requests": counters["requests"], "errors": counters["errors"]})
+        beat()
         selector.close()
+
+
+# ---- worker processes --------------------------------------------------------------------------
 
 
 def die_with_parent(supervisor_pid):
@@ -184,11 +211,10 @@ def run_worker_process(supervisor, slot, report_w, ctrl_r):
         signal.signal(signal.SIGTERM, on_term)
         signal.signal(signal.SIGINT, on_term)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        if supervisor.config["workerHeapMb"] is not None:
-            limit_address_space(supervisor.config["workerHeapMb"])
-        tracer = RequestTracer(supervisor.config) if supervisor.traced else None
-        handler = Handler(supervisor.config, supervisor.iterations_per_milli, supervisor.shared, tracer)
-        identity = {"worker": slot.index, "pid": os.getpid(), "threadId": 0}
+        config = supervisor.config
+        if config["workerHeapMb"] is not None:
+            limit_address_space(config["workerHeapMb"])
+        control = ControlChannel(ctrl_r)
         supervisor_pid = supervisor.pid
 
         def report(message):
@@ -196,7 +222,23 @@ def run_worker_process(supervisor, slot, report_w, ctrl_r):
                 os._exit(0)
             write_message(report_w, message)
 
-        serving_loop(handler, supervisor.listener, ctrl_r, identity, report, lambda: stopping["flag"])
+        def ask(message):
+            if not write_message_waiting(report_w, message, STATE_REPLY_TIMEOUT_SECONDS):
+                raise TimeoutError("the supervisor does not read its pipe")
+            return control.wait_reply("state ", STATE_REPLY_TIMEOUT_SECONDS)
+
+        shared = None
+        if config["profile"] == "shared-state":
+            shared = ProcessSharedState(lambda message: int(ask(message)), config["racy"])
+        tracer = RequestTracer(config) if supervisor.traced else None
+        handler = Handler(config, supervisor.iterations_per_milli, shared, tracer)
+        context = WorkerContext(handler, {"worker": slot.index, "pid": os.getpid(), "threadId": 0})
+
+        def on_flush(flush_id):
+            ok = tracer.flush() if tracer is not None else True
+            report({"type": "flushed", "id": flush_id, "ok": ok})
+
+        serving_loop(handler, supervisor.listener, control, context, report, lambda: stopping["flag"], on_flush)
         if tracer is not None:
             tracer.shutdown()
     except SystemExit as exit_:
