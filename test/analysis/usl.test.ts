@@ -255,6 +255,25 @@ test('raytracer first five points: α is undetermined (s.e. 51% of it); strict m
   t.true(f.peak.kind === 'finite' && f.peak.beyondMeasured);
 });
 
+test('an α too small to matter is kept, uncertain as it is: it moves X at the largest N by under 5%', (t) => {
+  const c = { alpha: 0.001, beta: 0, gamma: 100 };
+  const data = [1, 2, 4, 8].flatMap((n) =>
+    [0.99, 1.0, 1.01].map((k, i) => ({
+      n,
+      throughput: uslThroughput(n, c) * (n % 2 ? k : ([1.01, 0.99, 1.0][i] as number)),
+    })),
+  );
+  const f = fitted(fitUsl(data));
+  t.true(f.alpha.standardError > f.alpha.value, 'its s.e. exceeds it');
+  t.true(Math.abs(f.alpha.value - 0.001) < 1e-6);
+  t.deepEqual(f.pinned, []);
+  const strict = fitUsl(data, { negligibleEffect: 0, pinUndetermined: false });
+  t.false(strict.fittable);
+  if (!strict.fittable) t.regex(strict.message, /^α = 0\.001 ± 0\.0014 \(s\.e\. 136% of it\)/);
+  t.regex(describeUsl('processes', f), /contention α = 0\.0010 ± 0\.0031 \(not distinguishable from 0\)/);
+  t.regex(describeUsl('processes', f), /throughput grows linearly, 100 req\/s per worker, over the measured N ≤ 8/);
+});
+
 test('each trial as its own point and one mean per N with the trial count as weight give the same coefficients', (t) => {
   const c = { alpha: 0.2, beta: 0.002, gamma: 120 };
   const factors = [0.97, 1.0, 1.04];
