@@ -1,11 +1,19 @@
 // Runs a LoadPlan with k6 as an external program. k6 is AGPL: conclab generates a script,
-// starts the `k6` found on PATH, and reads back the summary file; no k6 code is imported,
+// starts the `k6` found on PATH, and reads back what it wrote; no k6 code is imported,
 // vendored or built. When k6 is absent the run stops before anything is created.
+//
+// k6 writes every request as a sample (--out json, gzipped), from which the result is built
+// exactly (k6-samples.ts); the summary is the fallback when the samples are missing or cut
+// (k6 killed), and that result says its histogram is approximate.
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { K6SamplesParser } from './k6-samples.ts';
 import { generateK6Script } from './k6-script.ts';
 import { parseK6Summary } from './k6-summary.ts';
 import { validateLoadPlan } from './plan-validation.ts';
@@ -84,6 +92,8 @@ export async function runK6Load(plan: LoadPlan, options: K6RunOptions = {}): Pro
   try {
     const scriptPath = join(dir, 'script.js');
     const summaryPath = join(dir, 'summary.json');
+    // k6 gzips its JSON output when the file name ends in .gz.
+    const samplesPath = join(dir, 'samples.json.gz');
     await writeFile(
       scriptPath,
       generateK6Script(plan, {
@@ -95,7 +105,7 @@ export async function runK6Load(plan: LoadPlan, options: K6RunOptions = {}): Pro
 
     const segments = planSegments(plan);
     const startedAt = Date.now();
-    const child = spawn(k6, ['run', '--quiet', '--no-color', scriptPath], {
+    const child = spawn(k6, ['run', '--quiet', '--no-color', '--out', `json=${samplesPath}`, scriptPath], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, K6_NO_USAGE_REPORT: 'true' },
@@ -158,6 +168,14 @@ export async function runK6Load(plan: LoadPlan, options: K6RunOptions = {}): Pro
     if (!aborted && exitCode !== 0 && exitCode !== K6_THRESHOLDS_FAILED) {
       throw new K6RunError(`k6 failed with exit code ${exitCode}: ${stderr.get().trim()}`, exitCode);
     }
+    const exact = await readK6Samples(samplesPath, {
+      targets: plan.targets,
+      timeoutMillis: plan.timeoutMillis,
+      durationMillis: plan.durationMillis,
+      partial: aborted,
+      endedAtMillis: endedAt,
+    }).catch(() => undefined);
+    if (exact) return exact;
     const measuredStart = startedAt + plan.warmUpMillis;
     return parseK6Summary(JSON.parse(text), {
       startedAtMillis: measuredStart,
@@ -167,4 +185,21 @@ export async function runK6Load(plan: LoadPlan, options: K6RunOptions = {}): Pro
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The exact result from k6's gzipped JSON samples, read as a stream (they can be large). */
+export async function readK6Samples(
+  path: string,
+  context: ConstructorParameters<typeof K6SamplesParser>[0],
+): Promise<LoadResult> {
+  const parser = new K6SamplesParser(context);
+  // A file cut short (k6 killed) must fail, not pass for a complete run: the pipeline's
+  // promise carries gunzip's "unexpected end of file" that the line reader does not.
+  const input = createGunzip();
+  const done = pipeline(createReadStream(path), input);
+  done.catch(() => {});
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const line of lines) if (line !== '') parser.add(line);
+  await done;
+  return parser.finish().result;
 }

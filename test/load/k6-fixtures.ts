@@ -45,3 +45,72 @@ export const handleSummaryData = {
     vus_max: { type: 'gauge', contains: 'default', values: { value: 512, min: 512, max: 512 } },
   },
 };
+
+/** One request of a generated k6 sample file. */
+export interface FixtureRequest {
+  scenario: 'warmup' | 'measure';
+  /** Epoch ms the request was sent. */
+  sentAtMillis: number;
+  durationMillis: number;
+  status: number;
+  /** k6 error code (1050 timeout, 1212 refused, ...), 0 for none. */
+  errorCode: number;
+  target: number;
+}
+
+/** An RFC 3339 time as k6 writes it: nanoseconds and the local offset (here +02:00). */
+export function k6Time(epochMillis: number): string {
+  const shifted = new Date(epochMillis + 2 * 3600_000);
+  const base = shifted.toISOString().slice(0, 19);
+  const nanos = Math.round((epochMillis - Math.floor(epochMillis / 1000) * 1000) * 1e6);
+  return `${base}.${String(nanos).padStart(9, '0')}+02:00`;
+}
+
+/**
+ * The lines `k6 run --out json=FILE` writes for these requests and drops, in the format of
+ * k6's documentation (results output, JSON): a "Metric" line declares each metric once, then
+ * one "Point" line per sample with time, value and tags. Every HTTP request yields points of
+ * several metrics (http_reqs, http_req_duration, http_req_blocked, ... as k6 does), and each
+ * iteration an `iterations` point, so a parser must pick its metrics out of the others.
+ */
+export function k6SampleLines(requests: readonly FixtureRequest[], drops: readonly [string, number][] = []): string[] {
+  const declared = new Set<string>();
+  const lines: string[] = [];
+  const point = (metric: string, type: string, contains: string, time: number, value: number, tags: object) => {
+    if (!declared.has(metric)) {
+      declared.add(metric);
+      lines.push(
+        JSON.stringify({
+          type: 'Metric',
+          data: { name: metric, type, contains, thresholds: [], submetrics: null },
+          metric,
+        }),
+      );
+    }
+    lines.push(JSON.stringify({ type: 'Point', data: { time: k6Time(time), value, tags }, metric }));
+  };
+  for (const r of requests) {
+    const end = r.sentAtMillis + r.durationMillis;
+    const ok = r.status >= 200 && r.status < 400 && r.errorCode === 0;
+    const tags = {
+      expected_response: String(ok),
+      group: '',
+      method: 'GET',
+      name: `http://127.0.0.1:8080/work`,
+      proto: 'HTTP/1.1',
+      scenario: r.scenario,
+      status: String(r.status),
+      target: String(r.target),
+      url: `http://127.0.0.1:8080/work`,
+      ...(r.errorCode ? { error_code: String(r.errorCode) } : {}),
+    };
+    point('http_reqs', 'counter', 'default', end, 1, tags);
+    point('http_req_duration', 'trend', 'time', end, r.durationMillis, tags);
+    point('http_req_blocked', 'trend', 'time', end, 0.01, tags);
+    point('http_req_waiting', 'trend', 'time', end, r.durationMillis * 0.9, tags);
+    point('http_req_failed', 'rate', 'default', end, ok ? 0 : 1, tags);
+    point('iterations', 'counter', 'default', end, 1, { group: '', scenario: r.scenario });
+  }
+  for (const [scenario, at] of drops) point('dropped_iterations', 'counter', 'default', at, 1, { scenario });
+  return lines;
+}

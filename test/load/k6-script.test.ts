@@ -24,7 +24,7 @@ const constant: LoadPlan = {
   headers: { 'x-conclab-variant': 'threads' },
 };
 const ramping: LoadPlan = {
-  targets: ['http://127.0.0.1:8080/work'],
+  targets: ['http://127.0.0.1:8080/work', 'http://127.0.0.2:8080/work'],
   stages: [
     { durationMillis: 10_000, targetRate: 100 },
     { durationMillis: 20_000, targetRate: 2.5 },
@@ -102,6 +102,14 @@ test('the script sets a W3C traceparent per request and writes its summary to th
   t.regex(script, /export function handleSummary\(data\)/);
   t.regex(script, /new Counter\("conclab_errors_refused"\)/);
   t.notRegex(script, /require\(|from 'k6\/experimental/);
+});
+
+test('the script spreads iterations over every target round-robin and tags each request with its index', (t) => {
+  const script = generateK6Script(ramping, { slo, summaryPath: '/s' });
+  t.regex(script, /const TARGETS = \["http:\/\/127\.0\.0\.1:8080\/work","http:\/\/127\.0\.0\.2:8080\/work"\];/);
+  t.regex(script, /const index = exec\.scenario\.iterationInTest % TARGETS\.length;/);
+  t.regex(script, /tags: \{ target: String\(index\) \}/);
+  t.regex(script, /import exec from 'k6\/execution';/);
 });
 
 test('generated scripts type-check against @types/k6 with the TypeScript compiler', async (t) => {
