@@ -1,16 +1,33 @@
 // The Python workload's test harness: the shared one (../harness.ts) with
 // `python3 workloads/python/main.py`. Same contract as the Node workload, so the same shapes.
+// Tests that need spans run it with the interpreter of the tracing environment conclab prepares
+// (operator/runtime/local/python-env.ts): built once per machine, for real, never skipped.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import type { SupervisorStats } from '../../../operator/contracts/supervisor.ts';
+import { ensurePythonTracingEnv, type PythonTracingEnv } from '../../../operator/runtime/local/python-env.ts';
 import { request, startWorkloadProcess, Workload } from '../harness.ts';
 
 export * from '../harness.ts';
 
 export const MAIN = fileURLToPath(new URL('../../../workloads/python/main.py', import.meta.url));
 
-/** The interpreter under test: python3 on PATH, or CONCLAB_TEST_PYTHON (e.g. a venv with OpenTelemetry). */
-export const PYTHON = process.env['CONCLAB_TEST_PYTHON'] || 'python3';
+/** The plain interpreter: python3 on PATH, as `conclab run` uses when the tracing environment is missing. */
+export const PYTHON = 'python3';
+
+let tracingEnv: Promise<PythonTracingEnv> | undefined;
+
+/** The interpreter with the pinned OpenTelemetry packages (the first call may build it: tens of seconds). */
+export async function tracingPython(): Promise<string> {
+  tracingEnv ??= ensurePythonTracingEnv({ onProgress: (line) => process.stderr.write(`python env: ${line}\n`) });
+  return (await tracingEnv).python;
+}
+
+/** GET /stats typed as the contract (the contract test checks the shape). */
+export async function contractStats(workload: Workload, query = ''): Promise<SupervisorStats> {
+  return (await workload.statsJson(query)) as unknown as SupervisorStats;
+}
 
 /** The Python workload as a process. */
 export class PythonWorkload extends Workload {
@@ -24,8 +41,14 @@ export function startPython(
   t: ExecutionContext,
   env: Record<string, string>,
   stdin: 'ignore' | 'pipe' = 'ignore',
+  python: readonly string[] = [PYTHON],
 ): Promise<Workload> {
-  return startWorkloadProcess(t, [PYTHON, MAIN], env, { stdin, readyTimeoutMillis: 60_000 });
+  return startWorkloadProcess(t, [...python, MAIN], env, { stdin, readyTimeoutMillis: 60_000 });
+}
+
+/** Starts it with the tracing environment's interpreter. */
+export async function startTracedPython(t: ExecutionContext, env: Record<string, string>): Promise<Workload> {
+  return startPython(t, env, 'ignore', [await tracingPython()]);
 }
 
 /** Identities (worker/pid/thread headers) seen over up to maxRequests concurrent requests. */
