@@ -64,7 +64,7 @@ class RequestTracer:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
         from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
         from opentelemetry.trace import SpanKind, StatusCode
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -82,6 +82,30 @@ class RequestTracer:
                     return chosen
                 return super().generate_trace_id()
 
+        class CountingExporter(SpanExporter):
+            """Counts failed exports: the batch processor's force_flush reports success whatever
+            the exporter said, and POST /flush must not claim spans arrived that did not."""
+
+            def __init__(self, inner):
+                self.inner = inner
+                self.failures = 0
+
+            def export(self, spans):
+                try:
+                    result = self.inner.export(spans)
+                except Exception:  # noqa: BLE001 - counted, then re-raised for the processor to log
+                    self.failures += 1
+                    raise
+                if result is not SpanExportResult.SUCCESS:
+                    self.failures += 1
+                return result
+
+            def shutdown(self):
+                self.inner.shutdown()
+
+            def force_flush(self, timeout_millis=30000):
+                return self.inner.force_flush(timeout_millis)
+
         ours = {"process.pid": os.getpid()}
         if not user_sets_service_name(os.environ):
             ours["service.name"] = SERVICE_NAME
@@ -90,9 +114,9 @@ class RequestTracer:
         self.provider = TracerProvider(resource=Resource.create(ours), id_generator=self.ids, shutdown_on_exit=False)
         self.sampler = self.provider.sampler
         self.sample_ratio = config["otel"]["sampler"]["ratio"]
-        exporter = OTLPSpanExporter(timeout=config["otel"]["timeoutMillis"] / 1000)
+        self.exporter = CountingExporter(OTLPSpanExporter(timeout=config["otel"]["timeoutMillis"] / 1000))
         queue_size = None if os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") else DEFAULT_MAX_QUEUE_SIZE
-        self.provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=queue_size))
+        self.provider.add_span_processor(BatchSpanProcessor(self.exporter, max_queue_size=queue_size))
         self.tracer = self.provider.get_tracer("conclab-workload-python")
         self.kind = SpanKind.SERVER
         self.error = StatusCode.ERROR
@@ -129,11 +153,14 @@ class RequestTracer:
         span.end()
 
     def flush(self):
-        """Exports what the batch processor holds; blocks until done (the caller bounds the wait)."""
+        """Exports what the batch processor holds; blocks until done (the caller bounds the wait).
+        False when an export failed meanwhile: those spans are lost, not delivered."""
+        failures = self.exporter.failures
         try:
-            return bool(self.provider.force_flush())
+            flushed = bool(self.provider.force_flush())
         except Exception:  # noqa: BLE001 - a failing exporter is a failed flush, not a dead worker
             return False
+        return flushed and self.exporter.failures == failures
 
     def shutdown(self):
         try:
