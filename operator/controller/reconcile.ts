@@ -21,6 +21,7 @@ import {
   tokenSecretName,
 } from '../runtime/kube/names.ts';
 import { ownerReference, type PodContext } from '../runtime/kube/pod-spec.ts';
+import { lagsBehind } from './cache-lag.ts';
 import { ControllerError, ErrorKind, statusCodeOf } from './errors.ts';
 import type { KubeClient } from './kube-client.ts';
 import {
@@ -163,6 +164,9 @@ async function reconcileScheduled(
 ): Promise<Action> {
   const namespace = experiment.metadata.namespace ?? 'default';
   const name = experiment.metadata.name;
+  // Every step below is a function of the status: take it only from the status the API server
+  // holds, never from a cache still missing our own last write (see cache-lag.ts).
+  if (lagsBehind(current, await ctx.client.getExperiment(namespace, name))) return { requeueAfterMillis: 1000 };
   const status = experiment.status ?? {};
   const nowMillis = ctx.now();
   const lastTick = status.lastScheduleTime ? Date.parse(status.lastScheduleTime) : Number.NaN;

@@ -5,9 +5,19 @@ import type { ConcurrencyExperimentStatus } from '../api/schema.ts';
 
 export type RunRecord = NonNullable<ConcurrencyExperimentStatus['history']>[number];
 
+/**
+ * Whether two records are of the same run (a retried status write records a run again).
+ * startTime alone cannot tell: it has seconds precision, and a run can start in the very
+ * second another started or was recorded, so two runs can share it; their reports (one per
+ * run, named by its tick) and their outcome tell them apart.
+ */
+export function sameRun(a: RunRecord, b: RunRecord): boolean {
+  return a.startTime === b.startTime && a.reportRef === b.reportRef && a.phase === b.phase;
+}
+
 /** `record` at the head (newest first), trimmed to `limit`; recording the same run twice replaces it. */
 export function recordRun(history: RunRecord[] | undefined, record: RunRecord, limit: number): RunRecord[] {
-  const rest = (history ?? []).filter((r) => r.startTime !== record.startTime);
+  const rest = (history ?? []).filter((r) => !sameRun(r, record));
   return [record, ...rest].slice(0, Math.max(0, limit));
 }
 

@@ -17,6 +17,7 @@ import { encodeHistogram, newHistogram, recordMillis } from '../../operator/anal
 import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
 import { type OperatorHandle, type OperatorOptions, startOperator } from '../../operator/controller/operator.ts';
 import type { ControlPlane } from '../cluster/control-plane.ts';
+import { waitForCrdEstablished } from './crd-established.ts';
 
 export const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 export const CRD_PATH = join(ROOT, 'crds', 'conclab.dev_concurrencyexperiments.yaml');
@@ -24,13 +25,8 @@ export const CRD_PATH = join(ROOT, 'crds', 'conclab.dev_concurrencyexperiments.y
 export async function installCrd(cp: ControlPlane): Promise<void> {
   const r = await cp.kubectl(['apply', '--server-side', '-f', CRD_PATH]);
   if (r.code !== 0) throw new Error(`installing the CRD failed: ${r.stderr}`);
-  const w = await cp.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=60s',
-    'crd/concurrencyexperiments.conclab.dev',
-  ]);
-  if (w.code !== 0) throw new Error(`CRD not established: ${w.stderr}`);
+  // Not `kubectl wait`: it fails outright while the new CRD has no conditions yet.
+  await waitForCrdEstablished(cp.kubeConfig(), 'concurrencyexperiments.conclab.dev', 60_000);
   // Established is not yet served by discovery everywhere (and kubectl caches discovery per
   // host:port, which a later control plane may reuse): wait until kubectl resolves `cx`.
   await waitFor(

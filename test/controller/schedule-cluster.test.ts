@@ -2,6 +2,7 @@
 // evaluated on a FAKE clock the test steps through cron ticks (an hourly schedule would be far
 // too slow otherwise); run deadlines use real time. No kubelet runs: the test plays it, as in
 // operator.test.ts, and posts load results the way a load pod does.
+import { Watch } from '@kubernetes/client-node';
 import test from 'ava';
 import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
 import { runIdOf } from '../../operator/runtime/kube/names.ts';
@@ -17,6 +18,7 @@ import {
   runOperator,
   waitFor,
 } from './helpers.ts';
+import { startLaggingApi } from './lagging-api.ts';
 
 let cp: ControlPlane | undefined;
 let api: Api;
@@ -160,5 +162,92 @@ test.serial(
     t.is(idle.status?.phase, 'Succeeded');
     t.is(idle.status?.lastScheduleTime, isoSeconds(tick1 + 4 * HOUR), 'missed ticks did not pile up');
     t.deepEqual(await api.pods(ns, 'hourly'), []);
+  },
+);
+
+test.serial(
+  'an informer cache that lags the operator’s own writes never starts a second run beside the current one',
+  async (t) => {
+    // The experiments watch reaches the operator 1.5 s late (as on a loaded machine), so every
+    // event not of the experiment itself (a pod turning ready) finds a cached status older than
+    // the operator's last write. Deciding the schedule from that copy would start the next due
+    // tick's run beside the current one, delete the current run's pods, and lose history.
+    const ns = 'lagging';
+    await createNamespace(plane(), ns);
+    const front = await startLaggingApi(plane().kubeConfig(), {
+      lagMillis: 1500,
+      lags: (path) => path.startsWith('/apis/conclab.dev/'),
+    });
+    t.teardown(() => front.close());
+    const FAKE = { nowMillis: Date.now() - 60_000 };
+    const op = await runOperator(front.kubeConfig, [ns], { scheduleClock: () => FAKE.nowMillis });
+    t.teardown(() => op.stop());
+
+    // Every lastScheduleTime the API server ever held, straight from an unlagged watch.
+    const ticks: string[] = [];
+    const watching = await new Watch(plane().kubeConfig()).watch(
+      `/apis/conclab.dev/v1alpha1/namespaces/${ns}/concurrencyexperiments`,
+      {},
+      (_type, obj: ConcurrencyExperiment) => {
+        const tick = obj.status?.lastScheduleTime;
+        if (tick && ticks.at(-1) !== tick) ticks.push(tick);
+      },
+      () => {},
+    );
+    t.teardown(() => watching.abort());
+
+    // A stalled step says what the schedule did meanwhile.
+    const within = <T>(what: string, probe: () => Promise<T | undefined | false>) =>
+      waitFor(what, probe, 60_000).catch((err: Error) => {
+        throw new Error(`${err.message}; lastScheduleTime went ${ticks.join(' -> ')}`);
+      });
+    await apply(plane(), experiment('lagged', ns, { schedule: '0 * * * *', historyLimit: 2 }));
+    const cx = () => api.cx(ns, 'lagged');
+    const created = Date.parse((await waitFor('created', cx)).metadata.creationTimestamp ?? '');
+    const tick1 = Math.floor(created / HOUR + 1) * HOUR;
+    const run1 = runIdOf(tick1);
+    const run2 = runIdOf(tick1 + HOUR);
+    await waitFor('waiting for the first tick', async () => (await cx())?.status?.phase === 'Pending');
+
+    FAKE.nowMillis = tick1 + 30_000;
+    await plane().kubectl(['annotate', 'cx', 'lagged', '-n', ns, 'test/poke=1', '--overwrite']);
+    const first = await within(`pod of run ${run1}`, () => api.pod(ns, `cx-lagged-${run1}-procs-t1`));
+    // The next tick falls due while run 1 is in progress; the pod turning ready brings a
+    // reconcile at once, long before the operator's cache has seen that run 1 started.
+    FAKE.nowMillis = tick1 + HOUR + 30_000;
+    await api.markReady(ns, `cx-lagged-${run1}-procs-t1`, '10.0.0.51');
+    for (const variant of ['procs', 'threads']) {
+      const step = `cx-lagged-${run1}-${variant}-t1`;
+      if (variant !== 'procs') {
+        await within(`pod ${step}`, () => api.pod(ns, step));
+        await api.markReady(ns, step, '10.0.0.52');
+      }
+      await within(`load pod of ${step}`, () => api.pod(ns, `${step}-load`));
+      const token = await api.token(ns, 'lagged');
+      t.is(await postResult(op.url, ns, 'lagged', variant, 1, token, loadResult(100)), 204);
+    }
+    await within(`run ${run1} in history`, async () =>
+      (await cx())?.status?.history?.some((h) => h.reportRef === `cx-lagged-report-${run1}`),
+    );
+    t.true(front.delayedChunks() > 0, 'the lag was in effect');
+    t.is(
+      (await api.pod(ns, `cx-lagged-${run1}-procs-t1`))?.metadata?.uid ?? first.metadata?.uid,
+      first.metadata?.uid,
+      'run 1’s first pod was never replaced while run 1 went on',
+    );
+    t.deepEqual(
+      ticks.slice(0, 1),
+      [isoSeconds(tick1)],
+      `no run was started beside run ${run1}: lastScheduleTime went ${ticks.join(' -> ')}`,
+    );
+    t.false(ticks.slice(1).includes(isoSeconds(tick1)), `lastScheduleTime never goes back: ${ticks.join(' -> ')}`);
+    // The tick missed meanwhile starts one run afterwards, and history keeps both, newest first.
+    await within(`run ${run2} started`, () => api.pod(ns, `cx-lagged-${run2}-procs-t1`));
+    const during = await cx();
+    t.deepEqual(
+      during?.status?.history?.map((h) => h.reportRef),
+      [`cx-lagged-report-${run1}`],
+    );
+    t.deepEqual(ticks, [isoSeconds(tick1), isoSeconds(tick1 + HOUR)]);
   },
 );
