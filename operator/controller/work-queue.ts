@@ -3,10 +3,14 @@
 // second worker; an add during processing re-queues it once processing is done. Requeues
 // after failures are rate limited per key with backoff + jitter, and `forget` resets that.
 import { type BackoffOptions, backoffDelayMillis, DEFAULT_BACKOFF } from './backoff.ts';
+import { type Clock, REAL_CLOCK, type TimerHandle } from './clock.ts';
 
 export interface WorkQueueOptions {
   backoff?: BackoffOptions;
+  /** Jitter source in [0, 1); default Math.random. */
   random?: () => number;
+  /** Time source of delayed adds; default the real clock (tests step a FAKE one). */
+  clock?: Clock;
 }
 
 export class WorkQueue {
@@ -15,15 +19,17 @@ export class WorkQueue {
   readonly #processing = new Set<string>();
   readonly #failures = new Map<string, number>();
   /** Pending delayed adds: key -> [due epoch millis, timer]. Only the earliest is kept. */
-  readonly #delayed = new Map<string, { dueMillis: number; timer: NodeJS.Timeout }>();
+  readonly #delayed = new Map<string, { dueMillis: number; timer: TimerHandle }>();
   #waiters: ((key: string | undefined) => void)[] = [];
   #shuttingDown = false;
   readonly #backoff: BackoffOptions;
   readonly #random: () => number;
+  readonly #clock: Clock;
 
   constructor(options: WorkQueueOptions = {}) {
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#random = options.random ?? Math.random;
+    this.#clock = options.clock ?? REAL_CLOCK;
   }
 
   add(key: string): void {
@@ -40,15 +46,14 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const dueMillis = Date.now() + delayMillis;
+    const dueMillis = this.#clock.now() + delayMillis;
     const pending = this.#delayed.get(key);
     if (pending && pending.dueMillis <= dueMillis) return;
-    if (pending) clearTimeout(pending.timer);
-    const timer = setTimeout(() => {
+    if (pending) this.#clock.clearTimeout(pending.timer);
+    const timer = this.#clock.setTimeout(() => {
       this.#delayed.delete(key);
       this.add(key);
     }, delayMillis);
-    timer.unref();
     this.#delayed.set(key, { dueMillis, timer });
   }
 
@@ -84,13 +89,24 @@ export class WorkQueue {
     if (this.#dirty.has(key) && !this.#shuttingDown) this.#push(key);
   }
 
+  /** Keys waiting to be handed out (not counting delayed adds nor keys being processed). */
   get length(): number {
     return this.#queue.length;
   }
 
+  /** Keys handed out by get() and not yet done(). */
+  get processing(): number {
+    return this.#processing.size;
+  }
+
+  /** When a delayed add of `key` is due (epoch millis), or undefined when none is pending. */
+  dueMillis(key: string): number | undefined {
+    return this.#delayed.get(key)?.dueMillis;
+  }
+
   shutDown(): void {
     this.#shuttingDown = true;
-    for (const { timer } of this.#delayed.values()) clearTimeout(timer);
+    for (const { timer } of this.#delayed.values()) this.#clock.clearTimeout(timer);
     this.#delayed.clear();
     const waiters = this.#waiters;
     this.#waiters = [];

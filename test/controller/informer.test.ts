@@ -1,7 +1,6 @@
 // The informer against a real API server: it re-lists on 410 Gone (provoked by watching from
 // a resourceVersion that is too old), retries a failing list with backoff, and its staleness
 // watchdog re-lists a watch that went quiet.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import test from 'ava';
 import { Informer } from '../../operator/controller/informer.ts';
@@ -46,6 +45,29 @@ function configMapInformer(
   return { informer, seen, deleted, errors };
 }
 
+/**
+ * Waits until etcd has compacted away revision 1, so a watch from resourceVersion "1" gets
+ * 410 Gone: an exact list at that revision answers 410 once it is compacted (the watch cache
+ * is off, so the API server asks etcd). Waits on the compaction itself, not on a guess of
+ * how long the API server's compactor takes on a loaded machine.
+ */
+async function revisionOneCompacted(ns: string): Promise<void> {
+  const core = plane().kubeConfig().makeApiClient(CoreV1Api);
+  await waitFor(
+    'etcd to compact revision 1',
+    async () => {
+      try {
+        await core.listNamespacedConfigMap({ namespace: ns, resourceVersion: '1', resourceVersionMatch: 'Exact' });
+        return false;
+      } catch (err) {
+        if ((err as { code?: number }).code === 410) return true;
+        throw err;
+      }
+    },
+    60_000,
+  );
+}
+
 async function createConfigMap(ns: string, name: string): Promise<void> {
   await plane()
     .kubeConfig()
@@ -57,7 +79,7 @@ test.serial('re-lists at once when the watch answers 410 Gone, then delivers lat
   const ns = 'gone';
   await createNamespace(plane(), ns);
   await createConfigMap(ns, 'before');
-  await sleep(2500); // let a compaction pass
+  await revisionOneCompacted(ns);
   const core = plane().kubeConfig().makeApiClient(CoreV1Api);
   let lists = 0;
   const { informer, seen, errors } = configMapInformer(ns, async () => {
@@ -102,7 +124,7 @@ test.serial('the staleness watchdog re-lists a watch that heard nothing for too 
   await createNamespace(plane(), ns);
   const core = plane().kubeConfig().makeApiClient(CoreV1Api);
   let lists = 0;
-  const { informer } = configMapInformer(
+  const { informer, errors } = configMapInformer(
     ns,
     async () => {
       lists++;
@@ -114,15 +136,20 @@ test.serial('the staleness watchdog re-lists a watch that heard nothing for too 
   informer.start();
   t.teardown(() => informer.stop());
   await waitFor('first list', async () => lists >= 1);
-  await sleep(3000);
-  t.true(lists >= 2, `lists: ${lists}`);
+  // Nothing happens in the namespace: only the watchdog can bring the second list.
+  await waitFor('the watchdog to re-list', async () => lists >= 2, 30_000);
+  t.regex(errors[0] ?? '', /configmaps@quiet: watch stale, re-listing: Error: no events for 1000 ms/);
+  t.true(
+    errors.every((e) => e.includes('watch stale')),
+    `only staleness was reported: ${errors.join('; ')}`,
+  );
 });
 
 test.serial('a re-list reports objects deleted while the watch was down', async (t) => {
   const ns = 'missed';
   await createNamespace(plane(), ns);
   await createConfigMap(ns, 'doomed');
-  await sleep(2500);
+  await revisionOneCompacted(ns);
   const core = plane().kubeConfig().makeApiClient(CoreV1Api);
   let lists = 0;
   const { informer, deleted } = configMapInformer(ns, async () => {

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { WorkQueue } from '../../operator/controller/work-queue.ts';
+import { FakeClock } from './fake-clock.ts';
 
 test('a key added many times is handed out once', async (t) => {
   const q = new WorkQueue();
@@ -47,15 +47,76 @@ test('rate-limited requeues back off per key and forget resets the count', (t) =
   q.shutDown();
 });
 
-test('addAfter delivers the key after the delay and keeps the earliest of two delays', async (t) => {
-  const q = new WorkQueue();
+test('addAfter delivers the key when the delay is due, not before, and keeps the earliest of two delays', async (t) => {
+  const clock = new FakeClock();
+  const q = new WorkQueue({ clock });
   q.addAfter('ns/a', 10_000);
   q.addAfter('ns/a', 30);
-  t.is(q.length, 0);
-  await sleep(200);
-  t.is(q.length, 1);
+  t.is(clock.pending, 1, 'the later delay was replaced by the earlier one');
+  t.is(q.dueMillis('ns/a'), clock.now() + 30);
+  clock.advance(29);
+  t.is(q.length, 0, 'not yet due');
+  clock.advance(1);
+  t.is(q.length, 1, 'due at 30 ms');
+  t.is(q.dueMillis('ns/a'), undefined);
   t.is(await q.get(), 'ns/a');
+  q.done('ns/a');
+  clock.advance(20_000);
+  t.is(q.length, 0, 'the replaced 10 s delay does not fire later');
   q.shutDown();
+});
+
+test('a longer delay never postpones a pending shorter one', (t) => {
+  const clock = new FakeClock();
+  const q = new WorkQueue({ clock });
+  q.addAfter('ns/a', 100);
+  clock.advance(50);
+  q.addAfter('ns/a', 100);
+  t.is(q.dueMillis('ns/a'), clock.now() + 50, 'still due at the first deadline');
+  clock.advance(50);
+  t.is(q.length, 1);
+  q.shutDown();
+});
+
+test('a rate-limited requeue is delivered after its backoff delay', (t) => {
+  const clock = new FakeClock();
+  const q = new WorkQueue({ clock, random: () => 0 });
+  const delay = q.addRateLimited('ns/a');
+  t.is(delay, 400);
+  clock.advance(399);
+  t.is(q.length, 0);
+  clock.advance(1);
+  t.is(q.length, 1);
+  q.shutDown();
+});
+
+test('shutDown cancels delayed adds', (t) => {
+  const clock = new FakeClock();
+  const q = new WorkQueue({ clock });
+  q.addAfter('ns/a', 10);
+  q.shutDown();
+  t.is(clock.pending, 0);
+  clock.advance(100);
+  t.is(q.length, 0);
+});
+
+test('a delay of zero adds at once', (t) => {
+  const clock = new FakeClock();
+  const q = new WorkQueue({ clock });
+  q.addAfter('ns/a', 0);
+  t.is(q.length, 1);
+  t.is(clock.pending, 0);
+  q.shutDown();
+});
+
+test('counts keys being processed', async (t) => {
+  const q = new WorkQueue();
+  q.add('ns/a');
+  t.is(q.processing, 0);
+  const key = await q.get();
+  t.is(q.processing, 1);
+  q.done(key as string);
+  t.is(q.processing, 0);
 });
 
 test('shutDown wakes waiting workers with undefined and ignores later adds', async (t) => {
