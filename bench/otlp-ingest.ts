@@ -9,6 +9,8 @@
 //   2. end to end over loopback HTTP: the receiver in a child process, this process posting
 //      with a few requests in flight; spans/s by wall clock and per CPU-second of the receiver
 //      (the receiver is single-threaded, so spans per CPU-second is its capacity on one core).
+// Both as a run configures it: every request presents the bearer token, and the receiver
+// expects the run's experiment and run id (the check every span passes).
 // Baseline measured in the same run: how fast the SDK serializer encodes the same spans, so the
 // figures can be compared across machines. Target: 50,000 spans/s on one core.
 import { spawn } from 'node:child_process';
@@ -28,11 +30,12 @@ const TARGET_SPANS_PER_SECOND = 50_000;
 const SPANS_PER_REQUEST = 512;
 const REQUESTS = 8;
 const IN_FLIGHT = 4;
+const EXPECT = { experiment: 'bench', run: 'bench-run' };
 
 // --- child mode: a receiver alone in its process ------------------------------------------------
 if (process.argv.includes('--receiver')) {
-  const r = await startTraceReceiver({ host: '127.0.0.1', port: 0 });
-  console.log(`url ${r.url}`);
+  const r = await startTraceReceiver({ host: '127.0.0.1', port: 0, expect: EXPECT });
+  console.log(`url ${r.url} ${r.token}`);
   const lines = createInterface({ input: process.stdin });
   for await (const line of lines) {
     if (line === 'stats') {
@@ -59,6 +62,8 @@ async function realisticSpans(batch: number): Promise<ReadableSpan[]> {
         'process.runtime.version': '24.21.0',
         'host.name': 'bench-host',
         'conclab.experiment': 'bench',
+        'conclab.run': 'bench-run',
+        'conclab.replica': String(batch % 2),
         'conclab.variant': batch % 2 === 0 ? 'process' : 'thread',
         'conclab.model': batch % 2 === 0 ? 'process' : 'thread',
       }),
@@ -138,10 +143,10 @@ const decodeRate =
 report('in-process: protobuf decode', decodeRate);
 
 const decoded = protobufBodies.map((b) => decodeTraceRequestProtobuf(b, options));
-const aggregateOnly = new SpanAggregator();
+const aggregateOnly = new SpanAggregator({ expect: EXPECT });
 report('in-process: aggregate', rate(SECONDS, (i) => aggregateOnly.addAll(decoded[i % REQUESTS]!)) * SPANS_PER_REQUEST);
 
-const aggregator = new SpanAggregator();
+const aggregator = new SpanAggregator({ expect: EXPECT });
 const ingestRate =
   rate(SECONDS, (i) => aggregator.addAll(decodeTraceRequestProtobuf(protobufBodies[i % REQUESTS]!, options))) *
   SPANS_PER_REQUEST;
@@ -151,7 +156,7 @@ report(
   `  (${(ingestRate / encodeRate).toFixed(2)}x SDK encode)`,
 );
 
-const jsonAggregator = new SpanAggregator();
+const jsonAggregator = new SpanAggregator({ expect: EXPECT });
 report(
   'in-process: JSON decode + aggregate',
   rate(SECONDS, (i) => jsonAggregator.addAll(decodeTraceRequestJson(jsonBodies[i % REQUESTS]!, options))) *
@@ -177,14 +182,16 @@ const childStats = async () => {
 };
 
 try {
-  const url = `${(await nextLine('url ')).trim()}/v1/traces`;
+  const [base, token] = (await nextLine('url ')).trim().split(' ');
+  const url = `${base}/v1/traces`;
+  const authorization = `Bearer ${token}`;
   const agent = new Agent({ connections: IN_FLIGHT });
   for (const [label, bodies, headers] of [
-    ['loopback HTTP: protobuf', protobufBodies, { 'content-type': 'application/x-protobuf' }],
+    ['loopback HTTP: protobuf', protobufBodies, { 'content-type': 'application/x-protobuf', authorization }],
     [
       'loopback HTTP: protobuf + gzip',
       gzipBodies,
-      { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip' },
+      { 'content-type': 'application/x-protobuf', 'content-encoding': 'gzip', authorization },
     ],
   ] as const) {
     const post = async (i: number) => {

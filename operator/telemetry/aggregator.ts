@@ -90,8 +90,6 @@ export interface SpanAggregatorOptions {
 
 interface KeyState {
   key: Required<SpanKey>;
-  /** Id of its (experiment, run, variant) space, for the per-variant count. */
-  space: string;
   spans: number;
   errors: number;
   duration: Histogram;
@@ -103,6 +101,15 @@ interface KeyState {
   /** epoch second -> [count, errors] */
   perSecond: Map<number, [number, number]>;
   perSecondTruncated: boolean;
+}
+
+/** The keys of one (experiment, run, variant): the unit maxKeysPerVariant bounds. */
+interface KeySpace {
+  experiment: string;
+  run: string;
+  variant: string;
+  /** trial NUL replica NUL worker -> state */
+  keys: Map<string, KeyState>;
 }
 
 /**
@@ -165,9 +172,14 @@ function checkExpectation(expectation: SpanExpectation | undefined): SpanExpecta
 const quote = (text: string) => `"${printable(text)}"`;
 
 export class SpanAggregator {
-  readonly #states = new Map<string, KeyState>();
-  /** Keys held per (experiment, run, variant). */
-  readonly #perVariant = new Map<string, number>();
+  /** experiment NUL run NUL variant -> its keys */
+  readonly #spaces = new Map<string, KeySpace>();
+  /**
+   * The space of the previous span. Its parts usually come from the resource, so consecutive
+   * spans carry the very same strings and the space is found without building its id.
+   */
+  #lastSpace: KeySpace | undefined;
+  #keyCount = 0;
   readonly #maxKeys: number;
   readonly #maxKeysPerVariant: number;
   readonly #maxKeyPartLength: number;
@@ -208,7 +220,7 @@ export class SpanAggregator {
   }
 
   get keyCount(): number {
-    return this.#states.size;
+    return this.#keyCount;
   }
 
   /** Adds one span, or says why it was refused. */
@@ -229,19 +241,27 @@ export class SpanAggregator {
     const trial = keyPart(span, ATTRIBUTE_TRIAL);
     const replica = keyPart(span, ATTRIBUTE_REPLICA);
     const worker = keyPart(span, ATTRIBUTE_WORKER);
-    // NUL cannot appear in the usual ids and keeps "a|b"+"c" apart from "a"+"b|c".
-    const space = `${experiment}\u0000${run}\u0000${variant}`;
-    const id = `${space}\u0000${trial}\u0000${replica}\u0000${worker}`;
-    let state = this.#states.get(id);
+    let space = this.#lastSpace;
+    if (space === undefined || space.experiment !== experiment || space.run !== run || space.variant !== variant) {
+      // NUL cannot appear in the usual ids and keeps "a|b"+"c" apart from "a"+"b|c".
+      space = this.#spaces.get(`${experiment}\u0000${run}\u0000${variant}`);
+      if (space !== undefined) this.#lastSpace = space;
+    }
+    const id = `${trial}\u0000${replica}\u0000${worker}`;
+    let state = space?.keys.get(id);
     if (state === undefined) {
       const outcome = this.#admit(space, [experiment, run, variant, trial, replica, worker]);
       if (outcome !== 'accepted') {
         this.#dropped++;
         return outcome;
       }
+      if (space === undefined) {
+        space = { experiment, run, variant, keys: new Map() };
+        this.#spaces.set(`${experiment}\u0000${run}\u0000${variant}`, space);
+        this.#lastSpace = space;
+      }
       state = {
         key: { experiment, run, trial, variant, replica, worker },
-        space,
         spans: 0,
         errors: 0,
         duration: newPackedHistogram(),
@@ -251,18 +271,18 @@ export class SpanAggregator {
         perSecond: new Map(),
         perSecondTruncated: false,
       };
-      this.#states.set(id, state);
-      this.#perVariant.set(space, (this.#perVariant.get(space) ?? 0) + 1);
+      space.keys.set(id, state);
+      this.#keyCount++;
     }
     this.#record(state, span);
     return 'accepted';
   }
 
   /** Whether a new key may be created. */
-  #admit(space: string, parts: readonly string[]): SpanOutcome {
+  #admit(space: KeySpace | undefined, parts: readonly string[]): SpanOutcome {
     for (const part of parts) if (part.length > this.#maxKeyPartLength) return 'malformed';
-    if (this.#states.size >= this.#maxKeys) return 'keyLimit';
-    if ((this.#perVariant.get(space) ?? 0) >= this.#maxKeysPerVariant) return 'keyLimit';
+    if (this.#keyCount >= this.#maxKeys) return 'keyLimit';
+    if ((space?.keys.size ?? 0) >= this.#maxKeysPerVariant) return 'keyLimit';
     return 'accepted';
   }
 
@@ -334,8 +354,8 @@ export class SpanAggregator {
     if (reason === 'malformed') {
       return `spans of ${where} have a conclab.* attribute longer than ${this.#maxKeyPartLength} characters`;
     }
-    const space = `${experiment}\u0000${run}\u0000${variant}`;
-    if ((this.#perVariant.get(space) ?? 0) >= this.#maxKeysPerVariant) {
+    const space = this.#spaces.get(`${experiment}\u0000${run}\u0000${variant}`);
+    if ((space?.keys.size ?? 0) >= this.#maxKeysPerVariant) {
       return `${where} already has ${this.#maxKeysPerVariant} keys (maxKeysPerVariant)`;
     }
     return `the receiver holds its maximum of ${this.#maxKeys} keys (maxKeys); clear() finished trials`;
@@ -344,7 +364,7 @@ export class SpanAggregator {
   /** Snapshots of the matching keys, sorted by key; histograms encoded for transport. */
   aggregates(filter?: Partial<SpanKey>): SpanAggregate[] {
     const out: { order: string; aggregate: SpanAggregate }[] = [];
-    for (const state of this.#states.values()) {
+    for (const state of this.#allStates()) {
       if (!matchesFilter(state.key, filter)) continue;
       const k = state.key;
       out.push({
@@ -375,15 +395,23 @@ export class SpanAggregator {
     return out.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0)).map((o) => o.aggregate);
   }
 
+  *#allStates(): Iterable<KeyState> {
+    for (const space of this.#spaces.values()) yield* space.keys.values();
+  }
+
   /** Forgets the matching keys (all without a filter). */
   clear(filter?: Partial<SpanKey>): void {
-    for (const [id, state] of this.#states) {
-      if (!matchesFilter(state.key, filter)) continue;
-      this.#secondBuckets -= state.perSecond.size;
-      this.#states.delete(id);
-      const left = (this.#perVariant.get(state.space) ?? 1) - 1;
-      if (left > 0) this.#perVariant.set(state.space, left);
-      else this.#perVariant.delete(state.space);
+    for (const [spaceId, space] of this.#spaces) {
+      for (const [id, state] of space.keys) {
+        if (!matchesFilter(state.key, filter)) continue;
+        this.#secondBuckets -= state.perSecond.size;
+        space.keys.delete(id);
+        this.#keyCount--;
+      }
+      if (space.keys.size === 0) {
+        this.#spaces.delete(spaceId);
+        if (this.#lastSpace === space) this.#lastSpace = undefined;
+      }
     }
   }
 }
