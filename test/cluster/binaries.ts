@@ -5,7 +5,23 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-export type ClusterBinaryName = 'etcd' | 'kubeApiserver' | 'kubectl' | 'helm';
+export type ClusterBinaryName =
+  | 'etcd'
+  | 'kubeApiserver'
+  | 'kubectl'
+  | 'helm'
+  | 'kubelet'
+  | 'kubeScheduler'
+  | 'kubeControllerManager'
+  | 'kubeProxy';
+
+/** The binaries a real node needs besides the control plane's (test/cluster/build.sh all). */
+export const nodeBinaryNames: readonly ClusterBinaryName[] = [
+  'kubelet',
+  'kubeScheduler',
+  'kubeControllerManager',
+  'kubeProxy',
+];
 
 export interface ClusterBinaries {
   readonly cacheDir: string;
@@ -16,6 +32,10 @@ export interface ClusterBinaries {
   readonly kubeApiserver: string;
   readonly kubectl: string;
   readonly helm: string;
+  readonly kubelet: string;
+  readonly kubeScheduler: string;
+  readonly kubeControllerManager: string;
+  readonly kubeProxy: string;
 }
 
 const goDir = join(import.meta.dirname, 'go');
@@ -46,6 +66,7 @@ export function clusterBinaries(
   const etcdVersion = versionFrom('etcd', 'go.etcd.io/etcd/server/v3');
   const helmVersion = versionFrom('helm', 'helm.sh/helm/v3');
   const bin = join(cacheDir, 'bin');
+  const kube = (name: string): string => join(bin, `kubernetes-${kubernetesVersion}`, name);
   return {
     cacheDir,
     kubernetesVersion,
@@ -55,6 +76,10 @@ export function clusterBinaries(
     kubeApiserver: join(bin, `kubernetes-${kubernetesVersion}`, 'kube-apiserver'),
     kubectl: join(bin, `kubernetes-${kubernetesVersion}`, 'kubectl'),
     helm: join(bin, `helm-${helmVersion}`, 'helm'),
+    kubelet: kube('kubelet'),
+    kubeScheduler: kube('kube-scheduler'),
+    kubeControllerManager: kube('kube-controller-manager'),
+    kubeProxy: kube('kube-proxy'),
   };
 }
 
@@ -70,8 +95,9 @@ export function requireClusterBinaries(
   const missing = names.filter((name) => !isExecutable(binaries[name]));
   if (missing.length > 0) {
     const list = missing.map((name) => `  ${binaries[name]}`).join('\n');
+    const target = missing.some((name) => nodeBinaryNames.includes(name)) ? ' all' : '';
     throw new Error(
-      `test control-plane binaries missing:\n${list}\nBuild them with: test/cluster/build.sh ` +
+      `test cluster binaries missing:\n${list}\nBuild them with: test/cluster/build.sh${target} ` +
         '(cold build takes several minutes; later runs reuse the cache; npm test runs it from test/prepare.sh)',
     );
   }

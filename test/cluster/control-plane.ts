@@ -383,7 +383,8 @@ async function startOnce(binaries: ClusterBinaries, options: StartControlPlaneOp
   }
 }
 
-function runKubectl(
+/** Runs `kubectl --kubeconfig=PATH ARGS` (used by the real cluster too); never rejects on a non-zero exit. */
+export function runKubectl(
   kubectl: string,
   kubeconfigPath: string,
   args: readonly string[],
