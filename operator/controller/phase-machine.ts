@@ -117,8 +117,6 @@ const FATAL_WAITING = new Set([
   'CreateContainerConfigError',
   'CreateContainerError',
   'ErrImageNeverPull',
-  'ErrImagePull',
-  'ImagePullBackOff',
   'RunContainerError',
 ]);
 

@@ -19,7 +19,9 @@ export function describeEnvironment(opts: {
   return {
     toolVersion: toolVersion(),
     hostname: os.hostname(),
-    cores: os.availableParallelism(),
+    // The machine's CPUs, not this process's affinity: conclab pins its load generator, and
+    // a reader must see the machine the figures come from.
+    cores: cpus.length || os.availableParallelism(),
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
     kernel: `${os.type()} ${os.release()}`,
     cgroupVersion: opts.cgroupVersion,

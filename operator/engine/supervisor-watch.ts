@@ -218,7 +218,13 @@ export function usageDuring(
         oomKnown = true;
         oomKills += Math.max(0, r.usage.oomKills - (before?.oomKills ?? 0));
       }
-      sources.add(r.usage.source.replace(/ at \S+/, ''));
+      // The kind of counters, without the per-replica paths.
+      sources.add(
+        r.usage.source
+          .replace(/\s+\/\S+/g, '')
+          .replace(/,$/, '')
+          .trim(),
+      );
       if (!limits && r.usage.limits) limits = r.usage.limits;
     }
     peakMemoryBytes += replicaPeak;
@@ -266,4 +272,22 @@ export function usageDuring(
       : {}),
     ...(approximate.length ? { approximate: approximate.join('; ') } : {}),
   };
+}
+
+/**
+ * A worker that exited and that the supervisor will replace (replaceWorkers), not replaced
+ * yet: the runner waits for it, so the replacement and its cold start are on record.
+ */
+export function replacementPending(events: readonly WorkloadEvent[], replaceWorkers: boolean): boolean {
+  if (!replaceWorkers) return false;
+  const open = new Set<string>();
+  for (const e of [...events].sort((a, b) => a.atMillis - b.atMillis)) {
+    const key = `${e.replica ?? 0}/${e.worker}`;
+    if (e.kind === 'worker-exit') open.add(key);
+    else if (e.kind === 'worker-replaced') open.delete(key);
+    // A restart of the whole process brings every worker back.
+    else if (e.kind === 'process-restart')
+      for (const k of [...open]) if (k.startsWith(`${e.replica ?? 0}/`)) open.delete(k);
+  }
+  return open.size > 0;
 }

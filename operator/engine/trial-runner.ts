@@ -30,6 +30,7 @@ import {
   observe,
   type Poll,
   type ReplicaState,
+  replacementPending,
   requestsDuring,
   restartPending,
   usageDuring,
@@ -179,8 +180,12 @@ export async function runTrial(input: TrialInput, deps: TrialDeps): Promise<Tria
     }
     // A process a fault took down: wait (bounded) until it is back, so whether and how fast it
     // restarted is measured instead of cut off by the end of the load.
+    // Likewise a worker the supervisor is replacing: its cold start belongs to this trial.
+    const replaceWorkers = spec.workload.replaceWorkers ?? true;
     await watch.until(
-      () => !watch.states.some((s) => restartPending(s)) || placementGaveUp(deps.placementEvents?.() ?? []),
+      () =>
+        (!watch.states.some((s) => restartPending(s)) || placementGaveUp(deps.placementEvents?.() ?? [])) &&
+        !replacementPending(watch.events, replaceWorkers),
       deps.restartWaitMillis ?? 30_000,
       deps.signal,
     );

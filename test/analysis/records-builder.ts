@@ -3,15 +3,9 @@
 // a restart), with every field filled the way the engine fills it.
 
 import { encodeHistogram, newHistogram } from '../../operator/analysis/histogram.ts';
+import type { Environment, ExperimentRun } from '../../operator/analysis/run.ts';
 import type { ConcurrencyExperiment, FaultKind } from '../../operator/api/schema.ts';
-import type {
-  Environment,
-  ExperimentRun,
-  InjectedFault,
-  TrialRecord,
-  WorkloadEvent,
-} from '../../operator/engine/records.ts';
-import type { ResourceUsage } from '../../operator/engine/runtime.ts';
+import type { InjectedFault, ResourceUsage, TrialRecord, WorkloadEvent } from '../../operator/contracts/records.ts';
 import type { ErrorKind, LoadResult, SecondSample } from '../../operator/load/types.ts';
 import type { SpanAggregate } from '../../operator/telemetry/types.ts';
 
@@ -162,6 +156,7 @@ export function buildTrial(shape: TrialShape = {}): TrialRecord {
     shape.usage === null
       ? undefined
       : {
+          source: 'cgroup v2 cpu.stat, memory.peak',
           cpuSeconds: 30,
           throttledPeriods: 12,
           throttledSeconds: 0.4,
@@ -175,7 +170,7 @@ export function buildTrial(shape: TrialShape = {}): TrialRecord {
     variant,
     trial,
     load,
-    usage,
+    ...(usage ? { usage } : {}),
     spans,
     faults,
     events,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
-import { isClusterSummary, locateReport, ReportError, renderStoredReport } from '../../operator/cli/report.ts';
+import { locateReport, ReportError, renderStoredReport } from '../../operator/cli/report.ts';
 import { toJsonReport } from '../../operator/report/json.ts';
 import { quickstartReport } from '../report/report-fixture.ts';
 
@@ -87,27 +87,10 @@ test('a stored conclab JSON report renders in every format like a local one', (t
   t.is(JSON.parse(renderStoredReport(text, 'json', 'ConfigMap x')).schemaVersion, '1');
 });
 
-test('an operator’s cluster summary renders as a short table, saying it is one', (t) => {
-  const summary = {
-    schemaVersion: 1,
-    kind: 'ConcurrencyExperimentReport',
-    runtime: 'kubernetes',
-    experiment: { name: 'quickstart', namespace: 'team-a' },
-    generatedAt: '2026-11-25T23:00:00.000Z',
-    results: [
-      { name: 'processes', throughput: 119.5, p50Millis: 6.1, p99Millis: 20.25, errorRate: 0, restarts: 0 },
-      { name: 'threads', throughput: 118, p50Millis: 5.9, p99Millis: 30, errorRate: 0.001, restarts: 1 },
-    ],
-    verdict: { summary: 'No significant throughput difference.', throughputDelta: '+1%' },
-    trials: [{ variant: 'processes', trial: 1, throughput: 119.5, p99Millis: 20.25, errors: 0, restarts: 0 }],
-  };
-  t.true(isClusterSummary(summary));
-  const md = renderStoredReport(JSON.stringify(summary), 'md', 'ConfigMap x');
-  t.regex(md, /^# team-a\/quickstart\n\n\*\*Verdict:\*\* No significant throughput difference\./);
-  t.regex(md, /\| threads \| 118\.0 \| 5\.90 \| 30\.00 \| 0\.10% \| 1 \|/);
-  t.regex(md, /Summary stored by the operator/);
-  t.regex(renderStoredReport(JSON.stringify(summary), 'html', 'x'), /<pre># team-a\/quickstart/);
-  t.deepEqual(JSON.parse(renderStoredReport(JSON.stringify(summary), 'json', 'x')), summary);
+test('the old cluster summary (numeric schemaVersion) is not a report any more: refused, naming the version', (t) => {
+  const summary = { schemaVersion: 1, kind: 'ConcurrencyExperimentReport', runtime: 'kubernetes' };
+  const err = t.throws(() => renderStoredReport(JSON.stringify(summary), 'md', 'ConfigMap x'));
+  t.regex(err?.message ?? '', /ConfigMap x: report has schemaVersion 1/);
 });
 
 test('a stored document that is not a report is refused, naming where it came from', (t) => {

@@ -129,11 +129,11 @@ test.serial('as the chart’s ServiceAccount the operator runs an experiment end
   const del = await plane().kubectl(['delete', 'cx', 'rbac', '-n', WATCHED, '--wait=false']);
   t.is(del.code, 0, del.stderr);
   await waitFor('deleted through the finalizer', async () => (await api.cx(WATCHED, 'rbac')) === undefined);
-  t.is(op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' }), 0, op.logs.join('\n'));
+  t.is(await op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' }), 0, op.logs.join('\n'));
   t.notRegex(op.logs.join('\n'), /event not recorded/, 'the chart lets it record Events');
   for (const resource of ['concurrencyexperiments', 'pods', 'configmaps']) {
     t.is(
-      op.metrics.value('conclab_watch_errors_total', { resource }),
+      await op.metrics.value('conclab_watch_errors_total', { resource }),
       0,
       `watch of ${resource}: ${op.logs.join('\n')}`,
     );
@@ -185,20 +185,17 @@ test.serial('the rendered Deployment runs non-root with probes and resources, bi
   t.is(c?.readinessProbe?.httpGet?.path, '/readyz');
   t.truthy(c?.resources?.limits?.['memory']);
   const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+  t.false('CONCLAB_OTLP_ENDPOINT' in env, 'the operator receives no spans: each trial’s load pod does');
   t.like(env, {
     CONCLAB_BIND_ADDRESS: 'status.podIP',
     CONCLAB_WATCH_NAMESPACES: WATCHED,
-    CONCLAB_OTLP_ENDPOINT: 'http://conclab.conclab-system.svc:4318',
     CONCLAB_RESULTS_URL: 'http://conclab.conclab-system.svc:8080',
     CONCLAB_LEADER_ELECT: 'true',
   });
   const service = docs.find((d) => d?.kind === 'Service') as V1Service | undefined;
   t.deepEqual(
     service?.spec?.ports?.map((p) => [p.name, p.port]),
-    [
-      ['otlp-http', 4318],
-      ['http', 8080],
-    ],
+    [['http', 8080]],
   );
 });
 
@@ -218,8 +215,6 @@ process.exitCode = await operatorCommand(process.argv.slice(1));`;
       '--namespaces',
       WATCHED,
       '--http-port',
-      '0',
-      '--otlp-port',
       '0',
       '--leader-elect',
       '--lease-namespace',

@@ -167,7 +167,7 @@ export class Api {
   }
 }
 
-/** A LoadResult as a load pod would post it (built-in driver shape). */
+/** A LoadResult (built-in driver shape); postResult wraps it into the TrialRecord a load pod posts. */
 export function loadResult(completedPerSecond: number, seconds = 2, latencyMillis = 5): Record<string, unknown> {
   const h = newHistogram();
   for (let i = 0; i < completedPerSecond * seconds; i++) recordMillis(h, latencyMillis);
@@ -188,6 +188,10 @@ export function loadResult(completedPerSecond: number, seconds = 2, latencyMilli
   };
 }
 
+/**
+ * POSTs what a load pod's `conclab trial` posts: a TrialRecord. A LoadResult (from loadResult)
+ * is wrapped into the record of that variant and trial; anything else is sent as it is.
+ */
 export async function postResult(
   url: string,
   namespace: string,
@@ -197,10 +201,12 @@ export async function postResult(
   token: string,
   body: unknown,
 ): Promise<number> {
+  const isLoad = typeof body === 'object' && body !== null && 'latencyHistogram' in body && !('variant' in body);
+  const record = isLoad ? { variant, trial, load: body, spans: [], faults: [], events: [] } : body;
   const res = await fetch(`${url}/results/v1/${namespace}/${experiment}/${variant}/${trial}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
+    body: JSON.stringify(record),
   });
   await res.text();
   return res.status;
@@ -217,7 +223,6 @@ export async function runOperator(
     namespaces,
     httpPort: 0,
     httpHost: '127.0.0.1',
-    otlpEndpoint: 'http://conclab-operator.conclab-system.svc:4318',
     log: (level, m) => logs.push(`${level} ${m}`),
     ...extra,
   });

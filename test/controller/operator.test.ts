@@ -2,7 +2,10 @@
 // garbage collector runs there: the test plays the kubelet by writing pod status, and posts
 // load results the way a load pod does (results endpoint + bearer token).
 import test from 'ava';
-import { startTraceReceiver } from '../../operator/telemetry/receiver.ts';
+import { encodeHistogram, newHistogram, recordMillis } from '../../operator/contracts/histogram.ts';
+import type { SpanAggregate } from '../../operator/contracts/records.ts';
+import { ControllerError } from '../../operator/controller/errors.ts';
+import type { Action } from '../../operator/controller/reconcile.ts';
 import { type ControlPlane, startControlPlane } from '../cluster/control-plane.ts';
 import {
   Api,
@@ -16,36 +19,19 @@ import {
   waitFor,
 } from './helpers.ts';
 
-function otlpSpans(experiment: string, variant: string, trial: string, count: number) {
-  const str = (key: string, v: string) => ({ key, value: { stringValue: v } });
-  const now = BigInt(Date.now()) * 1_000_000n;
+/** What the trial runner of a load pod aggregated from the workload's spans. */
+function spanAggregate(variant: string, count: number): SpanAggregate {
+  const h = newHistogram();
+  for (let i = 0; i < count; i++) recordMillis(h, 2);
   return {
-    resourceSpans: [
-      {
-        resource: {
-          attributes: [str('service.name', 'workload'), { key: 'process.pid', value: { intValue: '4242' } }],
-        },
-        scopeSpans: [
-          {
-            scope: { name: 'test' },
-            spans: Array.from({ length: count }, (_, i) => ({
-              traceId: '5b8efff798038103d269b633813fc60c',
-              spanId: `eee19b7ec3c1b17${i}`,
-              name: 'GET /work',
-              kind: 2,
-              startTimeUnixNano: String(now),
-              endTimeUnixNano: String(now + 2_000_000n),
-              attributes: [
-                str('conclab.experiment', experiment),
-                str('conclab.variant', variant),
-                str('conclab.trial', trial),
-                str('conclab.worker', '0'),
-              ],
-            })),
-          },
-        ],
-      },
-    ],
+    key: { experiment: 'demo', trial: '1', variant, replica: '0', worker: '0' },
+    spans: count,
+    errors: 0,
+    durationHistogram: encodeHistogram(h),
+    queueHistogram: encodeHistogram(newHistogram()),
+    pids: [4242],
+    threadIds: [0],
+    perSecond: [],
   };
 }
 
@@ -76,9 +62,7 @@ test.serial('refuses to start when the CRD is not installed, saying how to insta
 test.serial('runs an experiment through every phase as pods become ready and results arrive', async (t) => {
   const ns = 'flow';
   await createNamespace(plane(), ns);
-  const receiver = await startTraceReceiver({ host: '127.0.0.1', port: 0 });
-  t.teardown(() => receiver.close());
-  const op = await runOperator(plane().kubeConfig(), [ns], { traceReceiver: receiver, otlpEndpoint: receiver.url });
+  const op = await runOperator(plane().kubeConfig(), [ns]);
   t.teardown(() => op.stop());
   await apply(plane(), experiment('demo', ns));
 
@@ -121,19 +105,22 @@ test.serial('runs an experiment through every phase as pods become ready and res
     CONCLAB_TRIAL: '1',
     CONCLAB_HOST: 'status.podIP',
   });
-  t.is(env['OTEL_EXPORTER_OTLP_ENDPOINT'], receiver.url, 'workloads export to the operator’s receiver');
-  // A workload's spans (OTLP/JSON over real HTTP) reach the operator's receiver.
-  const exported = await fetch(`${receiver.url}/v1/traces`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(otlpSpans('demo', 'procs', '1', 3)),
-  });
-  t.is(exported.status, 200, await exported.text());
+  // Spans go to the step's load pod through the experiment's OTLP Service, by its ClusterIP.
+  const otlp = await api.core.readNamespacedService({ namespace: ns, name: 'cx-demo-otlp' });
+  t.truthy(otlp.spec?.clusterIP);
+  t.is(env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'], `http://${otlp.spec?.clusterIP}:4318/v1/traces`);
+  t.deepEqual(otlp.spec?.selector, { 'conclab.dev/experiment': 'demo', 'conclab.dev/role': 'load' });
 
   // The test plays the kubelet: Ready with an IP -> the load pod targets that IP.
   await api.markReady(ns, 'cx-demo-procs-t1', '10.0.0.11');
   const load = await waitFor('load pod', () => api.pod(ns, 'cx-demo-procs-t1-load'));
-  t.true(load.spec?.containers[0]?.args?.join(' ').includes('--targets http://10.0.0.11:8080/work'));
+  const assignment = JSON.parse(
+    load.spec?.containers[0]?.env?.find((e) => e.name === 'CONCLAB_TRIAL_JSON')?.value ?? '{}',
+  ) as { targets: { workUrl: string }[] };
+  t.deepEqual(
+    assignment.targets.map((x) => x.workUrl),
+    ['http://10.0.0.11:8080'],
+  );
   t.is(load.spec?.restartPolicy, 'Never');
   await waitFor('RunningLoad', async () => {
     const cx = await api.cx(ns, 'demo');
@@ -149,7 +136,17 @@ test.serial('runs an experiment through every phase as pods become ready and res
     409,
     'no load pod for that step yet',
   );
-  t.is(await postResult(op.url, ns, 'demo', 'procs', 1, token, loadResult(100)), 204);
+  t.is(
+    await postResult(op.url, ns, 'demo', 'procs', 1, token, {
+      variant: 'procs',
+      trial: 1,
+      load: loadResult(100),
+      spans: [spanAggregate('procs', 3)],
+      faults: [],
+      events: [],
+    }),
+    204,
+  );
 
   // Step 2 starts only once step 1's pods are gone.
   const threads = await waitFor('pod cx-demo-threads-t1', () => api.pod(ns, 'cx-demo-threads-t1'));
@@ -186,7 +183,7 @@ test.serial('runs an experiment through every phase as pods become ready and res
   t.is(
     parsed.variants.find((v: { name: string }) => v.name === 'procs')?.latency.server?.count,
     3,
-    'the workload spans the receiver got are in the report',
+    'the spans the trial runner aggregated are in the report',
   );
   await waitFor('children removed after completion', async () => (await api.pods(ns, 'demo')).length === 0);
   const cms = await api.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'conclab.dev/experiment=demo' });
@@ -205,10 +202,9 @@ test.serial('runs an experiment through every phase as pods become ready and res
   t.is(printed.code, 0, printed.stderr);
   t.regex(printed.stdout, /NAME\s+PHASE\s+WINNER\s+THROUGHPUT\s+P99\s+BLAST-RADIUS\s+AGE/);
   t.regex(printed.stdout, /demo\s+Succeeded/);
-  t.true(op.metrics.value('conclab_reconciles_total', { result: 'success' }) > 0);
+  t.true((await op.metrics.value('conclab_reconciles_total', { result: 'success' })) > 0);
   const metrics = await (await fetch(`${op.url}/metrics`)).text();
   t.regex(metrics, /conclab_experiments\{phase="Succeeded"\} 1/);
-  t.regex(metrics, /conclab_spans_received_total 3/);
   t.is((await fetch(`${op.url}/healthz`)).status, 200);
   t.is((await fetch(`${op.url}/readyz`)).status, 200);
 });
@@ -312,7 +308,13 @@ test.serial(
   async (t) => {
     const ns = 'invalid';
     await createNamespace(plane(), ns);
-    const op = await runOperator(plane().kubeConfig(), [ns]);
+    const outcomes: { phase?: string; outcome: Action | ControllerError }[] = [];
+    const op = await runOperator(plane().kubeConfig(), [ns], {
+      onReconciled: (cx, outcome) => {
+        if (cx.metadata.name === 'huge')
+          outcomes.push({ ...(cx.status?.phase ? { phase: cx.status.phase } : {}), outcome });
+      },
+    });
     t.teardown(() => op.stop());
     // 100 cores passes the CRD (CEL cannot compare quantities) but not conclab's own rules.
     await apply(plane(), experiment('huge', ns, { resources: { cpu: '100', memory: '256Mi' } }));
@@ -326,13 +328,21 @@ test.serial(
       degraded?.message ?? '',
       /spec\.resources\.cpu: "100" is out of range; allowed: a CPU quantity from "10m" to "64"/,
     );
-    // Our own writes may bring it back once or twice (events on a stale cache), but no backoff
-    // retries follow: the count settles.
-    await new Promise((r) => setTimeout(r, 1000));
-    const settled = op.metrics.value('conclab_reconcile_errors_total', { type: 'InvalidSpec' });
-    await new Promise((r) => setTimeout(r, 3000));
-    t.is(op.metrics.value('conclab_reconcile_errors_total', { type: 'InvalidSpec' }), settled, 'terminal: not retried');
-    t.true(settled <= 3);
+    // Our own status write brings it back (once or twice more on a stale cache): wait until the
+    // operator reconciled the Failed status it wrote. That reconcile ends it: no requeue.
+    const last = await waitFor('a reconcile of the Failed status', async () =>
+      outcomes.find((o) => o.phase === 'Failed' && !(o.outcome instanceof ControllerError)),
+    );
+    t.is((last.outcome as Action).requeueAfterMillis, undefined, 'nothing more to do until the spec changes');
+    // The only retry path is the rate-limited requeue; a terminal error never takes it.
+    const errors = outcomes.flatMap((o) => (o.outcome instanceof ControllerError ? [o.outcome] : []));
+    t.true(errors.length >= 1 && errors.length <= 3, `${errors.length} InvalidSpec errors`);
+    t.true(
+      errors.every((e) => e.kind === 'InvalidSpec' && e.terminal),
+      'terminal: not retried',
+    );
+    t.is(op.queue.failures(`${ns}/huge`), 0, 'never requeued with backoff');
+    t.is(await op.metrics.value('conclab_reconcile_errors_total', { type: 'InvalidSpec' }), errors.length);
     t.deepEqual(await api.pods(ns, 'huge'), []);
 
     // Fixing the spec (a new generation) starts the run.
@@ -364,7 +374,11 @@ test.serial('a temporary error (RBAC missing a rule) is retried with backoff unt
     { apiGroups: ['conclab.dev'], resources: ['concurrencyexperiments/status'], verbs: ['get', 'patch'] },
     { apiGroups: ['conclab.dev'], resources: ['concurrencyexperiments/finalizers'], verbs: ['update'] },
     { apiGroups: [''], resources: ['pods'], verbs: podVerbs },
-    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+    {
+      apiGroups: [''],
+      resources: ['configmaps', 'services'],
+      verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'],
+    },
     { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'create', 'delete'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   ];
@@ -386,16 +400,15 @@ test.serial('a temporary error (RBAC missing a rule) is retried with backoff unt
   const op = await runOperator(plane().kubeConfig({ impersonate: 'system:serviceaccount:perm:limited' }), [ns]);
   t.teardown(() => op.stop());
   await apply(plane(), experiment('denied', ns));
-  await waitFor(
-    'a Forbidden error',
-    async () => op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' }) > 0,
-  );
-  const first = op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' });
-  await new Promise((r) => setTimeout(r, 3000));
-  const later = op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' });
-  t.true(later > first, 'retried: a temporary error is not given up on');
-  t.true(later - first <= 5, `backed off, not hammering: ${later - first} retries in 3 s`);
+  // Retried, not given up on: three failed attempts in a row, each requeued with backoff.
+  await waitFor('three failed attempts', async () => op.queue.failures(`${ns}/denied`) >= 3, 60_000);
+  t.true((await op.metrics.value('conclab_reconcile_errors_total', { type: 'Forbidden' })) >= 3);
   t.regex(op.logs.join('\n'), /apply pod perm\/cx-denied-procs-t1: .*forbidden.*\(retry in \d+ ms\)/);
+  // Backed off, not hammering: retry i waits 800 ms * 2^i of which half is jitter (backoff.ts).
+  const delays = [...op.logs.join('\n').matchAll(/\(retry in (\d+) ms\)/g)].map((m) => Number(m[1]));
+  for (const [i, delay] of delays.slice(0, 3).entries()) {
+    t.true(delay >= 400 * 2 ** i && delay <= 800 * 2 ** i, `retry ${i} after ${delay} ms (${delays.join(', ')})`);
+  }
 
   await apply(plane(), role(['get', 'list', 'watch', 'create', 'patch', 'delete']));
   await waitFor('pod once the rule exists', () => api.pod(ns, 'cx-denied-procs-t1'), 60_000);

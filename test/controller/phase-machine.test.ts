@@ -1,17 +1,20 @@
-import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node';
+// The cluster's phase machine: one pure function of the experiment and its observed children.
+import type { V1ConfigMap, V1Pod, V1Service } from '@kubernetes/client-node';
 import test from 'ava';
-import { encodeHistogram, newHistogram, recordMillis } from '../../../operator/analysis/histogram.ts';
-import type { ConcurrencyExperiment } from '../../../operator/api/schema.ts';
-import { parseDurationMillis } from '../../../operator/api/units.ts';
-import { checkObject } from '../../../operator/api/validate.ts';
-import { childLabels } from '../../../operator/runtime/kube/names.ts';
+import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
+import { parseDurationMillis } from '../../operator/api/units.ts';
+import { checkObject } from '../../operator/api/validate.ts';
 import {
+  clusterEnvironment,
   DEFAULT_TIMEOUTS,
   decidePhase,
   type PhaseInput,
   podProblem,
-} from '../../../operator/runtime/kube/phase-machine.ts';
-import { DEFAULT_IMAGES } from '../../../operator/runtime/kube/pod-spec.ts';
+} from '../../operator/controller/phase-machine.ts';
+import { trialTimeBoundMillis } from '../../operator/engine/trial-runner.ts';
+import { childLabels } from '../../operator/runtime/kube/names.ts';
+import { DEFAULT_IMAGES, type TrialAssignment } from '../../operator/runtime/kube/pod-spec.ts';
+import { buildTrial } from '../analysis/records-builder.ts';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 
@@ -62,25 +65,22 @@ const ready = (ip: string): Partial<V1Pod> => ({
 });
 
 function result(variant: string, trial: number, perSecond: number): V1ConfigMap {
-  const h = newHistogram();
-  recordMillis(h, 3);
+  const record = buildTrial({ variant, trial, rate: perSecond, seconds: 10 });
   return {
     metadata: {
       name: `cx-e-${variant}-t${trial}-result`,
       namespace: 'ns',
       labels: childLabels('e', 'result', 1, { variant, trial }),
     },
-    data: {
-      'result.json': JSON.stringify({
-        startedAtMillis: 0,
-        endedAtMillis: 10_000,
-        sent: perSecond * 10,
-        completed: perSecond * 10,
-        errors: { other: 0 },
-        latencyHistogram: encodeHistogram(h),
-      }),
-      restarts: '0',
-    },
+    data: { 'record.json': JSON.stringify(record) },
+  };
+}
+
+/** The experiment's OTLP Service as the API server returns it (with its ClusterIP). */
+function otlp(clusterIP = '10.96.0.9'): V1Service {
+  return {
+    metadata: { name: 'cx-e-otlp', namespace: 'ns', labels: childLabels('e', 'otlp', 1) },
+    spec: { clusterIP },
   };
 }
 
@@ -89,15 +89,16 @@ function input(over: Partial<PhaseInput> = {}): PhaseInput {
     cx: cx(),
     pods: [],
     configMaps: [],
+    services: [otlp()],
     nowMillis: NOW,
     ctx: {
       images: DEFAULT_IMAGES,
-      otlpEndpoint: undefined,
       resultsUrl: 'http://op:8080',
       loadResources: { cpu: '1', memory: '256Mi' },
     },
     timeouts: DEFAULT_TIMEOUTS,
     parseMillis: parseDurationMillis,
+    environment: clusterEnvironment('0.1.0', 'op', '24'),
     ...over,
   };
 }
@@ -111,6 +112,47 @@ test('nothing observed: applies the first variant’s workload pod only', (t) =>
     ['cx-e-a-t1'],
   );
   t.deepEqual(d.remove, []);
+});
+
+test('tracing on and no OTLP Service yet: the Service and the token come first, then workloads', (t) => {
+  const d = decidePhase(input({ services: [] }));
+  t.is(d.phase, 'Running');
+  t.true(d.ensureToken, 'workloads read the token from the Secret');
+  t.deepEqual(
+    d.apply.map((c) => `${c.kind}/${c.metadata?.name}`),
+    ['Service/cx-e-otlp'],
+  );
+  const svc = d.apply[0] as V1Service;
+  t.deepEqual(svc.spec?.selector, { 'conclab.dev/experiment': 'e', 'conclab.dev/role': 'load' });
+  t.is(svc.spec?.ports?.[0]?.port, 4318);
+});
+
+test('workloads export spans to the Service ClusterIP with the token from the Secret', (t) => {
+  const d = decidePhase(input());
+  const env = (d.apply[0] as V1Pod).spec?.containers[0]?.env ?? [];
+  const value = (name: string) => env.find((e) => e.name === name);
+  t.is(value('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')?.value, 'http://10.96.0.9:4318/v1/traces');
+  t.is(value('OTEL_EXPORTER_OTLP_TRACES_HEADERS')?.value, 'authorization=Bearer $(CONCLAB_TOKEN)');
+  t.deepEqual(value('CONCLAB_TOKEN')?.valueFrom?.secretKeyRef, { name: 'cx-e-results-token', key: 'token' });
+  t.true(
+    env.findIndex((e) => e.name === 'CONCLAB_TOKEN') <
+      env.findIndex((e) => e.name === 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'),
+    'Kubernetes expands $(VAR) only of variables defined before',
+  );
+  t.is(value('CONCLAB_OWN_CGROUP')?.value, 'true');
+  t.is(value('CONCLAB_REPLICA')?.value, '0');
+  t.is(value('OTEL_TRACES_SAMPLER_ARG')?.value, '0.1');
+});
+
+test('tracing off: no Service, and the workloads are told the SDK is disabled', (t) => {
+  const d = decidePhase(input({ cx: cx({ tracing: { enabled: false } }), services: [] }));
+  t.deepEqual(
+    d.apply.map((c) => c.kind),
+    ['Pod'],
+  );
+  const env = (d.apply[0] as V1Pod).spec?.containers[0]?.env ?? [];
+  t.is(env.find((e) => e.name === 'OTEL_SDK_DISABLED')?.value, 'true');
+  t.false(env.some((e) => e.name === 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'));
 });
 
 test('a variant with 2 replicas gets two pods with deterministic names', (t) => {
@@ -143,10 +185,19 @@ test('all replicas ready: the load pod targets every pod IP and the token must e
   t.true(d.ensureToken);
   const load = d.apply[0] as V1Pod;
   t.is(load.metadata?.name, 'cx-e-b-t1-load');
-  const args = load.spec?.containers[0]?.args ?? [];
-  t.is(args[args.indexOf('--targets') + 1], 'http://10.0.0.1:8080/work,http://10.0.0.2:8080/work');
-  const plan = JSON.parse(args[args.indexOf('--plan-json') + 1] ?? '{}');
-  t.like(plan, { rate: 10, durationMillis: 10_000, warmUpMillis: 2_000 });
+  const container = load.spec?.containers[0];
+  t.deepEqual(container?.args, ['trial', '--post-results']);
+  const assignment = JSON.parse(
+    container?.env?.find((e) => e.name === 'CONCLAB_TRIAL_JSON')?.value ?? '{}',
+  ) as TrialAssignment;
+  t.deepEqual(assignment.targets, [
+    { workUrl: 'http://10.0.0.1:8080', adminUrl: 'http://10.0.0.1:8081' },
+    { workUrl: 'http://10.0.0.2:8080', adminUrl: 'http://10.0.0.2:8081' },
+  ]);
+  t.like(assignment, { variant: 'b', trial: 1 });
+  t.like(assignment.experiment.spec.load, { rate: 10, duration: '10s', warmUp: '2s' });
+  t.is(container?.ports?.[0]?.containerPort, 4318, 'the trial runner receives the spans');
+  t.is(load.metadata?.labels?.['conclab.dev/role'], 'load', 'the OTLP Service selects it');
 });
 
 test('pods of an earlier step are removed before the next step starts', (t) => {
@@ -195,13 +246,20 @@ test('before the deadline: waits and asks to be woken at the deadline', (t) => {
   t.is(d.requeueAfterMillis, DEFAULT_TIMEOUTS.deployMillis - 10_000);
 });
 
-test('load pod running past warm-up + duration + grace: LoadTimedOut', (t) => {
+test('load pod running past the trial runner’s time bound + grace: LoadTimedOut', (t) => {
   const load = pod('cx-e-a-t1-load', 'a', 1, 'load', { status: { phase: 'Running' } });
-  load.metadata = { ...load.metadata, creationTimestamp: new Date(NOW - 12_000 - DEFAULT_TIMEOUTS.loadGraceMillis) };
+  const bound = trialTimeBoundMillis(cx(), parseDurationMillis);
+  load.metadata = { ...load.metadata, creationTimestamp: new Date(NOW - bound - DEFAULT_TIMEOUTS.loadGraceMillis) };
+  const early = structuredClone(load);
+  early.metadata = { ...early.metadata, creationTimestamp: new Date(NOW - bound) };
+  t.is(
+    decidePhase(input({ pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1')), early] })).reason,
+    'RunningLoad',
+  );
   const d = decidePhase(input({ pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1')), load] }));
   t.is(d.phase, 'Failed');
   t.is(d.reason, 'LoadTimedOut');
-  t.regex(d.message, /^variant a trial 1: no result from load pod cx-e-a-t1-load/);
+  t.regex(d.message, /^variant a trial 1: no record from load pod cx-e-a-t1-load/);
 });
 
 test('a failed load pod fails the run with its termination message', (t) => {
@@ -210,7 +268,7 @@ test('a failed load pod fails the run with its termination message', (t) => {
       phase: 'Failed',
       containerStatuses: [
         {
-          name: 'driver',
+          name: 'trial',
           image: 'x',
           imageID: '',
           ready: false,
@@ -271,7 +329,7 @@ test('the report exists: Succeeded, and every other child is removed', (t) => {
   t.deepEqual(d.reportRef, { configMap: 'cx-e-report', key: 'report.json' });
   t.deepEqual(
     d.remove.map((r) => r.name),
-    ['cx-e-a-t1-result', 'cx-e-b-t1-result', 'cx-e-results-token'],
+    ['cx-e-a-t1-result', 'cx-e-b-t1-result', 'cx-e-otlp', 'cx-e-results-token'],
   );
 });
 
@@ -297,10 +355,10 @@ test('a Failed status of the current generation is final; an older one is not', 
 
 test('an unparsable result fails the run with ResultInvalid naming the ConfigMap', (t) => {
   const bad = result('a', 1, 10);
-  bad.data = { 'result.json': '{"sent": "many"}' };
+  bad.data = { 'record.json': '{"variant": "a", "trial": 1, "load": {"sent": "many"}}' };
   const d = decidePhase(input({ configMaps: [bad] }));
   t.is(d.reason, 'ResultInvalid');
-  t.regex(d.message, /cx-e-a-t1-result is invalid: field startedAtMillis must be a number/);
+  t.regex(d.message, /cx-e-a-t1-result is invalid: \/: must have required properties spans, faults, events/);
 });
 
 const problems: [string, V1Pod['status'], boolean, RegExp | undefined][] = [
@@ -349,19 +407,24 @@ for (const [name, status, deploying, expected] of problems) {
   });
 }
 
-test('with load.driver k6 the load pod comes with its generated script ConfigMap', (t) => {
+test('with load.driver k6 an init container copies the k6 program for the trial runner to run', (t) => {
   const k6 = cx({ load: { driver: 'k6', rate: 10, duration: '10s', warmUp: '2s' } });
   const d = decidePhase(input({ cx: k6, pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'))] }));
   t.deepEqual(
     d.apply.map((c) => `${c.kind}/${c.metadata?.name}`),
-    ['ConfigMap/cx-e-a-t1-k6', 'Pod/cx-e-a-t1-load'],
+    ['Pod/cx-e-a-t1-load'],
   );
-  const script = (d.apply[0] as V1ConfigMap).data?.['script.js'] ?? '';
-  t.regex(script, /http:\/\/10\.0\.0\.1:8080\/work/);
-  t.regex(script, /\/results\/summary\.json/);
+  const spec = (d.apply[0] as V1Pod).spec;
+  const init = spec?.initContainers?.[0];
+  t.is(init?.image, DEFAULT_IMAGES.k6);
+  t.deepEqual(
+    init?.volumeMounts?.map((m) => m.mountPath),
+    ['/k6'],
+  );
+  t.is(spec?.containers[0]?.env?.find((e) => e.name === 'CONCLAB_K6_PATH')?.value, '/k6');
 });
 
-test('faults of the variant go to the load pod, timed from its start (warm-up + at), for the first replica', (t) => {
+test('faults travel in the assignment: the load pod’s trial runner injects and times them', (t) => {
   const withFault = cx({
     faults: [
       { kind: 'exit', at: '3s', target: { worker: 5 }, variants: ['a'] },
@@ -369,11 +432,10 @@ test('faults of the variant go to the load pod, timed from its start (warm-up + 
     ],
   });
   const d = decidePhase(input({ cx: withFault, pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'))] }));
-  const args = (d.apply[0] as V1Pod).spec?.containers[0]?.args ?? [];
-  t.deepEqual(JSON.parse(args[args.indexOf('--faults-json') + 1] ?? '[]'), [
-    { kind: 'exit', worker: 1, atMillis: 5000 },
-  ]);
-  t.is(args[args.indexOf('--admin-urls') + 1], 'http://10.0.0.1:8081');
+  const env = (d.apply[0] as V1Pod).spec?.containers[0]?.env ?? [];
+  const assignment = JSON.parse(env.find((e) => e.name === 'CONCLAB_TRIAL_JSON')?.value ?? '{}') as TrialAssignment;
+  t.deepEqual(assignment.experiment.spec.faults, withFault.spec.faults);
+  t.falsy((assignment.experiment as { status?: unknown }).status, 'no status travels');
 });
 
 test('a load pod that cannot start (bad image) fails the run without waiting for the load timeout', (t) => {
@@ -382,7 +444,7 @@ test('a load pod that cannot start (bad image) fails the run without waiting for
       phase: 'Pending',
       containerStatuses: [
         {
-          name: 'driver',
+          name: 'trial',
           image: 'x',
           imageID: '',
           ready: false,
@@ -394,7 +456,7 @@ test('a load pod that cannot start (bad image) fails the run without waiting for
   });
   const d = decidePhase(input({ pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1')), load] }));
   t.is(d.reason, 'LoadFailed');
-  t.regex(d.message, /variant a trial 1: pod cx-e-a-t1-load container driver: InvalidImageName/);
+  t.regex(d.message, /variant a trial 1: pod cx-e-a-t1-load container trial: InvalidImageName/);
 });
 
 test('a terminating pod of an earlier step still holds the next step back (it burns CPU until gone)', (t) => {
@@ -408,12 +470,9 @@ test('a terminating pod of an earlier step still holds the next step back (it bu
 
 test('results that cannot be analysed end the run as AnalysisFailed instead of retrying forever', (t) => {
   const broken = result('a', 1, 10);
+  const record = JSON.parse(broken.data?.['record.json'] ?? '{}');
   broken.data = {
-    ...broken.data,
-    'result.json': JSON.stringify({
-      ...JSON.parse(broken.data?.['result.json'] ?? '{}'),
-      latencyHistogram: 'not-a-histogram',
-    }),
+    'record.json': JSON.stringify({ ...record, load: { ...record.load, latencyHistogram: 'not-a-histogram' } }),
   };
   const d = decidePhase(input({ configMaps: [broken, result('b', 1, 20)] }));
   t.is(d.phase, 'Failed');
@@ -443,9 +502,14 @@ test('a scheduled run names and labels its children by its tick; another run’s
   const earlier = (name: string, role: 'result' | 'report'): V1ConfigMap => ({
     metadata: { name, namespace: 'ns', labels: childLabels('e', role, 1, undefined, '20260101t100000') },
   });
+  const runOtlp: V1Service = {
+    metadata: { name: 'cx-e-20260101t110000-otlp', labels: childLabels('e', 'otlp', 1, undefined, '20260101t110000') },
+    spec: { clusterIP: '10.96.0.10' },
+  };
   const d = decidePhase(
     input({
       cx: scheduled,
+      services: [runOtlp],
       configMaps: [
         earlier('cx-e-20260101t100000-a-t1-result', 'result'),
         earlier('cx-e-report-20260101t100000', 'report'),
@@ -454,7 +518,13 @@ test('a scheduled run names and labels its children by its tick; another run’s
   );
   t.is(d.reason, 'WaitingForCleanup', 'the earlier run’s children go before this run starts');
   t.deepEqual(d.remove, [{ kind: 'ConfigMap', name: 'cx-e-20260101t100000-a-t1-result' }]);
-  const fresh = decidePhase(input({ cx: scheduled, configMaps: [earlier('cx-e-report-20260101t100000', 'report')] }));
+  const fresh = decidePhase(
+    input({ cx: scheduled, services: [runOtlp], configMaps: [earlier('cx-e-report-20260101t100000', 'report')] }),
+  );
+  const first = decidePhase(
+    input({ cx: scheduled, services: [otlp()], configMaps: [earlier('cx-e-report-20260101t100000', 'report')] }),
+  );
+  t.deepEqual(first.remove, [{ kind: 'Service', name: 'cx-e-otlp' }], 'another run’s Service is stale');
   t.is(fresh.reason, 'DeployingWorkload');
   t.deepEqual(fresh.remove, [], 'reports of earlier runs are history, kept');
   t.is(fresh.apply[0]?.metadata?.name, 'cx-e-20260101t110000-a-t1');

@@ -44,7 +44,8 @@ const load: Load = {
 const parseMillis = (d: string) => Number.parseFloat(d) * (d.endsWith('ms') ? 1 : 1000);
 
 test('a constant arrival rate maps to a constant plan with parsed durations', (t) => {
-  const plan = toLoadPlan({ load, url: 'http://127.0.0.1:1/work', parseMillis });
+  const plan = toLoadPlan({ load, targets: ['http://127.0.0.1:1/work', 'http://127.0.0.2:1/work'], parseMillis });
+  t.deepEqual(plan.targets, ['http://127.0.0.1:1/work', 'http://127.0.0.2:1/work'], 'every replica');
   t.like(plan, { rate: 100, durationMillis: 10_000, warmUpMillis: 2000, maxInFlight: 64, timeoutMillis: 1000 });
   t.is(plan.stages, undefined);
 });
@@ -60,7 +61,7 @@ test('a ramping plan lasts as long as its stages together', (t) => {
         { duration: '500ms', target: 10 },
       ],
     },
-    url: 'http://127.0.0.1:1/work',
+    targets: ['http://127.0.0.1:1/work'],
     parseMillis,
   });
   t.is(plan.durationMillis, 3500);

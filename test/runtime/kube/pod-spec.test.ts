@@ -1,10 +1,12 @@
+// Pure builders of the cluster's children: fairness (equal requests = limits), ownership,
+// what a load pod is told, and that a cluster report is the one shared JSON report.
 import test from 'ava';
-import { encodeHistogram, newHistogram, recordMillis } from '../../../operator/analysis/histogram.ts';
 import type { ConcurrencyExperiment } from '../../../operator/api/schema.ts';
 import { checkObject } from '../../../operator/api/validate.ts';
+import { clusterEnvironment, clusterReport } from '../../../operator/controller/phase-machine.ts';
 import { validateJsonReport } from '../../../operator/report/json.ts';
-import { DEFAULT_IMAGES, loadPod, workloadPod } from '../../../operator/runtime/kube/pod-spec.ts';
-import { buildClusterReport, clusterEnvironment, type StepResult } from '../../../operator/runtime/kube/report.ts';
+import { DEFAULT_IMAGES, loadPod, type TrialAssignment, workloadPod } from '../../../operator/runtime/kube/pod-spec.ts';
+import { buildTrial } from '../../analysis/records-builder.ts';
 
 function cx(spec: Record<string, unknown> = {}): ConcurrencyExperiment {
   const out = checkObject(
@@ -34,14 +36,14 @@ function cx(spec: Record<string, unknown> = {}): ConcurrencyExperiment {
 
 const ctx = {
   images: DEFAULT_IMAGES,
-  otlpEndpoint: 'http://otlp:4318',
   resultsUrl: 'http://op:8080/',
   loadResources: { cpu: '1', memory: '256Mi' },
 };
+const TRACES = 'http://10.96.0.9:4318/v1/traces';
 
 test('every variant gets identical requests = limits from spec.resources; only model and workers differ', (t) => {
   const e = cx();
-  const pods = e.spec.variants.map((v) => workloadPod(e, v, 1, 0, ctx));
+  const pods = e.spec.variants.map((v) => workloadPod(e, v, 1, 0, ctx, TRACES));
   for (const p of pods) {
     const r = p.spec?.containers[0]?.resources;
     t.deepEqual(r, { requests: { cpu: '750m', memory: '300Mi' }, limits: { cpu: '750m', memory: '300Mi' } });
@@ -49,12 +51,18 @@ test('every variant gets identical requests = limits from spec.resources; only m
   const envOf = (i: number) =>
     Object.fromEntries((pods[i]?.spec?.containers[0]?.env ?? []).map((x) => [x.name, x.value ?? '(ref)']));
   const differing = Object.keys(envOf(0)).filter((k) => envOf(0)[k] !== envOf(1)[k]);
-  t.deepEqual(differing.sort(), ['CONCLAB_MODEL', 'CONCLAB_VARIANT', 'CONCLAB_WORKERS']);
+  t.deepEqual(differing.sort(), [
+    'CONCLAB_MODEL',
+    'CONCLAB_VARIANT',
+    'CONCLAB_WORKERS',
+    'OTEL_RESOURCE_ATTRIBUTES',
+    'OTEL_SERVICE_NAME',
+  ]);
 });
 
 test('workload pods carry the owner, labels, image and the generation they were made for', (t) => {
   const e = cx();
-  const p = workloadPod(e, e.spec.variants[1]!, 2, 1, ctx);
+  const p = workloadPod(e, e.spec.variants[1]!, 2, 1, ctx, TRACES);
   t.is(p.metadata?.name, 'cx-e-t-t2-r1');
   t.like(p.metadata?.labels, {
     'conclab.dev/experiment': 'e',
@@ -77,74 +85,46 @@ test('workload pods carry the owner, labels, image and the generation they were 
   t.is(p.spec?.automountServiceAccountToken, false);
 });
 
-test('tracing disabled in the spec: no OTLP endpoint in the env', (t) => {
+test('tracing disabled in the spec: the SDK is disabled and no endpoint is given', (t) => {
   const e = cx({ tracing: { enabled: false } });
-  const env = workloadPod(e, e.spec.variants[0]!, 1, 0, ctx).spec?.containers[0]?.env ?? [];
-  t.false(env.some((x) => x.name === 'OTEL_EXPORTER_OTLP_ENDPOINT'));
-  t.true(env.some((x) => x.name === 'CONCLAB_TRACING' && x.value === 'false'));
+  const env = workloadPod(e, e.spec.variants[0]!, 1, 0, ctx, undefined).spec?.containers[0]?.env ?? [];
+  t.false(env.some((x) => x.name.startsWith('OTEL_EXPORTER_OTLP')));
+  t.true(env.some((x) => x.name === 'OTEL_SDK_DISABLED' && x.value === 'true'));
+  t.false(
+    env.some((x) => x.name === 'CONCLAB_TOKEN'),
+    'no token needed',
+  );
 });
 
-test('the built-in load pod posts to the results endpoint with the token from the Secret', (t) => {
-  const p = loadPod({ cx: cx(), variant: 'p', trial: 1, targets: ['http://1.2.3.4:8080/work'], planJson: '{}' }, ctx);
+test('the load pod runs the trial runner with its assignment and posts with the token from the Secret', (t) => {
+  const targets = [{ workUrl: 'http://1.2.3.4:8080', adminUrl: 'http://1.2.3.4:8081' }];
+  const p = loadPod({ cx: cx(), variant: 'p', trial: 1, targets }, ctx);
   const c = p.spec?.containers[0];
   t.is(c?.image, DEFAULT_IMAGES.conclab);
+  t.deepEqual(c?.args, ['trial', '--post-results']);
   t.true(c?.env?.some((e) => e.name === 'CONCLAB_RESULTS_URL' && e.value === 'http://op:8080/results/v1/ns/e/p/1'));
-  t.deepEqual(c?.env?.find((e) => e.name === 'CONCLAB_RESULTS_TOKEN')?.valueFrom?.secretKeyRef, {
+  t.deepEqual(c?.env?.find((e) => e.name === 'CONCLAB_TOKEN')?.valueFrom?.secretKeyRef, {
     name: 'cx-e-results-token',
     key: 'token',
   });
+  const assignment = JSON.parse(c?.env?.find((e) => e.name === 'CONCLAB_TRIAL_JSON')?.value ?? '{}') as TrialAssignment;
+  t.deepEqual(assignment.targets, targets);
+  t.deepEqual(assignment.experiment.metadata, { name: 'e', namespace: 'ns', generation: 3 });
   t.is(p.spec?.initContainers, undefined);
   t.deepEqual(c?.resources?.limits, ctx.loadResources, 'its own budget, not the workload’s');
+  t.is(p.spec?.restartPolicy, 'Never');
+  t.is(p.spec?.automountServiceAccountToken, false);
 });
 
-test('the k6 load pod runs grafana/k6 first, then posts what it wrote', (t) => {
-  const p = loadPod(
-    {
-      cx: cx({ load: { driver: 'k6', rate: 5 } }),
-      variant: 'p',
-      trial: 1,
-      targets: ['http://x:8080/work'],
-      planJson: '{}',
-    },
-    ctx,
-  );
-  t.is(p.spec?.initContainers?.[0]?.image, DEFAULT_IMAGES.k6);
-  t.deepEqual(p.spec?.containers[0]?.args, ['load', '--post-k6-summary', '/results/summary.json', '--plan-json', '{}']);
-  t.true(p.spec?.volumes?.some((v) => v.configMap?.name === 'cx-e-p-t1-k6'));
+test('imagePullPolicy from the context reaches every container of experiment pods', (t) => {
+  const never = { ...ctx, imagePullPolicy: 'Never' as const };
+  const e = cx({ load: { driver: 'k6', rate: 5 } });
+  const w = workloadPod(e, e.spec.variants[0]!, 1, 0, never, TRACES);
+  const l = loadPod({ cx: e, variant: 'p', trial: 1, targets: [] }, never);
+  const containers = [...(w.spec?.containers ?? []), ...(l.spec?.containers ?? []), ...(l.spec?.initContainers ?? [])];
+  t.is(containers.length, 3);
+  t.true(containers.every((c) => c.imagePullPolicy === 'Never'));
 });
-
-function step(variant: string, trial: number, perSecond: number, latencyMillis = 5): StepResult {
-  const h = newHistogram();
-  for (let i = 0; i < perSecond * 10; i++) recordMillis(h, latencyMillis);
-  return {
-    variant,
-    trial,
-    restarts: 0,
-    faults: [],
-    load: {
-      driver: 'builtin',
-      startedAtMillis: 1_000_000 + trial * 20_000,
-      endedAtMillis: 1_010_000 + trial * 20_000,
-      scheduled: perSecond * 10,
-      sent: perSecond * 10,
-      completed: perSecond * 10,
-      dropped: 0,
-      errors: { refused: 0, reset: 0, timeout: 0, http4xx: 0, http5xx: 0, other: 0 },
-      inFlightAtEnd: 0,
-      latencyHistogram: encodeHistogram(h),
-      perSecond: Array.from({ length: 10 }, (_, second) => ({
-        second,
-        sent: perSecond,
-        completed: perSecond,
-        errors: 0,
-        dropped: 0,
-        p99Millis: latencyMillis,
-      })),
-      saturation: { unreliable: false, sendSlipP99Millis: 0, eventLoopLagMaxMillis: 0 },
-      partial: false,
-    },
-  };
-}
 
 test('the cluster report is the shared, schema-valid JSON report, with the status rows inside', (t) => {
   const e = cx({
@@ -154,21 +134,15 @@ test('the cluster report is the shared, schema-valid JSON report, with the statu
     ],
     trials: 3,
   });
-  const steps = [
-    step('p', 1, 100),
-    step('p', 2, 110),
-    step('p', 3, 105),
-    step('t', 1, 80),
-    step('t', 2, 90),
-    step('t', 3, 85),
+  const records = [
+    buildTrial({ variant: 'p', trial: 1, rate: 100 }),
+    buildTrial({ variant: 'p', trial: 2, rate: 110 }),
+    buildTrial({ variant: 'p', trial: 3, rate: 105 }),
+    buildTrial({ variant: 't', trial: 1, rate: 80 }),
+    buildTrial({ variant: 't', trial: 2, rate: 90 }),
+    buildTrial({ variant: 't', trial: 3, rate: 85 }),
   ];
-  const report = buildClusterReport(
-    e,
-    steps,
-    new Date('2026-01-01T00:00:00Z'),
-    [],
-    clusterEnvironment('0.1.0', 'op', 'v24'),
-  );
+  const report = clusterReport(e, records, new Date('2026-01-01T00:00:00Z'), clusterEnvironment('0.1.0', 'op', 'v24'));
   t.deepEqual(validateJsonReport(report), []);
   t.is(report.environment.cgroupVersion, 'kubernetes');
   t.deepEqual(
