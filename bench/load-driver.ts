@@ -1,113 +1,379 @@
-// Benchmark: how high an arrival rate the built-in open-model driver keeps on this machine.
+// Benchmark: the built-in open-model driver against its peers, wrk and autocannon, on the same
+// pinned server in the same run, and how its generators scale.
 //
-//   npx node bench/load-driver.ts [--seconds 3]
+//   npx node bench/load-driver.ts [--rounds 2] [--seconds 3] [--generators 2] [--unit 0.4] [--verbose]
 //
-// The target is a minimal node:http server in a child process (so it does not share the
-// driver's event loop). Baseline, measured in the same run: a closed loop of plain undici
-// requests with 64 in flight, as fast as it goes — what client and server manage with no
-// schedule at all. Then the driver runs open-model trials at fractions of that baseline and
-// reports, per rate: completions/s, its own send slip p99 and event-loop lag, whether it
-// flagged itself unreliable, the latency p99, and the driver's CPU time per request.
-import { spawn } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
-import { decodeHistogram, summarize } from '../operator/analysis/histogram.ts';
+// The target is a plain node:http server (one process) pinned to the last CPU; every client
+// is pinned to the CPUs before it (on 2 cores: server on CPU 1, clients on CPU 0).
+//
+// One core, per round, interleaved so that drift of a shared machine hits all alike:
+//   - wrk -t1 -c64, closed loop: the server's rate with a client that costs next to nothing;
+//   - autocannon -c64, closed loop (Node, like the driver);
+//   - the driver (one generator process pinned by taskset): its highest open-model rate with
+//     no drop, no error, no request left unanswered and no saturation flag, found by
+//     bisection. Latency still counts from the intended send times.
+// Printed: driver / wrk and driver / autocannon (target: driver >= 0.9 x wrk).
+//
+// Across cores: N generators against 1. The server takes one of the machine's CPUs, so on a
+// small machine there are not N whole cores left for generators; the CPU a generator may use
+// is therefore a CPU share (`--unit` cores, a CFS quota on a cgroup holding the generators,
+// pinned to the client CPUs): 1 generator with 1 unit against N generators with N units. The
+// server must not be the limit: N x unit is kept well below what wrk gets. Printed: the
+// N-generator rate over the 1-generator rate (target >= 0.8 x N).
+//
+// `--trial JSON` is internal: the bench runs each driver trial in a child process this way,
+// so the trial (and the generator processes it starts) can be put in a cgroup.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
 import { runBuiltinLoad } from '../operator/load/builtin.ts';
+import { findOnPath } from '../operator/load/k6-runner.ts';
+import type { LoadPlan } from '../operator/load/types.ts';
+import { readCgroupLayout } from '../operator/runtime/local/cgroup-detect.ts';
+import {
+  type CgroupGroup,
+  createGroup,
+  procsFiles,
+  removeGroup,
+  writeLimits,
+} from '../operator/runtime/local/cgroup-group.ts';
 
-const secondsArg = process.argv.indexOf('--seconds');
-const SECONDS = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '3' },
+    generators: { type: 'string', default: '2' },
+    unit: { type: 'string', default: '0.4' },
+    trial: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
+  },
+});
+
+interface TrialInput {
+  plan: Omit<LoadPlan, 'onProgress' | 'signal'>;
+  cpus: number[];
+}
+interface TrialOutput {
+  scheduled: number;
+  completed: number;
+  dropped: number;
+  failed: number;
+  inFlightAtEnd: number;
+  unreliable: boolean;
+  reason?: string;
+  /** CPU time of the generator processes (children of the trial process), s. */
+  generatorCpuSeconds: number;
+}
+
+/** CPU seconds of this process's reaped children (/proc/self/stat cutime + cstime). */
+function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+if (values.trial !== undefined) {
+  // Child mode: wait for "go" (the parent first puts this process in its cgroup), run, print.
+  const input = JSON.parse(values.trial) as TrialInput;
+  await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+  const cpu0 = childrenCpuSeconds();
+  const r = await runBuiltinLoad(input.plan, { cpus: input.cpus });
+  const out: TrialOutput = {
+    scheduled: r.scheduled,
+    completed: r.completed,
+    dropped: r.dropped,
+    failed: Object.values(r.errors).reduce((a, b) => a + b, 0),
+    inFlightAtEnd: r.inFlightAtEnd,
+    unreliable: r.saturation.unreliable,
+    ...(r.saturation.reason ? { reason: r.saturation.reason } : {}),
+    generatorCpuSeconds: childrenCpuSeconds() - cpu0,
+  };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.exit(0);
+}
+
+const ROUNDS = Number(values.rounds);
+const SECONDS = Number(values.seconds);
+const GENERATORS = Number(values.generators);
+const UNIT = Number(values.unit);
+if (!(ROUNDS >= 1 && ROUNDS <= 20)) throw new Error('--rounds must be 1..20');
 if (!(SECONDS > 0 && SECONDS <= 60)) throw new Error('--seconds must be a number of seconds between 0 and 60');
+if (!(Number.isInteger(GENERATORS) && GENERATORS >= 2)) throw new Error('--generators must be an integer of 2 or more');
+if (!(UNIT > 0 && UNIT <= 1)) throw new Error('--unit must be a share of one core, above 0 and at most 1');
 
+const cores = availableParallelism();
+if (cores < 2) throw new Error('this bench needs 2 CPUs or more: one for the server, one for the clients');
+const serverCpu = cores - 1;
+const clientCpus = Array.from({ length: cores - 1 }, (_, i) => i);
+const taskset = await findOnPath('taskset', process.env.PATH ?? '');
+const wrk = await findOnPath('wrk', process.env.PATH ?? '');
+if (!taskset) throw new Error('taskset not found: install util-linux');
+const autocannonBin = new URL('../node_modules/autocannon/autocannon.js', import.meta.url).pathname;
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+/** Runs a command to its end; resolves with its stdout. */
+function run(command: string, args: string[], input?: (c: ChildProcess) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(c);
+    let out = '';
+    let err = '';
+    c.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    c.stderr?.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-2000);
+    });
+    c.once('error', reject);
+    c.once('exit', (code) => {
+      children.delete(c);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${err.trim()}`));
+    });
+    input?.(c);
+  });
+}
+
+// The server: plain node:http, one process, on its own CPU.
 const serverSource = `
   const http = require('node:http');
   const server = http.createServer((req, res) => res.end('ok'));
-  server.keepAliveTimeout = 30000;
+  server.keepAliveTimeout = 60000;
   server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
   process.stdin.on('end', () => process.exit(0)).resume();
 `;
-const child = spawn(process.execPath, ['-e', serverSource], { stdio: ['pipe', 'pipe', 'inherit'] });
-const cleanup = () => {
-  if (child.exitCode === null) child.kill('SIGKILL');
-};
-process.on('exit', cleanup);
+const server = spawn(taskset, ['-c', String(serverCpu), process.execPath, '-e', serverSource], {
+  stdio: ['pipe', 'pipe', 'inherit'],
+});
+children.add(server);
 const port = await new Promise<string>((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error('server did not start in 10 s')), 10_000);
-  child.stdout.once('data', (d: Buffer) => {
+  server.stdout?.once('data', (d: Buffer) => {
     clearTimeout(timer);
     resolve(d.toString().trim());
   });
 });
 const url = `http://127.0.0.1:${port}/work`;
+const client = String(clientCpus[0]);
 
-function cpuMillis(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
+async function wrkRate(seconds: number): Promise<number> {
+  if (!wrk) return Number.NaN;
+  const out = await run(taskset as string, ['-c', client, wrk, '-t1', '-c64', `-d${seconds}s`, url]);
+  const m = /Requests\/sec:\s*([\d.]+)/.exec(out);
+  if (!m) throw new Error(`cannot read wrk's output: ${out}`);
+  return Number(m[1]);
 }
 
-// Baseline: closed loop, 64 in flight, no schedule.
-async function closedLoop(seconds: number): Promise<{ perSecond: number; cpuMicrosPerRequest: number }> {
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
-  const end = performance.now() + seconds * 1000;
-  let done = 0;
-  const cpu0 = cpuMillis();
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (performance.now() < end) {
-        const res = await pool.request({ path: '/work', method: 'GET' });
-        await res.body.dump();
-        done++;
+async function autocannonRate(seconds: number): Promise<number> {
+  const out = await run(taskset as string, [
+    '-c',
+    client,
+    process.execPath,
+    autocannonBin,
+    '-c',
+    '64',
+    '-d',
+    String(seconds),
+    '-j',
+    url,
+  ]);
+  const r = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
+  return r.requests.total / r.duration;
+}
+
+/**
+ * A cgroup capped at `cores` (CFS quota) whose weight against other tasks is `units` tasks'
+ * worth: under group scheduling a group competes as one task unless weighted, so on a busy
+ * machine N generators in one group would get what one gets.
+ */
+async function cgroupFor(cores: number, units: number): Promise<CgroupGroup> {
+  const layout = readCgroupLayout();
+  if (layout.version === 'none') throw new Error(`no usable cgroup: ${layout.reason}`);
+  const group = await createGroup(layout, `conclab-${process.pid}-b${Date.now().toString(16)}-load-bench`);
+  const periodUs = 10_000; // short periods: a throttled generator stalls 6 ms, not 60
+  const quotaUs = Math.round(cores * periodUs);
+  try {
+    await writeLimits(
+      group,
+      group.version === 'v2'
+        ? [
+            { controller: 'cpu', file: 'cpu.max', value: `${quotaUs} ${periodUs}` },
+            { controller: 'cpu', file: 'cpu.weight', value: String(100 * units) },
+          ]
+        : [
+            { controller: 'cpu', file: 'cpu.cfs_period_us', value: String(periodUs) },
+            { controller: 'cpu', file: 'cpu.cfs_quota_us', value: String(quotaUs) },
+            { controller: 'cpu', file: 'cpu.shares', value: String(1024 * units) },
+          ],
+    );
+  } catch (err) {
+    await removeGroup(group);
+    throw err;
+  }
+  return group;
+}
+
+/** One driver trial at `rate` in a child process (in `group` when given). */
+async function driverTrial(rate: number, generators: number, group?: CgroupGroup): Promise<TrialOutput> {
+  const input: TrialInput = {
+    plan: {
+      targets: [url],
+      rate,
+      durationMillis: SECONDS * 1000,
+      warmUpMillis: 500,
+      maxInFlight: 512,
+      timeoutMillis: 5000,
+      generators,
+    },
+    cpus: clientCpus,
+  };
+  const out = await run(
+    process.execPath,
+    [new URL(import.meta.url).pathname, '--trial', JSON.stringify(input)],
+    (c) => {
+      const go = async () => {
+        if (group) for (const f of procsFiles(group)) await writeFile(f, String(c.pid));
+        c.stdin?.write('go\n');
+      };
+      go().catch((err: unknown) => {
+        c.kill('SIGKILL');
+        console.error(`cannot place the trial in its cgroup: ${(err as Error).message}`);
+      });
+    },
+  );
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as TrialOutput;
+}
+
+const clean = (t: TrialOutput) =>
+  !t.unreliable && t.dropped === 0 && t.failed === 0 && t.inFlightAtEnd === 0 && t.completed === t.scheduled;
+
+/**
+ * Highest rate (to `step`) with a clean trial, by bisection in [low, high]: low is assumed
+ * clean until a trial says otherwise (then the bracket moves down).
+ */
+async function highestClean(
+  low: number,
+  high: number,
+  trial: (rate: number) => Promise<TrialOutput>,
+  step: number,
+): Promise<{ rate: number; cpuMicrosPerRequest: number; trials: string[] }> {
+  let lo = 0;
+  let hi = high;
+  let cpu = Number.NaN;
+  const trials: string[] = [];
+  let rate = Math.round(low / step) * step;
+  for (let i = 0; i < 9 && hi - lo > step; i++) {
+    const t = await trial(rate);
+    const ok = clean(t);
+    if (values.verbose) console.log(`    trial ${rate}/s: ${JSON.stringify(t)}`);
+    trials.push(`${rate}${ok ? '' : t.unreliable ? '!' : 'x'}`);
+    if (ok) {
+      lo = rate;
+      cpu = (t.generatorCpuSeconds * 1e6) / (t.scheduled * (1 + 0.5 / SECONDS));
+    } else hi = rate;
+    rate = Math.round((lo === 0 ? hi / 2 : (lo + hi) / 2) / step) * step;
+    if (rate <= lo || rate >= hi) break;
+  }
+  return { rate: lo, cpuMicrosPerRequest: cpu, trials };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+console.log(
+  `server: node:http on CPU ${serverCpu}; clients on CPU ${clientCpus.join(',')}; ${ROUNDS} round(s) of ${SECONDS} s per measurement`,
+);
+await wrkRate(1).catch(() => 0); // warm the server
+await autocannonRate(1);
+
+interface Round {
+  wrk: number;
+  autocannon: number;
+  driver: number;
+  driverCpu: number;
+  one: number;
+  many: number;
+  trials: string;
+}
+const rounds: Round[] = [];
+let scalingSkipped: string | undefined;
+for (let round = 1; round <= ROUNDS; round++) {
+  const w = await wrkRate(SECONDS);
+  const a = await autocannonRate(SECONDS);
+  const peer = Number.isFinite(w) ? w : a;
+  const d = await highestClean(peer * 0.85, peer * 1.1, (rate) => driverTrial(rate, 1), 250);
+  let one = Number.NaN;
+  let many = Number.NaN;
+  let scaleTrials = '';
+  if (scalingSkipped === undefined && GENERATORS * UNIT <= clientCpus.length) {
+    try {
+      // Expected 1-unit rate from the one-core figure; the bracket allows for the quota's cost.
+      const perUnit = Math.max(1000, d.rate * UNIT);
+      const g1 = await cgroupFor(UNIT, 1);
+      try {
+        one = (await highestClean(perUnit * 0.8, perUnit * 1.5, (rate) => driverTrial(rate, 1, g1), 100)).rate;
+      } finally {
+        await removeGroup(g1);
       }
-    }),
-  );
-  const elapsed = (performance.now() - t0) / 1000;
-  const cpu = cpuMillis() - cpu0;
-  await pool.destroy();
-  return { perSecond: done / elapsed, cpuMicrosPerRequest: (cpu * 1000) / done };
-}
-
-await closedLoop(1); // warm the JIT and the server
-const baseline = await closedLoop(SECONDS);
-console.log(
-  `baseline closed loop (64 in flight): ${baseline.perSecond.toFixed(0)} req/s, ${baseline.cpuMicrosPerRequest.toFixed(1)} µs CPU/request in this process`,
-);
-
-const rows: string[] = [];
-let highestReliable = 0;
-for (const fraction of [0.25, 0.5, 0.75, 0.9, 1.0]) {
-  const rate = Math.round((baseline.perSecond * fraction) / 50) * 50;
-  const cpu0 = cpuMillis();
-  const r = await runBuiltinLoad({
-    targets: [url],
-    rate,
-    durationMillis: SECONDS * 1000,
-    warmUpMillis: 500,
-    maxInFlight: 512,
-    timeoutMillis: 5000,
+      const gN = await cgroupFor(UNIT * GENERATORS, GENERATORS);
+      try {
+        const r = await highestClean(
+          one * GENERATORS * 0.8,
+          one * GENERATORS * 1.25,
+          (rate) => driverTrial(rate, GENERATORS, gN),
+          100,
+        );
+        many = r.rate;
+        scaleTrials = r.trials.join(' ');
+      } finally {
+        await removeGroup(gN);
+      }
+    } catch (err) {
+      scalingSkipped = (err as Error).message;
+    }
+  } else if (scalingSkipped === undefined) {
+    scalingSkipped = `${GENERATORS} x ${UNIT} cores exceed the ${clientCpus.length} client CPU(s)`;
+  }
+  rounds.push({
+    wrk: w,
+    autocannon: a,
+    driver: d.rate,
+    driverCpu: d.cpuMicrosPerRequest,
+    one,
+    many,
+    trials: `${d.trials.join(' ')} | ${scaleTrials}`,
   });
-  const cpu = cpuMillis() - cpu0;
-  const s = summarize(decodeHistogram(r.latencyHistogram));
-  const achieved = r.completed / SECONDS;
-  if (!r.saturation.unreliable && achieved >= rate * 0.98) highestReliable = Math.max(highestReliable, rate);
-  const requests = Math.max(1, r.sent + Math.round((rate * 500) / 1000));
-  rows.push(
-    [
-      `${(fraction * 100).toFixed(0)}%`.padStart(5),
-      String(rate).padStart(6),
-      achieved.toFixed(0).padStart(8),
-      r.dropped.toString().padStart(7),
-      r.saturation.sendSlipP99Millis.toFixed(2).padStart(9),
-      r.saturation.eventLoopLagMaxMillis.toFixed(1).padStart(8),
-      (r.saturation.unreliable ? 'yes' : 'no').padStart(10),
-      s.p99Millis.toFixed(2).padStart(8),
-      ((cpu * 1000) / requests).toFixed(1).padStart(10),
-    ].join(' '),
+  console.log(
+    `round ${round}: wrk ${w.toFixed(0)}/s, autocannon ${a.toFixed(0)}/s, driver ${d.rate}/s (${d.cpuMicrosPerRequest.toFixed(1)} µs CPU/request; trials ${d.trials.join(' ')})` +
+      (Number.isFinite(many)
+        ? `; ${UNIT}-core unit: 1 generator ${one}/s, ${GENERATORS} generators ${many}/s (trials ${scaleTrials})`
+        : ''),
   );
 }
-console.log('share   rate  done/s dropped slipP99ms lagMaxMs unreliable  p99 ms µsCPU/req');
-for (const row of rows) console.log(row);
+
+const ratio = (f: (r: Round) => number) => median(rounds.map(f));
+console.log('\nmedians over rounds (x = trial not clean, ! = driver flagged itself saturated):');
+console.log(`  wrk closed loop              ${ratio((r) => r.wrk).toFixed(0)} req/s`);
+console.log(`  autocannon closed loop       ${ratio((r) => r.autocannon).toFixed(0)} req/s`);
 console.log(
-  `highest reliable open-model rate: ${highestReliable} req/s = ${((highestReliable / baseline.perSecond) * 100).toFixed(0)}% of the closed-loop baseline`,
+  `  driver, open model, clean    ${ratio((r) => r.driver).toFixed(0)} req/s, ${ratio((r) => r.driverCpu).toFixed(1)} µs CPU/request`,
 );
-child.stdin.end();
-cleanup();
+console.log(`  driver / wrk                 ${ratio((r) => r.driver / r.wrk).toFixed(2)} (target >= 0.90)`);
+console.log(`  driver / autocannon          ${ratio((r) => r.driver / r.autocannon).toFixed(2)}`);
+if (scalingSkipped) console.log(`  scaling                      skipped: ${scalingSkipped}`);
+else {
+  console.log(
+    `  scaling, ${GENERATORS} generators / 1   ${ratio((r) => r.many / r.one).toFixed(2)} (target >= ${(0.8 * GENERATORS).toFixed(1)}; ${UNIT}-core CPU units)`,
+  );
+}
+server.stdin?.end();
