@@ -4,8 +4,7 @@
 // Resolution is the per-second series: times to detect and recover are whole seconds
 // counted from the fault's second, so "0 s" means "within the second of the fault".
 
-import type { InjectedFault, TrialRecord } from '../contracts/records.ts';
-import type { ErrorKind, SecondSample } from '../load/types.ts';
+import type { ErrorKind, InjectedFault, SecondSample, TrialRecord } from '../contracts/records.ts';
 
 export interface BlastRadiusOptions {
   /**

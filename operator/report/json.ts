@@ -6,7 +6,7 @@
 import Type from 'typebox';
 import Schema from 'typebox/schema';
 import type { BlastRadius } from '../analysis/blast-radius.ts';
-import type { LatencySummary } from '../analysis/histogram.ts';
+import type { LatencySummary } from '../contracts/histogram.ts';
 import type { MeanEstimate } from '../analysis/stats.ts';
 import type { TrialSummary, VariantSummary } from '../analysis/variant-summary.ts';
 import { ConcurrencyExperimentSpec, MODELS, VariantResult, Verdict } from '../api/schema.ts';

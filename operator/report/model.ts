@@ -7,8 +7,7 @@ import type { Environment, ExperimentRun } from '../analysis/run.ts';
 import { summarizeVariants, type VariantSummary } from '../analysis/variant-summary.ts';
 import { type DimensionVerdict, decideVerdict, type VerdictResult } from '../analysis/verdict.ts';
 import type { ConcurrencyExperimentSpec } from '../api/schema.ts';
-import type { InjectedFault, ReplicaFacts, WorkloadEvent } from '../contracts/records.ts';
-import type { SecondSample } from '../load/types.ts';
+import type { InjectedFault, ReplicaFacts, SecondSample, WorkloadEvent } from '../contracts/records.ts';
 
 /** The raw per-second view of one trial, for timelines and charts. */
 export interface TrialSeries {

@@ -2,7 +2,7 @@
 // per-second series that a real run produces (a flat line, a dip and recovery, an outage and
 // a restart), with every field filled the way the engine fills it.
 
-import { encodeHistogram, newHistogram } from '../../operator/analysis/histogram.ts';
+import { encodeHistogram, newHistogram } from '../../operator/contracts/histogram.ts';
 import type { Environment, ExperimentRun } from '../../operator/analysis/run.ts';
 import type { ConcurrencyExperiment, FaultKind } from '../../operator/api/schema.ts';
 import type { InjectedFault, ResourceUsage, TrialRecord, WorkloadEvent } from '../../operator/contracts/records.ts';

@@ -6,7 +6,7 @@ import {
   newHistogram,
   recordMillis,
   summarize,
-} from '../../operator/analysis/histogram.ts';
+} from '../../operator/contracts/histogram.ts';
 
 test('merging histograms gives the percentiles of the combined samples', (t) => {
   const fast = newHistogram();
