@@ -8,9 +8,10 @@ and _HEADERS (the exporter), OTEL_BSP_* (the batch processor). Only the export t
 the spec gives it in milliseconds and the Python exporter would read the variable as seconds.
 
 Sampling is decided before any span object exists: a request without a traceparent draws its trace
-id and asks the SDK's own sampler, and only a sampled one enters start_span (an unsampled request
-costs about 5 us instead of 35 us for a NonRecordingSpan with its context and ids). The drawn id is
-handed to the SDK through its IdGenerator, so the span carries exactly the id that was sampled."""
+id and applies the SDK's rule for a new trace to it, and only a sampled one enters start_span (an
+unsampled request then costs a random number and a comparison, not a NonRecordingSpan with its
+context, ids and sampling result). The drawn id is handed to the SDK through its IdGenerator, so
+the span carries exactly the id that was sampled."""
 
 import os
 import threading
@@ -66,6 +67,7 @@ class RequestTracer:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
         from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+        from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
         from opentelemetry.trace import SpanKind, StatusCode
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -112,8 +114,15 @@ class RequestTracer:
         self.ids = HandOffIds()
         # No sampler argument: the SDK builds it from OTEL_TRACES_SAMPLER/_ARG (checked in otel_config).
         self.provider = TracerProvider(resource=Resource.create(ours), id_generator=self.ids, shutdown_on_exit=False)
-        self.sampler = self.provider.sampler
-        self.sample_ratio = config["otel"]["sampler"]["ratio"]
+        # The SDK's own rule for a new trace, with its public constants: always_on / always_off, or
+        # the trace id's low 64 bits below TraceIdRatioBased's bound. The SDK applies its sampler
+        # again in start_span to the same id, so a request it would not sample never gets a span.
+        sampler = config["otel"]["sampler"]
+        self.limit = TraceIdRatioBased.TRACE_ID_LIMIT
+        if sampler["name"].endswith("traceidratio"):
+            self.root_bound = TraceIdRatioBased.get_bound_for_rate(sampler["ratio"])
+        else:
+            self.root_bound = self.limit + 1 if sampler["ratio"] >= 1 else 0
         self.exporter = CountingExporter(OTLPSpanExporter(timeout=config["otel"]["timeoutMillis"] / 1000))
         queue_size = None if os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") else DEFAULT_MAX_QUEUE_SIZE
         self.provider.add_span_processor(BatchSpanProcessor(self.exporter, max_queue_size=queue_size))
@@ -128,10 +137,12 @@ class RequestTracer:
         arrival, so its duration includes queueing."""
         if traceparent is None:
             trace_id = self.ids.generate_trace_id()
-            if not self.sampler.should_sample(None, trace_id, SPAN_NAME, self.kind).decision.is_sampled():
+            if trace_id & self.limit >= self.root_bound:
                 return None
             self.ids.local.trace_id = trace_id
             span = self.tracer.start_span(SPAN_NAME, kind=self.kind, start_time=arrival_ns)
+            if not span.is_recording():
+                return None
         else:
             carrier = {"traceparent": traceparent}
             if tracestate is not None:
