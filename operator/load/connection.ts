@@ -161,12 +161,14 @@ export class Connection {
     }
     const at = this.parser.feed(buf, 0, n);
     if (at === -1) return true;
-    if (at === -2 || at < n) {
+    if (at === -2) {
       this.drop(s);
       this.settle('other', 0);
       return false;
     }
-    if (this.parser.closeAfter) this.drop(s);
+    // Bytes past the response's end (we never pipeline) put the stream out of step: the
+    // response counts, the connection does not carry another.
+    if (this.parser.closeAfter || at < n) this.drop(s);
     this.settle(undefined, this.parser.status);
     return true;
   }

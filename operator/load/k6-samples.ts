@@ -83,7 +83,6 @@ export class K6SamplesParser {
   private readonly samples: Sample[] = [];
   private readonly drops: number[] = [];
   private lines = 0;
-  private points = 0;
 
   constructor(context: K6SamplesContext) {
     this.context = context;
@@ -112,7 +111,6 @@ export class K6SamplesParser {
     if (!Number.isFinite(at) || !Number.isFinite(value)) {
       throw new K6SamplesError(`line ${this.lines} of the k6 samples has no valid time or value`);
     }
-    this.points++;
     if (o.metric === 'dropped_iterations') {
       for (let i = 0; i < Math.round(value); i++) this.drops.push(at);
       return;

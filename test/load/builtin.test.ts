@@ -2,7 +2,7 @@
 // timing-sensitive and shares this process's event loop with its server.
 import { performance } from 'node:perf_hooks';
 import anyTest, { type ExecutionContext } from 'ava';
-import { decodeHistogram, summarize } from '../../operator/analysis/histogram.ts';
+import { decodeHistogram, summarize } from '../../operator/contracts/histogram.ts';
 import { runBuiltinLoad, SPREAD_CONNECTIONS } from '../../operator/load/builtin.ts';
 import { LoadPlanError } from '../../operator/load/plan-validation.ts';
 import type { LoadPlan, LoadProgress, LoadResult } from '../../operator/load/types.ts';
@@ -134,6 +134,50 @@ test('the honest histogram holds drops at the timeout, so failures cannot flatte
   const all = summarize(decodeHistogram(r.latencyHistogramAll ?? ''));
   t.true(ok.p50Millis < 500, `successes p50 ${ok.p50Millis} ms`);
   t.true(Math.abs(all.p50Millis - 1000) < 2, `every request: p50 ${all.p50Millis} ms, the timeout`);
+});
+
+test('chunked, close-delimited and Connection: close answers are read to their end', async (t) => {
+  const chunked = await startServer(t, (_req, res) => {
+    res.write('part one, ');
+    setTimeout(() => res.end('part two'), 5);
+  });
+  const closing = await startServer(t, (_req, res) => res.writeHead(200, { connection: 'close' }).end('bye'));
+  // HTTP/1.0-style: no length, the body ends when the server closes the connection.
+  const untilClose = await startServer(t, (req, res) => {
+    res.useChunkedEncodingByDefault = false;
+    res.shouldKeepAlive = false;
+    res.writeHead(200);
+    res.end('until close');
+    req.socket.end();
+  });
+  const r = await runBuiltinLoad({
+    ...base,
+    targets: [chunked.url, closing.url, untilClose.url],
+    rate: 60,
+    durationMillis: 1000,
+  });
+  assertConsistent(t, r);
+  t.is(r.completed, 60, JSON.stringify(r.errors));
+  t.deepEqual(
+    r.perTarget?.map((x) => x.completed),
+    [20, 20, 20],
+  );
+});
+
+test('a server that closes idle keep-alive connections costs reconnects, not errors', async (t) => {
+  const ports = new Set<number>();
+  // 20/s over 8 rotating connections: each is idle ~400 ms between uses, far beyond 50 ms.
+  const closer = await startServer(t, (req, res) => {
+    ports.add(req.socket.remotePort ?? 0);
+    res.end('ok');
+  });
+  // Node adds keepAliveTimeoutBuffer (1 s) to the timeout; without it idle sockets close at 50 ms.
+  closer.server.keepAliveTimeout = 50;
+  closer.server.keepAliveTimeoutBuffer = 0;
+  const r = await runBuiltinLoad({ ...base, targets: [closer.url], rate: 20, durationMillis: 1500, maxInFlight: 8 });
+  assertConsistent(t, r);
+  t.is(r.completed, 30, JSON.stringify(r.errors));
+  t.true(ports.size >= 20, `${ports.size} connections for 30 requests: closed ones were replaced`);
 });
 
 test('requests due while maxInFlight is reached are dropped, not queued', async (t) => {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decodeHistogram, summarize } from '../../operator/analysis/histogram.ts';
+import { decodeHistogram, summarize } from '../../operator/contracts/histogram.ts';
 import { histogramFromPercentiles, K6SummaryError, parseK6Summary } from '../../operator/load/k6-summary.ts';
 import { handleSummaryData } from './k6-fixtures.ts';
 

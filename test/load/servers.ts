@@ -8,6 +8,7 @@ import type { ExecutionContext } from 'ava';
 
 export interface TestServer {
   url: string;
+  server: http.Server;
   /** performance.now() of each request's arrival, in arrival order. */
   arrivals: number[];
 }
@@ -31,7 +32,7 @@ export async function startServer(
       }),
   );
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/work`, arrivals };
+  return { url: `http://127.0.0.1:${port}/work`, server, arrivals };
 }
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then released). */
