@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -338,6 +338,24 @@ async function build(
   }
 }
 
+/** Removes <dir>.build-<pid>-* directories whose builder process is gone. */
+async function removeDeadBuilds(dir: string): Promise<void> {
+  const prefix = `${path.basename(dir)}.build-`;
+  let entries: string[];
+  try {
+    entries = await readdir(path.dirname(dir));
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(entry.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) {
+      await rm(path.join(path.dirname(dir), entry), { recursive: true, force: true });
+    }
+  }
+}
+
 const inProcess = new Map<string, Promise<PythonTracingEnv>>();
 
 /** Where the environment for these options lives (it may not exist yet), and its lock file. */
@@ -391,8 +409,9 @@ export async function ensurePythonTracingEnv(options: PythonEnvOptions = {}): Pr
       const again = await verify(dir, env);
       if (again !== undefined) return { python: path.join(dir, 'bin', 'python'), version: again, dir, built: false };
       // A directory without a working interpreter is a broken leftover (a base interpreter that
-      // moved): replace it.
+      // moved): replace it. So are the build directories of builders that died (killed mid-pip).
       await rm(dir, { recursive: true, force: true });
+      await removeDeadBuilds(dir);
       const version = await build(dir, base, basePython, requirementsFile, key, {
         env,
         progress,

@@ -100,7 +100,7 @@ test('two processes asking at once build the environment once; it holds exactly 
   t.is(imports.stdout.trim(), 'ok');
 });
 
-test('when pip cannot reach the index it fails saying so, and leaves neither a directory nor the lock', async (t) => {
+test("when pip cannot reach the index it fails saying so; a dead builder's lock and directory do not stay either", async (t) => {
   t.timeout(300_000);
   const cacheDir = freshCache(t);
   // An index that refuses connections: a port that was just free.
@@ -116,10 +116,13 @@ test('when pip cannot reach the index it fails saying so, and leaves neither a d
     PIP_NO_CACHE_DIR: '1',
   };
   // A lock left by a process that died mid-build must not hold this call up.
-  const { lock } = await pythonEnvLocation({ cacheDir, env });
+  const { dir, lock } = await pythonEnvLocation({ cacheDir, env });
   mkdirSync(path.dirname(lock), { recursive: true });
   const dead = spawnSync('true').pid;
   writeFileSync(lock, JSON.stringify({ pid: dead, host: hostname(), at: Date.now() }));
+  // And the half-built directory it left.
+  const orphan = `${dir}.build-${dead}-abcdef`;
+  mkdirSync(path.join(orphan, 'bin'), { recursive: true });
   const progress: string[] = [];
   const error = await t.throwsAsync(
     ensurePythonTracingEnv({ cacheDir, env, pipRetries: 1, pipTimeoutSeconds: 5, onProgress: (l) => progress.push(l) }),

@@ -11,9 +11,16 @@ import {
   request,
   startPython,
   startTracedPython,
+  tracingPython,
   type Workload,
 } from './harness.ts';
 import { OtlpSink } from './otlp-sink.ts';
+
+// The first run on a machine builds the tracing environment (pip, tens of seconds): not in a test's time.
+test.before(async (t) => {
+  t.timeout(600_000);
+  await tracingPython();
+});
 
 const PARENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_SPAN = '00f067aa0ba902b7';
