@@ -76,6 +76,8 @@ function microTime(millis: number): V1MicroTime {
 export interface LeaderCallbacks {
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
+  /** The lease is held by `holder` and we wait: called once per holder, not per retry. */
+  onStandby?: (holder: string) => void;
   onError?: (err: unknown) => void;
 }
 
@@ -88,6 +90,7 @@ export class LeaderElector {
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
+  #waitingOn: string | undefined;
   transitions = 0;
 
   constructor(client: KubeClient, options: LeaderElectionOptions, callbacks: LeaderCallbacks) {
@@ -126,6 +129,10 @@ export class LeaderElector {
       if (this.#stopped) return;
       if (action.kind === 'wait') {
         this.#setLeading(false);
+        if (this.#waitingOn !== action.holder) {
+          this.#waitingOn = action.holder;
+          this.#cb.onStandby?.(action.holder);
+        }
         next = Math.min(this.#o.retryPeriodMillis, action.retryAfterMillis + 50);
       } else {
         const spec = {
@@ -146,6 +153,7 @@ export class LeaderElector {
           await this.#client.replaceLease({ ...lease, spec });
         }
         this.#lastRenewMillis = now;
+        this.#waitingOn = undefined;
         this.#setLeading(true);
       }
     } catch (err) {

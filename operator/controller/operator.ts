@@ -14,9 +14,9 @@ import { ControllerError, ErrorKind, toControllerError } from './errors.ts';
 import { Informer, objectKey } from './informer.ts';
 import { KubeClient } from './kube-client.ts';
 import { DEFAULT_LEADER_ELECTION, LeaderElector } from './leader-election.ts';
-import { Metrics } from './metrics.ts';
+import { OperatorMetrics } from './metrics.ts';
 import { clusterEnvironment, DEFAULT_TIMEOUTS, type PhaseTimeouts } from './phase-machine.ts';
-import { reconcile } from './reconcile.ts';
+import { type Action, reconcile } from './reconcile.ts';
 import { handleResult, RESULTS_PREFIX } from './results-endpoint.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -55,12 +55,17 @@ export interface OperatorOptions {
   /** Re-list a watch that heard nothing for this long. */
   staleAfterMillis?: number;
   log?: LogFn;
+  /**
+   * Called after each reconcile of an experiment with the copy it decided on and its outcome,
+   * so a test can wait for "the operator has acted on this change" instead of sleeping.
+   */
+  onReconciled?: (cx: ConcurrencyExperiment, outcome: Action | ControllerError) => void;
 }
 
 export interface OperatorHandle {
   /** Base URL of the HTTP server. */
   url: string;
-  metrics: Metrics;
+  metrics: OperatorMetrics;
   queue: WorkQueue;
   isLeader(): boolean;
   ready(): boolean;
@@ -83,11 +88,6 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
   const namespaces = options.namespaces.length ? options.namespaces : [''];
   for (const ns of namespaces) await ensureCrdInstalled(client, ns || undefined);
 
-  const metrics = new Metrics();
-  const countReconcile = metrics.counter('conclab_reconciles_total', 'Reconciles finished, by result.');
-  const countError = metrics.counter('conclab_reconcile_errors_total', 'Reconcile errors, by error type.');
-  const countWatchErrors = metrics.counter('conclab_watch_errors_total', 'Watch/list errors, by resource.');
-  const countResults = metrics.counter('conclab_results_received_total', 'Load results stored.');
   const queue = new WorkQueue();
   const watched: Watched[] = [];
   let leading = !options.leaderElection;
@@ -98,22 +98,12 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
     resolveStopped = r;
   });
 
-  metrics.gauge('conclab_experiments', 'Experiments by phase, as last observed.', () => {
-    const counts = new Map<string, number>(PHASES.map((p) => [p, 0]));
-    for (const w of watched) {
-      for (const cx of w.experiments.list()) {
-        const phase = cx.status?.phase ?? 'Pending';
-        counts.set(phase, (counts.get(phase) ?? 0) + 1);
-      }
-    }
-    return [...counts].map(([phase, value]) => ({ labels: { phase }, value }));
+  const metrics = new OperatorMetrics({
+    phases: PHASES,
+    experimentPhases: () => watched.flatMap((w) => w.experiments.list().map((cx) => cx.status?.phase)),
+    leading: () => leading,
+    queueDepth: () => queue.length,
   });
-  metrics.gauge('conclab_leader', '1 when this replica holds the lease.', () => [
-    { labels: {}, value: leading ? 1 : 0 },
-  ]);
-  metrics.gauge('conclab_workqueue_depth', 'Keys waiting in the work queue.', () => [
-    { labels: {}, value: queue.length },
-  ]);
 
   const images: PodImages = { ...DEFAULT_IMAGES, ...options.images };
   const environment = clusterEnvironment(toolVersion(), hostname(), process.versions.node);
@@ -127,19 +117,23 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
       return void res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not ready\n');
     }
     if (path === '/metrics') {
-      return void res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
+      metrics.render().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics: ${String(err)}\n`),
+      );
+      return;
     }
     if (path.startsWith(RESULTS_PREFIX)) {
       handleResult(req, res, {
         client,
         pods: (ns, name) => observe(ns, name).pods,
         onStored: (ns, name) => {
-          countResults();
+          metrics.resultReceived();
           queue.add(`${ns}/${name}`);
         },
       }).catch((err) => {
         const e = toControllerError(err, 'storing a load result');
-        countError({ type: e.kind });
+        metrics.reconcileError(e.kind);
         log('error', e.message);
         if (!res.headersSent) res.writeHead(503, { 'content-type': 'text/plain' }).end('try again\n');
       });
@@ -191,7 +185,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
     if (owner) queue.add(`${o.metadata?.namespace}/${owner}`);
   };
   const onError = (resource: string) => (err: unknown, context: string) => {
-    countWatchErrors({ resource });
+    metrics.watchError(resource);
     log('warn', `${context}: ${err instanceof Error ? err.message : String(err)}`);
   };
 
@@ -302,6 +296,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
     const cx = watched.map((w) => w.experiments.get(key)).find((x) => x !== undefined);
     if (!cx) {
       queue.forget(key);
+      metrics.forgetExperiment(namespace, name); // deleted: its series go with it
       return;
     }
     try {
@@ -315,13 +310,15 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         log: (level, m) => log(level, m),
         environment,
       });
-      countReconcile({ result: 'success' });
+      metrics.reconciled('success');
+      options.onReconciled?.(cx, action);
       queue.forget(key);
       if (action.requeueAfterMillis !== undefined) queue.addAfter(key, action.requeueAfterMillis);
     } catch (err) {
       const e = err instanceof ControllerError ? err : toControllerError(err, `reconcile ${namespace}/${name}`);
-      countReconcile({ result: 'error' });
-      countError({ type: e.kind });
+      metrics.reconciled('error');
+      metrics.reconcileError(e.kind);
+      options.onReconciled?.(cx, e);
       if (e.terminal) {
         log('warn', e.message);
         queue.forget(key);
@@ -379,6 +376,8 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
           stopReason = 'lost-lease';
           void stop();
         },
+        onStandby: (holder) =>
+          log('info', `${le.identity}: lease ${le.namespace}/${le.name} is held by ${holder}; standing by`),
         onError: (err) => log('warn', `leader election: ${err instanceof Error ? err.message : String(err)}`),
       },
     );

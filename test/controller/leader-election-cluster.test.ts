@@ -35,11 +35,14 @@ test.serial('one of two operators leads; stopping it hands the lease over withou
     leaderElection: { namespace: ns, name: 'conclab', identity: 'b', ...fast },
   });
   t.teardown(() => b.stop());
-  await new Promise((r) => setTimeout(r, 1500));
+  // b has read the lease and decided to wait (its log says so once), not merely not tried yet.
+  await waitFor('b standing by', async () =>
+    b.logs.some((l) => /b: lease le\/conclab is held by a; standing by/.test(l)),
+  );
   t.true(a.isLeader());
   t.false(b.isLeader(), 'the lease is held: the second candidate waits');
-  t.is(a.metrics.value('conclab_leader'), 1);
-  t.is(b.metrics.value('conclab_leader'), 0);
+  t.is(await a.metrics.value('conclab_leader'), 1);
+  t.is(await b.metrics.value('conclab_leader'), 0);
 
   // Only the leader reconciles: the experiment gets its first pod from a.
   const api = new Api(plane().kubeConfig());
@@ -49,11 +52,11 @@ test.serial('one of two operators leads; stopping it hands the lease over withou
   await waitFor('status', async () => (await api.cx(ns, 'led'))?.status?.phase === 'Running');
   await waitFor(
     'reconcile counted',
-    async () => a.metrics.value('conclab_reconciles_total', { result: 'success' }) > 0,
+    async () => (await a.metrics.value('conclab_reconciles_total', { result: 'success' })) > 0,
   );
   t.false(b.isLeader());
-  t.true(a.metrics.value('conclab_reconciles_total', { result: 'success' }) > 0);
-  t.is(b.metrics.value('conclab_reconciles_total', { result: 'success' }), 0);
+  t.true((await a.metrics.value('conclab_reconciles_total', { result: 'success' })) > 0);
+  t.is(await b.metrics.value('conclab_reconciles_total', { result: 'success' }), 0);
 
   const stoppedAt = Date.now();
   await a.stop();

@@ -5,6 +5,7 @@
 import { Watch } from '@kubernetes/client-node';
 import test from 'ava';
 import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
+import { ControllerError } from '../../operator/controller/errors.ts';
 import { runIdOf } from '../../operator/runtime/kube/names.ts';
 import { type ControlPlane, startControlPlane } from '../cluster/control-plane.ts';
 import {
@@ -47,7 +48,15 @@ test.serial(
     await createNamespace(plane(), ns);
     // FAKE clock for the cron evaluation only, starting before the experiment exists.
     const FAKE = { nowMillis: Date.now() - 60_000 };
-    const op = await runOperator(plane().kubeConfig(), [ns], { scheduleClock: () => FAKE.nowMillis });
+    // The pokes a reconcile has decided on (returned a phase; not a wait for a lagging cache).
+    const decided = new Set<string>();
+    const op = await runOperator(plane().kubeConfig(), [ns], {
+      scheduleClock: () => FAKE.nowMillis,
+      onReconciled: (c, outcome) => {
+        const seen = c.metadata.annotations?.['test/poke'];
+        if (seen && !(outcome instanceof ControllerError) && outcome.phase) decided.add(seen);
+      },
+    });
     t.teardown(() => op.stop());
     await apply(plane(), experiment('hourly', ns, { schedule: '0 * * * *', historyLimit: 2 }));
     let pokes = 0;
@@ -56,6 +65,8 @@ test.serial(
       const r = await plane().kubectl(['annotate', 'cx', 'hourly', '-n', ns, `test/poke=${++pokes}`, '--overwrite']);
       if (r.code !== 0) throw new Error(r.stderr);
     };
+    /** Waits until the operator acted on the latest poke: whatever it was to do, it has done. */
+    const pokeDecided = () => waitFor(`a decision on poke ${pokes}`, async () => decided.has(String(pokes)), 60_000);
     const cx = () => api.cx(ns, 'hourly');
     const cms = async () =>
       (await api.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'conclab.dev/experiment=hourly' })).items
@@ -116,7 +127,7 @@ test.serial(
 
     // The same tick never runs twice.
     await poke();
-    await new Promise((r) => setTimeout(r, 1500));
+    await pokeDecided();
     t.deepEqual(await api.pods(ns, 'hourly'), [], 'no second run for the same tick');
     t.is((await cx())?.status?.lastScheduleTime, isoSeconds(tick1));
 
@@ -130,6 +141,7 @@ test.serial(
     // (for the latest tick) follows, not a backlog of three.
     FAKE.nowMillis = tick1 + 4 * HOUR + 30_000;
     await poke();
+    await pokeDecided();
     const during = await cx();
     t.is(during?.status?.phase, 'Running');
     t.is(during?.status?.lastScheduleTime, isoSeconds(tick1 + HOUR), 'never a second run while one is in progress');
@@ -157,7 +169,7 @@ test.serial(
 
     // No further run until the next tick.
     await poke();
-    await new Promise((r) => setTimeout(r, 1500));
+    await pokeDecided();
     const idle = (await cx()) as ConcurrencyExperiment;
     t.is(idle.status?.phase, 'Succeeded');
     t.is(idle.status?.lastScheduleTime, isoSeconds(tick1 + 4 * HOUR), 'missed ticks did not pile up');
