@@ -3,11 +3,12 @@
 // (`npm test -- test/api/**`). Exits non-zero when a test failed or none ran.
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { stopSharedClusterIfIdle, takeLease } from './cluster/shared-lease.ts';
 import { summarizeTap } from './tap-summary.ts';
 
-// What npm cannot install: the control-plane binaries built from Go modules (cached outside the
-// repo; a cold build takes minutes, a warm check well under a second) and Chromium for the HTML
-// report test. CONCLAB_SKIP_PREPARE=1 skips it when you run a subset that needs neither.
+// What npm cannot install: the cluster binaries built from Go modules and the real test node's
+// images (cached outside the repo; a cold build takes minutes, a warm check seconds), Chromium for
+// the HTML report test and the node's Debian packages. CONCLAB_SKIP_PREPARE=1 skips it when you run a subset that needs neither.
 if (process.env.CONCLAB_SKIP_PREPARE !== '1') {
   const prepared = spawnSync('bash', ['test/prepare.sh'], { stdio: 'inherit' });
   if (prepared.status !== 0) {
@@ -16,6 +17,10 @@ if (process.env.CONCLAB_SKIP_PREPARE !== '1') {
     process.exit(1);
   }
 }
+
+// The real test cluster is shared by every test file that needs one (test/cluster/shared-cluster.ts;
+// the first such file starts it). This lease keeps it up between files; it stops when the run ends.
+const releaseCluster = takeLease('npm test (test/run.ts)');
 
 const ava = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.js', '--tap', ...process.argv.slice(2)], {
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -26,6 +31,8 @@ createInterface({ input: ava.stdout }).on('line', (line) => {
   console.log(line);
 });
 const code: number = await new Promise((resolve) => ava.on('close', (c) => resolve(c ?? 1)));
+releaseCluster();
+await stopSharedClusterIfIdle();
 const { passed, failed, skipped } = summarizeTap(lines);
 console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(code !== 0 || failed > 0 || passed === 0 ? 1 : 0);

@@ -255,7 +255,9 @@ async function planImage(store: ImageStore, name: TestImageName, log: Logger): P
       '--pull=never',
       '--isolation=chroot',
       '--network=host',
-      '--layers=false',
+      // Layer cache: a change to the copied sources reruns only the steps after the COPY that
+      // changed, so `npm ci` reruns only when package.json or the lock file changed.
+      '--layers=true',
       '--quiet',
       ...labelArgs(hash),
       '-t',
@@ -333,6 +335,14 @@ async function planImage(store: ImageStore, name: TestImageName, log: Logger): P
   return { hash, build: () => bud(hash, join(repoRoot, dockerfile), repoRoot).then(() => undefined) };
 }
 
+/** Size of buildah's store beyond which untagged images and the layer cache are dropped. */
+const storeLimitBytes = 6 * 2 ** 30;
+
+async function storeBytes(store: ImageStore): Promise<number> {
+  const out = await runTool('du', ['-sb', store.root]).catch(() => '0');
+  return Number(out.split(/\s/)[0]) || 0;
+}
+
 /** Which base a project image is built on (so bases are ensured first). */
 const dependencies: Readonly<Record<TestImageName, readonly TestImageName[]>> = {
   pause: [],
@@ -384,8 +394,12 @@ export async function ensureImages(
     log(`image ${testImages[name]}: built in ${(millis / 1000).toFixed(1)} s (inputs ${plan.hash.slice(0, 12)})`);
     results.push({ name, reference: testImages[name], hash: plan.hash, built: true, millis });
   }
-  // A rebuilt image leaves its predecessor untagged: drop those so the store does not grow.
-  if (built) await buildah(store, ['rmi', '--prune']).catch(() => undefined);
+  // Rebuilt images leave their predecessors and the layer cache behind: bound the store's size by
+  // dropping every untagged image (the cache included) once it grows past the limit.
+  if (built && (await storeBytes(store)) > storeLimitBytes) {
+    log(`image store over ${storeLimitBytes >> 30} GiB: pruning untagged images and the layer cache`);
+    await buildah(store, ['rmi', '--prune']).catch(() => undefined);
+  }
   return results;
 }
 

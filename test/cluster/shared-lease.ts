@@ -117,7 +117,11 @@ async function waitForExit(status: SharedStatus, timeoutMillis: number): Promise
   return true;
 }
 
-/** Asks the daemon to stop now if nobody holds a lease, and waits until it is gone (bounded). */
+/**
+ * Asks the daemon to stop now if nobody holds a lease, and waits while it stops (bounded). Returns
+ * at once when the daemon does not take up the request (someone joined, or it is still starting:
+ * then it stops by itself once idle).
+ */
 export async function stopSharedClusterIfIdle(timeoutMillis = 120_000, run = runDir()): Promise<void> {
   const status = readSharedStatus(run);
   if (!daemonAlive(status) || liveLeases(run).length > 0) return;
@@ -126,9 +130,12 @@ export async function stopSharedClusterIfIdle(timeoutMillis = 120_000, run = run
   } catch {
     return;
   }
-  await sleep(300);
-  if (liveLeases(run).length > 0) return; // someone joined: the daemon keeps running
-  await waitForExit(status, timeoutMillis);
+  const asked = Date.now();
+  while (daemonAlive(status) && Date.now() - asked < timeoutMillis) {
+    const phase = readSharedStatus(run)?.phase;
+    if (phase !== 'stopping' && Date.now() - asked > 3_000) return;
+    await sleep(200);
+  }
 }
 
 /** Stops the shared cluster whatever its leases (SIGTERM to the daemon); returns its pid, if one ran. */
