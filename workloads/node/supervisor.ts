@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { type MessagePort, Worker } from 'node:worker_threads';
 import type { CgroupUsage, SupervisorStats } from '../../operator/contracts/supervisor.ts';
 import { type CgroupLocation, locateFromSystem, readCgroupUsage } from './cgroup-usage.ts';
 import { FAULT_KINDS, type FaultKind, type WorkloadConfig } from './config.ts';
@@ -21,6 +21,8 @@ import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
 import { readContextSwitches, readProcessMemory, readProcessTreeUsage } from './proc-stats.ts';
 import { TraceSampler, type TraceStart } from './sampling.ts';
 import { newSharedStateBuffer, readSharedBuffer, StateOwner } from './shared-state.ts';
+import { connectToExporter, startSpanExportThread } from './span-export.ts';
+import type { FromExporter } from './span-recorder.ts';
 import { decideFromHeaders, responseBody, workerHeaders } from './worker.ts';
 
 /** A worker counts as serving only while its event loop keeps sending heartbeats. */
@@ -124,6 +126,8 @@ export class Supervisor {
   #cgroup: CgroupLocation | string | undefined;
   readonly #flushes = new Map<number, PendingFlush>();
   #nextFlush = 1;
+  /** Thread and offload models, traced: the process's one span-export thread (span-export.ts). */
+  #exporter: Worker | undefined;
 
   constructor(options: SupervisorOptions) {
     this.#config = options.config;
@@ -160,6 +164,10 @@ export class Supervisor {
     const config = this.#config;
     this.#host = readHostFacts(config.cgroupRoot);
     if (config.ownCgroup) this.#cgroup = locateFromSystem(config.cgroupRoot);
+    const nodeSdkBench = (process.env['CONCLAB_INTERNAL_NODE_SDK_DIR'] ?? '') !== '';
+    if (config.otel.enabled && config.model !== 'process' && !nodeSdkBench) {
+      this.#exporter = startSpanExportThread(config);
+    }
     this.#admin = http.createServer((req, res) => this.#onAdmin(req, res));
     this.#adminPort = await listen(this.#admin, config.host, config.adminPort);
     if (config.model === 'offload') {
@@ -243,8 +251,11 @@ export class Supervisor {
       );
       child.on('exit', (code, signal) => this.#onExit(slot, code, signal, undefined));
     } else {
+      const exporterPort: MessagePort | undefined =
+        this.#exporter === undefined ? undefined : connectToExporter(this.#exporter);
       const worker = new Worker(THREAD_ENTRY, {
-        workerData: { config, init },
+        workerData: { config, init, exporterPort },
+        transferList: exporterPort === undefined ? [] : [exporterPort],
         ...(config.workerHeapMb === undefined
           ? {}
           : { resourceLimits: { maxOldGenerationSizeMb: config.workerHeapMb } }),
@@ -387,8 +398,8 @@ export class Supervisor {
     return undefined;
   }
 
-  #event(event: Omit<NewEvent, 'atMillis'>): void {
-    this.#events.add({ atMillis: Date.now(), ...event });
+  #event(event: Omit<NewEvent, 'atMillis'>, atMillis = Date.now()): void {
+    this.#events.add({ atMillis, ...event });
   }
 
   /**
@@ -404,14 +415,17 @@ export class Supervisor {
       this.#loggedReady = ready;
       if (ready) {
         this.#readyAtMillis ??= now;
-        this.#event({ kind: 'ready' });
+        this.#event({ kind: 'ready' }, now);
       } else {
         const stopped = this.#slots.findIndex((slot, i) => slot.wasServing && !serving[i]);
-        this.#event({
-          kind: 'not-ready',
-          worker: this.#shuttingDown ? -1 : stopped,
-          ...(this.#shuttingDown ? { detail: 'shutting down' } : {}),
-        });
+        this.#event(
+          {
+            kind: 'not-ready',
+            worker: this.#shuttingDown ? -1 : stopped,
+            ...(this.#shuttingDown ? { detail: 'shutting down' } : {}),
+          },
+          now,
+        );
       }
     }
     this.#slots.forEach((slot, i) => {
@@ -734,11 +748,25 @@ export class Supervisor {
     for (const slot of this.#slots) if (slot.alive) slot.handle?.kill();
     const killDeadline = Date.now() + 1000;
     while (this.#slots.some((slot) => slot.alive) && Date.now() < killDeadline) await sleep(10);
+    if (this.#exporter !== undefined) await stopExporter(this.#exporter, Math.max(200, deadline - Date.now()));
     this.#admin?.closeAllConnections();
     this.#admin?.close();
     logEvent('stopped', { forced: false, millis: Date.now() - started, at: Date.now() });
     process.exit(exitCode);
   }
+}
+
+/** Exports what the span-export thread still holds and stops it (bounded). */
+function stopExporter(exporter: Worker, timeoutMillis: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMillis);
+    exporter.on('message', (message: FromExporter) => {
+      if (message.id !== 0) return;
+      clearTimeout(timer);
+      resolve();
+    });
+    exporter.postMessage({ type: 'shutdown', id: 0, timeoutMillis: Math.max(1, Math.floor(timeoutMillis * 0.9)) });
+  });
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<number> {

@@ -1,10 +1,15 @@
 // Entry of a worker_thread (thread model, offload pool): wires the MessagePort to runWorker.
-import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, threadId, workerData } from 'node:worker_threads';
 import type { WorkloadConfig } from './config.ts';
 import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
 import { runWorker } from './worker.ts';
 
-const { config, init } = workerData as { config: WorkloadConfig; init: WorkerInit };
+const { config, init, exporterPort } = workerData as {
+  config: WorkloadConfig;
+  init: WorkerInit;
+  /** Tracing: a port to the process's span-export thread. */
+  exporterPort: MessagePort | undefined;
+};
 const port = parentPort!;
 await runWorker(
   config,
@@ -14,4 +19,5 @@ await runWorker(
     onMessage: (listener: (message: ToWorker) => void) => port.on('message', listener),
   },
   { index: init.index, pid: process.pid, threadId },
+  exporterPort,
 );

@@ -3,13 +3,16 @@
 // to the supervisor differs (IPC or a MessagePort).
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { MessagePort } from 'node:worker_threads';
 import type { WorkloadConfig } from './config.ts';
 import { fireFault } from './faults.ts';
 import { epochMillis } from './log.ts';
 import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
 import { TraceSampler, type TraceStart } from './sampling.ts';
 import { ProcessSharedState, type SharedStateClient, ThreadSharedState, type WorkCosts } from './shared-state.ts';
-import type { WorkerIdentity } from './tracing.ts';
+import type { WorkerIdentity } from './span-attributes.ts';
+import { startSpanExportThread } from './span-export.ts';
+import { SpanRecorder } from './span-recorder.ts';
 import { performWork, planWork } from './work.ts';
 
 export interface WorkerChannel {
@@ -52,16 +55,56 @@ export function decideFromHeaders(sampler: TraceSampler, raw: string[]): TraceSt
   return sampler.decide(traceparent, tracestate);
 }
 
+/** Where a worker's spans go; span handles are opaque to the serving code. */
+interface SpanSink {
+  start(decided: TraceStart, arrivalEpochMillis: number, workStartEpochMillis: number): unknown;
+  end(span: unknown, status: number, sharedStateCostMillis: number | undefined, endEpochMillis: number): void;
+  forceFlush(timeoutMillis: number): Promise<boolean>;
+  /** At the worker's exit: flush, and stop the exporter when this worker owns it. */
+  close(timeoutMillis: number): Promise<boolean>;
+}
+
+/**
+ * The serving isolate records spans and hands them to the process's span-export thread, which
+ * runs the OpenTelemetry SDK (span-export-thread.ts): a worker process starts its own; threads
+ * get a port to the one the supervisor started. CONCLAB_INTERNAL_NODE_SDK_DIR (bench only)
+ * makes the spans with NodeSDK in this isolate instead.
+ */
+async function spanSink(
+  config: WorkloadConfig,
+  identity: WorkerIdentity,
+  exporterPort: MessagePort | undefined,
+): Promise<SpanSink | undefined> {
+  if (!config.otel.enabled) return undefined;
+  const nodeSdkDir = process.env['CONCLAB_INTERNAL_NODE_SDK_DIR'];
+  if (nodeSdkDir !== undefined && nodeSdkDir !== '') {
+    const { NodeSdkTracer } = await import('./tracing-node-sdk.ts');
+    const tracer = new NodeSdkTracer(nodeSdkDir, config, identity);
+    return {
+      start: (d, a, w) => tracer.start(d, a, w),
+      end: (span, status, cost) => tracer.end(span as ReturnType<typeof tracer.start>, status, cost),
+      forceFlush: (ms) => tracer.forceFlush(ms),
+      close: (ms) => tracer.shutdown(ms),
+    };
+  }
+  const owned = exporterPort === undefined;
+  const recorder = new SpanRecorder(exporterPort ?? startSpanExportThread(config), identity);
+  return {
+    start: (d, a, w) => recorder.start(d, a, w),
+    end: (span, status, cost, end) => recorder.end(span as ReturnType<typeof recorder.start>, status, cost, end),
+    forceFlush: (ms) => recorder.forceFlush(ms),
+    close: (ms) => (owned ? recorder.shutdown(ms) : recorder.forceFlush(ms)),
+  };
+}
+
 export async function runWorker(
   config: WorkloadConfig,
   init: WorkerInit,
   channel: WorkerChannel,
   identity: WorkerIdentity,
+  exporterPort?: MessagePort,
 ): Promise<{ shutdown: () => Promise<void> }> {
-  // The OpenTelemetry SDK is loaded only when tracing: an untraced worker carries none of it in
-  // its heap, so the process model does not pay N copies of it for nothing.
-  const tracing = config.otel.enabled ? await import('./tracing.ts') : undefined;
-  const tracer = tracing === undefined ? undefined : await tracing.RequestTracer.create(config, identity);
+  const tracer = await spanSink(config, identity, exporterPort);
   // Sampling is decided before any span object exists (sampling.ts).
   const sampler = tracer === undefined ? undefined : new TraceSampler(config.otel.sampler);
   let processState: ProcessSharedState | undefined;
@@ -102,7 +145,7 @@ export async function runWorker(
     const finish = (status: number, result: number) => {
       inFlight--;
       if (status >= 500) errors++;
-      if (span !== undefined) tracer!.end(span, status, costs?.sharedStateMillis);
+      if (span !== undefined) tracer!.end(span, status, costs?.sharedStateMillis, epochMillis());
       done(status, result);
     };
     let outcome: number | Promise<number>;
@@ -170,7 +213,7 @@ export async function runWorker(
     }
     clearInterval(heartbeatTimer);
     heartbeat();
-    await tracer?.shutdown(Math.max(200, deadline - Date.now()));
+    await tracer?.close(Math.max(200, deadline - Date.now()));
     process.exit(0);
   }
 

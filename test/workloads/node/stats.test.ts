@@ -39,9 +39,19 @@ test('process model: a fault, the exit and the replacement are logged in order w
   const replaced = await waitForLogged(workload, (e) => e.kind === 'worker-replaced', 15_000);
   t.true(await workload.until(async () => (await stats(workload)).events.items.at(-1)?.kind === 'ready', 5000));
   const page = await stats(workload, `?since=${first.events.nextSeq}`);
-  const kinds = page.events.items.map((e) => e.kind);
-  t.deepEqual(kinds, ['fault', 'worker-exit', 'not-ready', 'worker-replaced', 'ready']);
-  const [fault, exit, notReady] = page.events.items;
+  // In this order; a starved machine may add a not-ready/ready pair (a late heartbeat) around them.
+  const items = page.events.items;
+  const after = (kind: SupervisorEvent['kind'], from: number) => items.findIndex((e, i) => i > from && e.kind === kind);
+  const iFault = after('fault', -1);
+  const iExit = after('worker-exit', iFault);
+  const iNotReady = after('not-ready', iExit);
+  const iReplaced = after('worker-replaced', iNotReady);
+  const iReady = after('ready', iReplaced);
+  t.true(
+    iFault >= 0 && iExit > iFault && iNotReady > iExit && iReplaced > iNotReady && iReady > iReplaced,
+    items.map((e) => e.kind).join(','),
+  );
+  const [fault, exit, notReady] = [items[iFault], items[iExit], items[iNotReady]];
   t.like(fault, { faultKind: 'exit', worker: 1, pid: victim.pid, threadId: 0 });
   t.like(exit, { worker: 1, pid: victim.pid, exit: 'code 70' });
   t.like(notReady, { worker: 1 });
