@@ -12,6 +12,7 @@ import {
   ConcurrencyExperimentStatus,
   GROUP,
   KIND,
+  MAX_EXPERIMENT_NAME,
   PLURAL,
   SHORT_NAMES,
   SINGULAR,
@@ -84,12 +85,14 @@ export function toStructural(schema: JsonSchema, path: string): JsonSchema {
   return out;
 }
 
-/** The schema node at a rule scope such as `spec.load`, inside the openAPIV3Schema. */
+/** The schema node at a rule scope such as `spec.load.stages[].duration` ("" is the root). */
 function nodeAt(root: JsonSchema, scope: RuleScope): JsonSchema {
   let node = root;
-  for (const name of scope.split('.')) {
-    const child = (node['properties'] as Record<string, JsonSchema> | undefined)?.[name];
-    if (child === undefined) throw new Error(`rule scope ${scope}: no field ${name} in the schema`);
+  for (const part of scope === '' ? [] : scope.split('.')) {
+    const name = part.endsWith('[]') ? part.slice(0, -2) : part;
+    let child = (node['properties'] as Record<string, JsonSchema> | undefined)?.[name];
+    if (child !== undefined && part.endsWith('[]')) child = child['items'] as JsonSchema | undefined;
+    if (child === undefined) throw new Error(`rule scope ${scope}: no field ${part} in the schema`);
     node = child;
   }
   return node;
@@ -121,14 +124,25 @@ export function openApiSchema(): JsonSchema {
     },
     KIND,
   );
-  // metadata is validated by the API server itself; a CRD must not describe its fields.
-  (root['properties'] as Record<string, JsonSchema>)['metadata'] = { type: 'object' };
+  // metadata is validated by the API server itself; a CRD may only bound its name (and
+  // generateName): the operator's children carry the name as a label value.
+  (root['properties'] as Record<string, JsonSchema>)['metadata'] = {
+    type: 'object',
+    properties: {
+      name: {
+        type: 'string',
+        description: `Name of the experiment, at most ${MAX_EXPERIMENT_NAME} characters: it becomes a label value of every pod.`,
+        maxLength: MAX_EXPERIMENT_NAME,
+      },
+    },
+  };
   for (const rule of CEL_RULES) {
     const node = nodeAt(root, rule.scope);
     node['x-kubernetes-validations'] ??= [];
     (node['x-kubernetes-validations'] as JsonSchema[]).push({
       rule: rule.rule,
       message: rule.message,
+      ...(rule.messageExpression === undefined ? {} : { messageExpression: rule.messageExpression }),
       ...(rule.fieldPath === undefined ? {} : { fieldPath: rule.fieldPath }),
       ...(rule.reason === undefined ? {} : { reason: rule.reason }),
     });

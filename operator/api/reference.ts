@@ -1,13 +1,18 @@
 // The manifest reference in README.md, derived from schema.ts and rules.ts, so the
 // documentation cannot drift from what the validator and the API server accept.
-import { CEL_RULES, CLI_RULES } from './rules.ts';
+import { CEL_RULES, CLI_RULES, CROSS_FIELD_RULE_IDS } from './rules.ts';
 import {
   API_VERSION,
   ConcurrencyExperimentSpec,
   ConcurrencyExperimentStatus,
+  DURATION_BOUNDS,
   DURATION_PATTERN,
+  type DurationBounds,
   KIND,
+  MAX_EXPERIMENT_NAME,
+  QUANTITY_BOUNDS,
   QUANTITY_PATTERN,
+  type QuantityBounds,
   SHORT_NAMES,
   VARIANT_NAME_PATTERN,
 } from './schema.ts';
@@ -27,7 +32,14 @@ function typeOf(schema: JsonSchema): string {
 function allowedOf(schema: JsonSchema): string {
   if (Array.isArray(schema['enum'])) return schema['enum'].map((v) => `\`${v}\``).join(', ');
   const parts: string[] = [];
-  if (schema['pattern'] === DURATION_PATTERN) parts.push('`500ms`, `30s`, `2m`, `1h`');
+  const durationBounds = schema[DURATION_BOUNDS] as DurationBounds | undefined;
+  const quantityBounds = schema[QUANTITY_BOUNDS] as QuantityBounds | undefined;
+  if (durationBounds !== undefined) parts.push(`\`${durationBounds.min}\` to \`${durationBounds.max}\``);
+  else if (schema['pattern'] === DURATION_PATTERN) parts.push('`500ms`, `30s`, `2m`, `1h`');
+  if (quantityBounds !== undefined)
+    parts.push(
+      `\`${quantityBounds.min}\` to \`${quantityBounds.max}\`${quantityBounds.unit === undefined ? '' : ` ${quantityBounds.unit}`}`,
+    );
   else if (schema['pattern'] === QUANTITY_PATTERN) parts.push('Kubernetes quantity');
   else if (schema['pattern'] === VARIANT_NAME_PATTERN) parts.push('DNS label');
   const min = schema['minimum'] ?? schema['minItems'];
@@ -75,9 +87,14 @@ export function referenceMarkdown(): string {
     '## Manifest reference',
     '',
     `Generated from \`operator/api/schema.ts\` and \`operator/api/rules.ts\` by \`npm run generate\`; do not edit by hand.`,
-    `A manifest has \`apiVersion: ${API_VERSION}\`, \`kind: ${KIND}\` (short name \`${SHORT_NAMES.join(', ')}\`), \`metadata.name\` and the \`spec\` below.`,
+    `A manifest has \`apiVersion: ${API_VERSION}\`, \`kind: ${KIND}\` (short name \`${SHORT_NAMES.join(', ')}\`), \`metadata.name\` (at most ${MAX_EXPERIMENT_NAME} characters) and the \`spec\` below.`,
     'Durations are strings such as `"30s"`; quantities are strings such as `"500m"` or `"512Mi"`. Unknown fields are errors.',
     'In a cluster, `kubectl explain cx.spec` shows the same descriptions.',
+    '',
+    '`conclab validate` reaches the verdict kubectl and the API server reach on a manifest:',
+    'it reads YAML as kubectl does (YAML 1.1 as go-yaml resolves it: `010` is 8, `yes`, `no`, `on`, `off` are booleans, `1_000` is 1000, a later duplicate key wins),',
+    'checks metadata as the API server does (names, labels, annotations of at most 256 KiB), and refuses a file over 1.5 MiB unread.',
+    'Every bound in the Allowed column below is enforced by the API server too: a CEL rule on each duration and quantity field.',
     '',
     '### spec',
     '',
@@ -87,7 +104,9 @@ export function referenceMarkdown(): string {
     '',
     'Checked by the API server (CEL `x-kubernetes-validations` in the CRD) and identically by `conclab validate`:',
     '',
-    ...CEL_RULES.map((rule) => `- ${rule.message} (\`${rule.scope}\`)`),
+    ...CEL_RULES.filter((rule) => CROSS_FIELD_RULE_IDS.has(rule.id)).map(
+      (rule) => `- ${rule.message} (\`${rule.scope}\`)`,
+    ),
     '',
     'Checked by conclab itself (`conclab validate`, and whatever loads manifests through `operator/api/validate.ts`), not by the API server:',
     '',

@@ -28,13 +28,26 @@ function StringEnum<const T extends readonly string[]>(
 
 // Durations are strings like "30s", "250ms", "2m"; parsed by units.ts. The API server applies
 // this pattern, and every string it admits is also a Go duration, so CEL's duration() in
-// rules.ts can read it.
+// rules.ts can read it (when it is not too long for Go: the bounds rules guard that).
 export const DURATION_PATTERN = '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$';
-function Duration(description: string, defaultValue?: string) {
+
+/**
+ * The range a duration field allows, inclusive. rules.ts turns it into a CEL rule on the field
+ * (so the API server enforces it) and into the same check for the CLI; the description says it.
+ */
+export interface DurationBounds {
+  readonly min: string;
+  readonly max: string;
+}
+/** Schema keyword carrying DurationBounds; crd.ts never copies it (rules.ts expresses it in CEL). */
+export const DURATION_BOUNDS = 'x-conclab-duration-bounds';
+
+function Duration(description: string, bounds: DurationBounds, defaultValue?: string) {
   return Type.String({
-    description: `${description} A duration such as "500ms", "30s" or "2m".`,
+    description: `${description} A duration from ${bounds.min} to ${bounds.max}, such as "500ms", "30s" or "2m".`,
     pattern: DURATION_PATTERN,
     maxLength: 16,
+    [DURATION_BOUNDS]: bounds,
     ...(defaultValue === undefined ? {} : { default: defaultValue }),
   });
 }
@@ -43,9 +56,22 @@ function Duration(description: string, defaultValue?: string) {
 // controller-gen writes it into CRDs, so the API server accepts exactly what pod limits accept.
 export const QUANTITY_PATTERN =
   '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
-function Quantity(description: string) {
-  return Type.String({ description, pattern: QUANTITY_PATTERN, maxLength: 32 });
+
+/** The range a quantity field allows, inclusive, as quantities; enforced like DurationBounds. */
+export interface QuantityBounds {
+  readonly min: string;
+  readonly max: string;
+  /** What the quantity counts, for messages ("cores"); none for memory ("512Mi" says it). */
+  readonly unit?: string;
 }
+export const QUANTITY_BOUNDS = 'x-conclab-quantity-bounds';
+
+function Quantity(description: string, bounds: QuantityBounds) {
+  return Type.String({ description, pattern: QUANTITY_PATTERN, maxLength: 32, [QUANTITY_BOUNDS]: bounds });
+}
+
+/** Longest experiment name: it becomes a label value (at most 63 characters) of every child. */
+export const MAX_EXPERIMENT_NAME = 63;
 
 // Variant names end up in pod and label names, so they are DNS labels.
 export const VARIANT_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
@@ -71,9 +97,14 @@ export const Workload = Type.Object(
     }),
     cpuTime: Duration(
       'CPU time of computation per request (cpu, mixed and shared-state profiles), calibrated on an idle core.',
+      { min: '0ms', max: '10s' },
       '5ms',
     ),
-    ioWait: Duration('Time each request waits on simulated downstream I/O (io and mixed profiles).', '0ms'),
+    ioWait: Duration(
+      'Time each request waits on simulated downstream I/O (io and mixed profiles).',
+      { min: '0ms', max: '60s' },
+      '0ms',
+    ),
     responseBytes: Type.Integer({
       description: 'Size of each response body in bytes.',
       minimum: 0,
@@ -105,13 +136,44 @@ export const Workload = Type.Object(
   },
 );
 
+/**
+ * Memory a workload needs to start and serve, in MiB: `base + perWorker x workers`, by runtime
+ * and model. Measured on conclab's own workloads (Node 24, CPython 3.11) under a cgroup memory
+ * limit, smallest limit that starts and serves, with about 20% headroom: Node processes 78Mi
+ * for 1 worker, 186Mi for 4, 331Mi for 8; Node threads 62Mi, 140Mi, 239Mi; Python processes
+ * 15Mi for 1, 47Mi for 16; Python threads 15Mi for 16. Below it the kernel kills a worker before
+ * the variant is ready, which reads as a crash rather than a budget that is too small.
+ */
+export const MEMORY_TO_START: Readonly<
+  Record<(typeof RUNTIMES)[number], Record<(typeof MODELS)[number], { baseMi: number; perWorkerMi: number }>>
+> = {
+  node: {
+    process: { baseMi: 48, perWorkerMi: 40 },
+    thread: { baseMi: 48, perWorkerMi: 32 },
+    offload: { baseMi: 48, perWorkerMi: 32 },
+  },
+  python: {
+    process: { baseMi: 16, perWorkerMi: 4 },
+    thread: { baseMi: 16, perWorkerMi: 0 },
+    offload: { baseMi: 16, perWorkerMi: 0 },
+  },
+};
+
+function memoryToStartText(): string {
+  const node = MEMORY_TO_START.node;
+  const python = MEMORY_TO_START.python;
+  return `Node.js ${node.process.baseMi}Mi plus ${node.process.perWorkerMi}Mi per worker process or ${node.thread.perWorkerMi}Mi per worker thread, Python ${python.process.baseMi}Mi plus ${python.process.perWorkerMi}Mi per worker process`;
+}
+
 export const Resources = Type.Object(
   {
     cpu: Quantity(
       'CPU limit given to every variant, as a Kubernetes quantity from "10m" to "64" cores ("1", "500m"). Applied as pod requests = limits in a cluster and as a cgroup CPU quota locally.',
+      { min: '10m', max: '64', unit: 'cores' },
     ),
     memory: Quantity(
-      'Memory limit given to every variant, as a Kubernetes quantity from "32Mi" to "256Gi" ("512Mi", "1Gi"). Applied as pod requests = limits in a cluster and as a cgroup memory limit locally.',
+      `Memory limit given to every variant, as a Kubernetes quantity from "32Mi" to "256Gi" ("512Mi", "1Gi"). Applied as pod requests = limits in a cluster and as a cgroup memory limit locally. Enough to start every variant's workers: ${memoryToStartText()}.`,
+      { min: '32Mi', max: '256Gi' },
     ),
   },
   {
@@ -146,7 +208,7 @@ export const Variant = Type.Object(
 
 export const Stage = Type.Object(
   {
-    duration: Duration('How long this stage ramps toward its target rate.'),
+    duration: Duration('How long this stage ramps toward its target rate.', { min: '1s', max: '24h' }),
     target: Type.Integer({
       description: 'Arrival rate, in requests per second, reached at the end of the stage.',
       minimum: 0,
@@ -178,16 +240,18 @@ export const Load = Type.Object(
     ),
     stages: Type.Optional(
       Type.Array(Stage, {
-        description: 'Rate stages, in order (ramping-arrival-rate only).',
+        description:
+          'Rate stages, in order (ramping-arrival-rate only); at least one with a target above 0, at most 24h together.',
         minItems: 1,
         maxItems: 32,
       }),
     ),
     duration: Duration(
       'Measured duration of each trial (constant-arrival-rate), or of each step of the max-throughput search.',
+      { min: '1s', max: '24h' },
       '30s',
     ),
-    warmUp: Duration('Load sent before each trial is measured; excluded from results.', '5s'),
+    warmUp: Duration('Load sent before each trial is measured; excluded from results.', { min: '0s', max: '1h' }, '5s'),
     maxInFlight: Type.Integer({
       description:
         'Most requests outstanding at once. A request due while the cap is reached is not sent and is counted as dropped, as k6 counts dropped_iterations.',
@@ -195,7 +259,11 @@ export const Load = Type.Object(
       maximum: 100000,
       default: 512,
     }),
-    timeout: Duration('A request not answered within this time counts as a timeout error.', '5s'),
+    timeout: Duration(
+      'A request not answered within this time counts as a timeout error.',
+      { min: '1ms', max: '10m' },
+      '5s',
+    ),
   },
   { description: 'The traffic that drives every variant, the same for all.', additionalProperties: false },
 );
@@ -219,7 +287,10 @@ export const Fault = Type.Object(
       description:
         'What breaks: "exit" (the worker exits), "abort" (a native abort, which ends the whole OS process even from a thread), "throw" (an uncaught exception inside the worker), "hang" (a busy loop: the worker stops answering), "leak" (allocates until the memory limit).',
     }),
-    at: Duration('When to break the worker, measured from the start of the measured load.'),
+    at: Duration(
+      'When to break the worker, measured from the start of the measured load; at least 1s in, so the throughput before the fault is measured, and before the measured load ends.',
+      { min: '1s', max: '24h' },
+    ),
     target: Type.Optional(FaultTarget),
     variants: Type.Optional(
       Type.Array(Type.String({ description: 'A variant name.', maxLength: 40 }), {
@@ -231,12 +302,14 @@ export const Fault = Type.Object(
   { description: 'One fault injected into exactly one worker during each trial.', additionalProperties: false },
 );
 
+const LATENCY_BOUNDS: DurationBounds = { min: '1ms', max: '10m' };
+
 export const LatencySlo = Type.Object(
   {
-    p50: Type.Optional(Duration('Bound on the median latency.')),
-    p90: Type.Optional(Duration('Bound on the 90th percentile latency.')),
-    p99: Type.Optional(Duration('Bound on the 99th percentile latency.')),
-    p999: Type.Optional(Duration('Bound on the 99.9th percentile latency.')),
+    p50: Type.Optional(Duration('Bound on the median latency.', LATENCY_BOUNDS)),
+    p90: Type.Optional(Duration('Bound on the 90th percentile latency; not below p50.', LATENCY_BOUNDS)),
+    p99: Type.Optional(Duration('Bound on the 99th percentile latency; not below p90 or p50.', LATENCY_BOUNDS)),
+    p999: Type.Optional(Duration('Bound on the 99.9th percentile latency; not below p99, p90 or p50.', LATENCY_BOUNDS)),
   },
   { description: 'Latency bounds, measured by the client from the intended send time.', additionalProperties: false },
 );
@@ -380,7 +453,7 @@ export const VariantResult = Type.Object(
               maxLength: 1024,
             }),
           },
-          { additionalProperties: false },
+          { description: "One trial's capacity search.", additionalProperties: false },
         ),
         { description: 'max-throughput: the search of every trial, step by step.', maxItems: 50 },
       ),

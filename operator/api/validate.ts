@@ -1,15 +1,17 @@
 // Reading and validating ConcurrencyExperiment manifests: the one path from YAML text to a
 // defaulted, typed experiment, used by `conclab validate`, `conclab run` and the operator.
 //
-// Order, as the API server does it: parse, check apiVersion/kind, apply schema defaults,
+// Order, as kubectl and the API server do it: refuse a text too large to be an object before
+// reading it, read it as kubectl reads it (kubectl-parse.ts: YAML 1.1 as go-yaml resolves it),
+// check apiVersion/kind and metadata as the API server checks ObjectMeta, apply schema defaults,
 // validate against the schema (unknown fields are errors, as with kubectl's strict field
-// validation), then the cross-field rules of rules.ts. Every problem is collected, never just
-// the first, and each is one line: file, document, line, field path, the offending value and
-// what is allowed.
-import { readFile } from 'node:fs/promises';
+// validation), then the rules of rules.ts (bounds and cross-field rules, each also a CEL rule
+// of the CRD). Every problem is collected, never just the first, and each is one line: file,
+// document, line, field path, the offending value and what is allowed.
+import { open } from 'node:fs/promises';
 import Schema from 'typebox/schema';
-import { type Document, isMap, isNode, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import { applyDefaults } from './defaults.ts';
+import { type KubectlDocument, parseAsKubectl } from './kubectl-parse.ts';
 import { checkRules } from './rules.ts';
 import {
   API_VERSION,
@@ -17,6 +19,7 @@ import {
   ConcurrencyExperimentSpec,
   DURATION_PATTERN,
   KIND,
+  MAX_EXPERIMENT_NAME,
   QUANTITY_PATTERN,
   VARIANT_NAME_PATTERN,
 } from './schema.ts';
@@ -68,7 +71,19 @@ export class ManifestError extends Error {
 export interface CheckResult {
   experiments: ConcurrencyExperiment[];
   problems: Problem[];
+  /** Not problems, but worth saying: a duplicate key, whose later value kubectl uses too. */
+  warnings: Problem[];
 }
+
+/**
+ * The largest manifest read, in bytes; a larger one is refused before it is parsed. etcd stores
+ * at most 1.5 MiB per object (the API server takes 3 MiB per request), and a valid experiment
+ * is a few KiB plus its metadata, so nothing valid is lost and a huge file costs nothing.
+ */
+export const MAX_MANIFEST_BYTES = 1.5 * 1024 * 1024;
+
+/** The API server's bound on metadata.annotations: keys and values together, in bytes. */
+export const MAX_ANNOTATION_BYTES = 256 * 1024;
 
 type Segment = string | number;
 type JsonSchema = Record<string, unknown>;
@@ -246,27 +261,43 @@ function specProblems(spec: unknown): Array<{ segments: Segment[]; message: stri
   return out;
 }
 
+/** The one problem of a manifest over MAX_MANIFEST_BYTES (`bytes` may be a lower bound). */
+export function tooLarge(file: string, bytes: number): Problem {
+  const message = `is ${bytes} bytes, too large to be an experiment; allowed: a manifest of at most 1.5 MiB (${MAX_MANIFEST_BYTES} bytes), the most etcd stores for one object`;
+  return { file, document: 1, multiDocument: false, path: '', message };
+}
+
 /**
- * Line (1-based) of the field at `segments`: the line of its key in a mapping, of the item in a
- * list, or, for a field that is missing, of its nearest parent that exists.
+ * Reads a manifest file, or standard input for "-", reading no more than MAX_MANIFEST_BYTES + 1
+ * bytes: a larger input is refused unread. Throws the read error (ENOENT, EISDIR, ...).
  */
-function lineOf(doc: Document, lineCounter: LineCounter, segments: readonly Segment[]): number | undefined {
-  let node: unknown = doc.contents;
-  let offset = isNode(node) ? node.range?.[0] : undefined;
-  for (const segment of segments) {
-    if (isMap(node)) {
-      const pair = node.items.find((item) => (isScalar(item.key) ? item.key.value : item.key) === segment);
-      if (pair === undefined) break;
-      offset = isNode(pair.key) ? (pair.key.range?.[0] ?? offset) : offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof segment === 'number') {
-      const item: unknown = node.items[segment];
-      if (!isNode(item)) break;
-      offset = item.range?.[0] ?? offset;
-      node = item;
-    } else break;
+export async function readManifest(path: string): Promise<{ text: string } | { tooLarge: Problem }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const limit = MAX_MANIFEST_BYTES + 1;
+  if (path === '-') {
+    for await (const chunk of process.stdin) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size >= limit) return { tooLarge: tooLarge('<stdin>', size) };
+    }
+    return { text: Buffer.concat(chunks).toString('utf8') };
   }
-  return offset === undefined ? undefined : lineCounter.linePos(offset).line;
+  const handle = await open(path, 'r');
+  try {
+    const stats = await handle.stat();
+    if (stats.isFile() && stats.size >= limit) return { tooLarge: tooLarge(path, stats.size) };
+    const buffer = Buffer.alloc(limit);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, size, limit - size, null);
+      if (bytesRead === 0) break;
+      size += bytesRead;
+      if (size >= limit) return { tooLarge: tooLarge(path, stats.isFile() ? stats.size : size) };
+    }
+    return { text: buffer.subarray(0, size).toString('utf8') };
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -274,53 +305,67 @@ function lineOf(doc: Document, lineCounter: LineCounter, segments: readonly Segm
  * documents and all problems. Never throws on bad input.
  */
 export function checkManifest(text: string, file = '<input>'): CheckResult {
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: Problem[] = [];
+  const warnings: Problem[] = [];
   const experiments: ConcurrencyExperiment[] = [];
-  // A leading or trailing `---` makes an empty document; kubectl skips those too.
-  const nonEmpty = docs.filter(
-    (doc) =>
-      doc.errors.length > 0 || !(doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)),
-  );
-  const multiDocument = nonEmpty.length > 1;
-  nonEmpty.forEach((doc, index) => {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_MANIFEST_BYTES) return { experiments, problems: [tooLarge(file, bytes)], warnings };
+  // Empty and null documents are left out, as kubectl skips them.
+  const docs = parseAsKubectl(text);
+  const multiDocument = docs.length > 1;
+  docs.forEach((doc, index) => {
     const document = index + 1;
-    const report = (segments: readonly Segment[], message: string, line = lineOf(doc, lineCounter, segments)) =>
-      problems.push({ file, document, multiDocument, line, path: formatPath(segments), message });
-    if (doc.errors.length > 0) {
-      for (const error of doc.errors) {
-        report([], `YAML syntax error: ${error.message.split('\n')[0]}`, lineCounter.linePos(error.pos[0]).line);
-      }
-      return;
-    }
-    let object: unknown;
-    try {
-      object = doc.toJS({ maxAliasCount: 100 });
-    } catch (error) {
-      report([], `YAML cannot be read: ${(error as Error).message}`);
+    const at = (segments: readonly Segment[], line = doc.lineOf(segments)) => ({
+      file,
+      document,
+      multiDocument,
+      ...(line === undefined ? {} : { line }),
+      path: formatPath(segments),
+    });
+    for (const warning of doc.warnings)
+      warnings.push({ ...at([], warning.line), message: `warning: ${warning.message}` });
+    if (doc.error !== undefined) {
+      const message = doc.error.message.startsWith('YAML syntax error')
+        ? doc.error.message
+        : `YAML cannot be read: ${doc.error.message}`;
+      problems.push({ ...at([], doc.error.line), message });
       return;
     }
     const found: Problem[] = [];
-    const experiment = checkObject(object, (segments, message) =>
-      found.push({
-        file,
-        document,
-        multiDocument,
-        line: lineOf(doc, lineCounter, segments),
-        path: formatPath(segments),
-        message,
-      }),
-    );
+    for (const { object, prefix } of listItems(doc)) {
+      const experiment = checkObject(object, (segments, message) =>
+        found.push({ ...at([...prefix, ...segments]), message }),
+      );
+      if (experiment !== undefined) experiments.push(experiment);
+    }
     // In file order, so the lines read top to bottom like the manifest (sort is stable).
     problems.push(...found.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));
-    if (experiment !== undefined) experiments.push(experiment);
   });
-  if (nonEmpty.length === 0) {
+  if (docs.length === 0) {
     const message = `holds no YAML document; allowed: a ConcurrencyExperiment manifest (apiVersion: ${API_VERSION}, kind: ${KIND})`;
     problems.push({ file, document: 1, multiDocument: false, path: '', message });
   }
-  return { experiments, problems };
+  return { experiments, problems, warnings };
+}
+
+/**
+ * The objects of a document: the document itself, or, as kubectl reads any object with an
+ * `items` field (a List), each item, which takes the list's apiVersion and its kind without
+ * "List" when it names neither.
+ */
+function listItems(doc: KubectlDocument): Array<{ object: unknown; prefix: Segment[] }> {
+  const value = doc.value as Record<string, unknown> | null;
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, 'items'))
+    return [{ object: value, prefix: [] }];
+  const items = Array.isArray(value['items']) ? value['items'] : [];
+  const kind = typeof value['kind'] === 'string' ? value['kind'].replace(/List$/, '') : undefined;
+  return items.map((item, index) => {
+    const fields = item as Record<string, unknown>;
+    const inherits =
+      item !== null && typeof item === 'object' && fields['kind'] === undefined && fields['apiVersion'] === undefined;
+    const object = inherits ? { ...fields, apiVersion: value['apiVersion'], kind } : item;
+    return { object, prefix: ['items', index] };
+  });
 }
 
 /**
@@ -351,16 +396,7 @@ export function checkObject(
     if (!TOP_LEVEL_FIELDS.includes(name))
       problem([name], `is not a field of a ConcurrencyExperiment; allowed: ${TOP_LEVEL_FIELDS.join(', ')}`);
   }
-  const metadata = fields['metadata'];
-  if (metadata === undefined) {
-    problem(['metadata'], 'is missing; allowed: a mapping with at least name');
-  } else if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
-    problem(['metadata'], `${isWrongType(metadata)}; allowed: a mapping with at least name`);
-  } else {
-    const name = (metadata as Record<string, unknown>)['name'];
-    if (typeof name !== 'string' || name.length > 253 || !NAME_RE.test(name))
-      problem(['metadata', 'name'], `${formatValue(name)} is not a valid name; allowed: ${NAME_ALLOWED}`);
-  }
+  checkMetadata(fields['metadata'], problem);
   if (fields['spec'] === undefined) {
     problem(['spec'], 'is missing; allowed: a mapping with the fields workload, resources, variants, load, ...');
     return undefined;
@@ -374,6 +410,130 @@ export function checkObject(
   if (count > 0) return undefined;
   const { status: _status, ...rest } = fields;
   return { ...rest, spec } as unknown as ConcurrencyExperiment;
+}
+
+// ObjectMeta as the API server decodes (strict field validation) and validates it for a
+// namespaced custom resource (apimachinery's ValidateObjectMeta with NameIsDNSSubdomain).
+const METADATA_FIELDS = [
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+];
+const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const QUALIFIED_NAME_PART_RE = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const QUALIFIED_ALLOWED =
+  'a name of at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit, with an optional DNS subdomain prefix and "/" ("example.com/name")';
+const LABEL_VALUE_ALLOWED =
+  'a string of at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit, or empty';
+
+/** apimachinery's IsQualifiedName. */
+function isQualifiedName(key: string): boolean {
+  const parts = key.split('/');
+  if (parts.length > 2) return false;
+  const name = parts.at(-1) ?? '';
+  if (name.length === 0 || name.length > 63 || !QUALIFIED_NAME_PART_RE.test(name)) return false;
+  if (parts.length === 2) {
+    const prefix = parts[0] ?? '';
+    return prefix.length > 0 && prefix.length <= 253 && NAME_RE.test(prefix);
+  }
+  return true;
+}
+
+function checkStringMap(
+  value: unknown,
+  field: 'labels' | 'annotations',
+  problem: (segments: readonly Segment[], message: string) => void,
+): void {
+  if (value === undefined || value === null) return;
+  const where = ['metadata', field];
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    problem(where, `${isWrongType(value)}; allowed: a mapping of names to strings`);
+    return;
+  }
+  let bytes = 0;
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    if (!isQualifiedName(field === 'annotations' ? key.toLowerCase() : key))
+      problem(
+        [...where, key],
+        `${formatValue(key)} is not a valid ${field === 'labels' ? 'label' : 'annotation'} key; allowed: ${QUALIFIED_ALLOWED}`,
+      );
+    if (typeof item !== 'string') {
+      const hint = item === null ? '' : ` (write it quoted: "${String(item)}")`;
+      problem(
+        [...where, key],
+        `${isWrongType(item)}${hint}; allowed: ${field === 'labels' ? LABEL_VALUE_ALLOWED : 'a string'}`,
+      );
+      continue;
+    }
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(item);
+    if (field === 'labels' && item !== '' && (item.length > 63 || !QUALIFIED_NAME_PART_RE.test(item)))
+      problem([...where, key], `${formatValue(item)} is not a valid label value; allowed: ${LABEL_VALUE_ALLOWED}`);
+  }
+  if (field === 'annotations' && bytes > MAX_ANNOTATION_BYTES)
+    problem(
+      where,
+      `are ${bytes} bytes in total; allowed: at most ${MAX_ANNOTATION_BYTES} bytes (256 KiB) of keys and values, as the API server allows`,
+    );
+}
+
+/** The checks of metadata that the API server makes, for a manifest the CLI reads. */
+function checkMetadata(metadata: unknown, problem: (segments: readonly Segment[], message: string) => void): void {
+  if (metadata === undefined) {
+    problem(['metadata'], 'is missing; allowed: a mapping with at least name');
+    return;
+  }
+  if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+    problem(['metadata'], `${isWrongType(metadata)}; allowed: a mapping with at least name`);
+    return;
+  }
+  const fields = metadata as Record<string, unknown>;
+  for (const name of Object.keys(fields)) {
+    if (!METADATA_FIELDS.includes(name))
+      problem(['metadata', name], `is not a field of metadata; allowed: ${METADATA_FIELDS.join(', ')}`);
+  }
+  const name = fields['name'];
+  if (typeof name !== 'string' || name.length > 253 || !NAME_RE.test(name))
+    problem(['metadata', 'name'], `${formatValue(name)} is not a valid name; allowed: ${NAME_ALLOWED}`);
+  else if (name.length > MAX_EXPERIMENT_NAME)
+    problem(
+      ['metadata', 'name'],
+      `${formatValue(name)} has ${name.length} characters; allowed: at most ${MAX_EXPERIMENT_NAME} (the CRD's bound: the name becomes a label value of every pod)`,
+    );
+  const namespace = fields['namespace'];
+  if (namespace !== undefined && namespace !== null && namespace !== '') {
+    if (typeof namespace !== 'string' || namespace.length > 63 || !DNS_LABEL_RE.test(namespace))
+      problem(
+        ['metadata', 'namespace'],
+        `${formatValue(namespace)} is not a valid namespace; allowed: a DNS label of at most 63 characters: lower-case letters, digits and "-"`,
+      );
+  }
+  checkStringMap(fields['labels'], 'labels', problem);
+  checkStringMap(fields['annotations'], 'annotations', problem);
+  const finalizers = fields['finalizers'];
+  if (finalizers !== undefined && finalizers !== null) {
+    if (!Array.isArray(finalizers))
+      problem(['metadata', 'finalizers'], `${isWrongType(finalizers)}; allowed: a list of names`);
+    else
+      finalizers.forEach((finalizer, index) => {
+        if (typeof finalizer !== 'string' || !isQualifiedName(finalizer))
+          problem(
+            ['metadata', 'finalizers', index],
+            `${formatValue(finalizer)} is not a valid finalizer; allowed: ${QUALIFIED_ALLOWED}`,
+          );
+      });
+  }
 }
 
 /** `"four" is a string`, `is a list of 2 items`: the value is shown only when it is short. */
@@ -420,5 +580,7 @@ export function parseExperiment(text: string, file = '<input>'): ConcurrencyExpe
 
 /** Reads a manifest file and returns its experiments. Throws ManifestError, or the read error. */
 export async function loadExperiments(path: string): Promise<ConcurrencyExperiment[]> {
-  return parseExperiments(await readFile(path, 'utf8'), path);
+  const read = await readManifest(path);
+  if ('tooLarge' in read) throw new ManifestError([read.tooLarge]);
+  return parseExperiments(read.text, path);
 }

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { customResourceDefinition, toStructural } from '../../operator/api/crd.ts';
 import { CHART_CRD_FILE, CRD_FILE, generatedFiles, ROOT, staleFiles } from '../../operator/api/generate.ts';
 import { REFERENCE_END, REFERENCE_START } from '../../operator/api/reference.ts';
-import { CEL_RULES } from '../../operator/api/rules.ts';
+import { CEL_RULES, CROSS_FIELD_RULE_IDS } from '../../operator/api/rules.ts';
 import { ConcurrencyExperimentSpec, ConcurrencyExperimentStatus } from '../../operator/api/schema.ts';
 
 type JsonSchema = Record<string, unknown>;
@@ -72,6 +72,7 @@ test('the committed CRD parses as a v1 CRD with status subresource, short name a
       'Throughput=.status.verdict.throughputDelta',
       'P99=.status.verdict.p99Delta',
       'Blast-Radius=.status.verdict.blastRadius',
+      'Capacity=.status.verdict.capacity',
       'Age=.metadata.creationTimestamp',
     ],
   );
@@ -128,5 +129,26 @@ test('the README holds the generated reference between its markers', (t) => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const reference = readme.slice(readme.indexOf(REFERENCE_START), readme.indexOf(REFERENCE_END));
   t.true(reference.includes('| `spec.variants[].workers` | integer | yes |  | 1 to 256 |'));
-  for (const rule of CEL_RULES) t.true(reference.includes(rule.message), rule.id);
+  t.true(reference.includes('| `spec.load.duration` | duration |  | `"30s"` | `1s` to `24h` |'));
+  t.true(reference.includes('| `spec.resources.cpu` | quantity | yes |  | `10m` to `64` cores |'));
+  for (const rule of CEL_RULES)
+    if (CROSS_FIELD_RULE_IDS.has(rule.id)) t.true(reference.includes(rule.message), rule.id);
+});
+
+test('every bound is a CEL rule on its own field, naming the value in its message', (t) => {
+  const spec = (root['properties'] as Record<string, JsonSchema>)['spec']!;
+  const props = (s: JsonSchema) => s['properties'] as Record<string, JsonSchema>;
+  const stage = props(props(spec)['load']!)['stages']!['items'] as JsonSchema;
+  const [rule] = props(stage)['duration']!['x-kubernetes-validations'] as JsonSchema[];
+  t.regex(String(rule?.['rule']), /duration\(self\) >= duration\('1s'\) && duration\(self\) <= duration\('24h'\)/);
+  t.regex(String(rule?.['messageExpression']), /^self \+ /);
+  const [cpu] = props(props(spec)['resources']!)['cpu']!['x-kubernetes-validations'] as JsonSchema[];
+  t.regex(String(cpu?.['rule']), /quantity\(self\)\.compareTo\(quantity\('64'\)\) <= 0/);
+  t.false(JSON.stringify(root).includes('x-conclab-'), 'the bounds keywords stay out of the CRD');
+});
+
+test('metadata.name is bounded to 63 characters, the only metadata a CRD may bound', (t) => {
+  const metadata = (root['properties'] as Record<string, JsonSchema>)['metadata']!;
+  t.deepEqual(Object.keys(metadata['properties'] as JsonSchema), ['name']);
+  t.is(((metadata['properties'] as Record<string, JsonSchema>)['name'] as JsonSchema)['maxLength'], 63);
 });

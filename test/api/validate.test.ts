@@ -150,10 +150,13 @@ test('a YAML syntax error is one line with its line number', (t) => {
   ]);
 });
 
-test('a duplicate key is a YAML error, not a silent overwrite', (t) => {
-  const problems = lines(valid.replace('  trials', '').replace('rate: 120', 'rate: 120\n    rate: 130'));
-  t.is(problems.length, 1);
-  t.regex(problems[0] ?? '', /^x\.yaml:\d+: YAML syntax error: Map keys must be unique/);
+test('a duplicate key is not an error, as with kubectl: the later value wins and a warning says so', (t) => {
+  const result = checkManifest(valid.replace('rate: 120', 'rate: 120\n    rate: 130'), 'x.yaml');
+  t.deepEqual(result.problems, []);
+  t.is(result.experiments[0]?.spec.load.rate, 130);
+  t.deepEqual(result.warnings.map(formatProblem), [
+    'x.yaml:20: warning: duplicate key "rate": the later value is used, as kubectl does',
+  ]);
 });
 
 test('an empty file says what it should hold', (t) => {
@@ -175,9 +178,9 @@ test('wrong apiVersion, unknown top-level fields and a bad name are each reporte
 });
 
 test('a cross-field rule is reported with the schema problems of the same document', (t) => {
-  const text = valid.replace('    rate: 120\n', '').replace('workers: 4\n  load', 'workers: 300\n  load');
+  const text = valid.replace('    rate: 120\n', '').replace('workers: 4\n  load', 'workers: 0\n  load');
   t.deepEqual(lines(text), [
-    'x.yaml:17: spec.variants[1].workers: 300 is out of range; allowed: an integer from 1 to 256',
+    'x.yaml:17: spec.variants[1].workers: 0 is out of range; allowed: an integer from 1 to 256',
     'x.yaml:18: spec.load.rate: is missing; allowed: an arrival rate in requests per second, required when pattern is constant-arrival-rate',
   ]);
 });
@@ -194,7 +197,7 @@ test('parseExperiment throws a ManifestError listing every problem', (t) => {
     error.message,
     [
       'invalid ConcurrencyExperiment manifest (2 problems):',
-      'e.yaml:9: spec.resources.cpu: "99" is out of range; allowed: a CPU quantity from "10m" to "64"',
+      'e.yaml:9: spec.resources.cpu: "99" is too large; allowed: a quantity from 10m to 64 cores',
       'e.yaml:19: spec.load.rate: -1 is out of range; allowed: an integer from 1 to 1000000',
     ].join('\n'),
   );
