@@ -12,7 +12,6 @@
 // The record is checked against the one definition (operator/contracts/records.ts) and
 // completed with what only the kubelet knows about the step's workload pods: how their
 // containers last ended (OOMKilled, exit codes) and the images they ran.
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { TrialRecord, WorkloadEvent } from '../contracts/records.ts';
@@ -26,7 +25,8 @@ import {
   tokenSecretName,
 } from '../runtime/kube/names.ts';
 import { resultConfigMap } from '../runtime/kube/pod-spec.ts';
-import { readBoundedBody } from '../telemetry/request-body.ts';
+import { bearerTokenMatches } from '../telemetry/bearer-token.ts';
+import { readBoundedBody, respond } from '../telemetry/request-body.ts';
 import type { KubeClient } from './kube-client.ts';
 import { parseTrialRecord } from './phase-machine.ts';
 
@@ -113,21 +113,17 @@ function replicaOf(pod: V1Pod): number {
 }
 
 export async function handleResult(req: IncomingMessage, res: ServerResponse, deps: ResultsDeps): Promise<void> {
-  const reply = (code: number, message: string) => {
-    // The connection closes after an early refusal: the unread body must not be read.
-    res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(`${message}\n`);
-  };
+  // An answer before the body was read closes in stages, so a client still uploading reads it.
+  const reply = (code: number, message: string) =>
+    respond(req, res, code, { 'content-type': 'text/plain; charset=utf-8' }, `${message}\n`);
   if (req.method !== 'POST') return reply(405, 'use POST');
   const target = parseResultsPath(new URL(req.url ?? '/', 'http://x').pathname);
   if (!target) return reply(404, `expected ${RESULTS_PREFIX}NAMESPACE/EXPERIMENT/VARIANT/TRIAL`);
   const { namespace, name, variant, trial } = target;
   // The token first: nothing of an unauthenticated body is read.
-  const auth = req.headers.authorization ?? '';
-  const presented = auth.startsWith('Bearer ') ? auth.slice(7) : '';
   const secret = await deps.client.getSecret(namespace, tokenSecretName(name));
-  const expected = secret?.data?.['token'] ? Buffer.from(secret.data['token'], 'base64') : undefined;
-  const given = Buffer.from(presented);
-  if (!expected || expected.length !== given.length || !timingSafeEqual(expected, given)) {
+  const expected = secret?.data?.['token'] ? Buffer.from(secret.data['token'], 'base64').toString('utf8') : '';
+  if (!expected || !bearerTokenMatches(req.headers.authorization, expected)) {
     return reply(401, 'missing or wrong bearer token for this experiment');
   }
   const body = await readBoundedBody(req, res, { maxBytes: MAX_RESULT_BYTES, deadlineMillis: BODY_DEADLINE_MILLIS });

@@ -194,6 +194,31 @@ export function blastTable(report: JsonReport): Table | undefined {
   };
 }
 
+/** max-throughput: each trial's search, step by step, and the capacity it found. */
+export function searchTable(report: JsonReport): Table | undefined {
+  const searched = report.trials.filter((t) => t.search);
+  if (searched.length === 0) return undefined;
+  return {
+    headers: ['variant', 'trial', 'capacity req/s', 'search ended', 'steps (rate: outcome, p99 ms)'],
+    align: ['left', 'right', 'right', 'left', 'left'],
+    rows: searched.map((t) => {
+      const search = t.search as NonNullable<typeof t.search>;
+      return [
+        t.variant,
+        String(t.trial),
+        num(search.capacity),
+        search.end,
+        search.steps
+          .map(
+            (st) =>
+              `${num(st.rate)}: ${st.unreliable ? 'unjudged' : st.passed ? 'ok' : 'failed'} ${ms(st.latencyMillis.p99)}`,
+          )
+          .join(', '),
+      ];
+    }),
+  };
+}
+
 export function trialsTable(report: JsonReport): Table {
   return {
     headers: [

@@ -10,6 +10,7 @@ import {
   percent,
   representativeBlast,
   resultsTable,
+  searchTable,
   seconds,
   serverTable,
   type Table,
@@ -259,6 +260,12 @@ export function renderHtml(input: ReportModel | JsonReport): string {
     body.push('<h3>Capacity check</h3><ul>');
     for (const v of capacity) body.push(`<li><strong>${e(v.name)}</strong>: ${e(v.capacity?.note ?? '')}</li>`);
     body.push('</ul>');
+  }
+
+  const search = searchTable(report);
+  if (search) {
+    body.push('<h2 id="capacity-search">Capacity search</h2>');
+    body.push(htmlTable(search, 'search'));
   }
 
   const blast = blastTable(report);

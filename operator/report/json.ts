@@ -6,10 +6,10 @@
 import Type from 'typebox';
 import Schema from 'typebox/schema';
 import type { BlastRadius } from '../analysis/blast-radius.ts';
-import type { LatencySummary } from '../contracts/histogram.ts';
 import type { MeanEstimate } from '../analysis/stats.ts';
 import type { TrialSummary, VariantSummary } from '../analysis/variant-summary.ts';
 import { ConcurrencyExperimentSpec, MODELS, VariantResult, Verdict } from '../api/schema.ts';
+import type { LatencySummary } from '../contracts/histogram.ts';
 // The record types are the contracts' own: a report carries what was measured in their shape.
 import { CapacitySearch, InjectedFault, ReplicaFacts, ResourceUsage, WorkloadEvent } from '../contracts/records.ts';
 import type { ReportModel, TrialSeries } from './model.ts';

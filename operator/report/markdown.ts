@@ -9,6 +9,7 @@ import {
   percent,
   representativeBlast,
   resultsTable,
+  searchTable,
   seconds,
   serverTable,
   type Table,
@@ -110,6 +111,18 @@ export function renderMarkdown(input: ReportModel | JsonReport): string {
         .map(([k, n]) => `${k} ${n}`);
       out.push(`- **${v.name}**: ${parts.join(', ')}; dropped ${v.errors.dropped}`);
     }
+    out.push('');
+  }
+
+  const search = searchTable(report);
+  if (search) {
+    out.push('## Capacity search');
+    out.push('');
+    out.push(
+      'max-throughput: each trial steps the offered rate up while the SLO holds, then bisects between the best pass and the lowest failure; capacity is the highest rate that passed.',
+    );
+    out.push('');
+    out.push(markdownTable(search));
     out.push('');
   }
 

@@ -8,6 +8,7 @@ import {
   percent,
   representativeBlast,
   resultsTable,
+  searchTable,
   seconds,
   type Table,
   timelineText,
@@ -89,6 +90,12 @@ export function renderTerminal(input: ReportModel | JsonReport, options: Termina
   );
   out.push('');
   out.push(...alignTable(fitTable(resultsTable(report), options.widthColumns), header));
+  const search = searchTable(report);
+  if (search) {
+    out.push('');
+    out.push(c('bold', 'capacity search (max-throughput)'));
+    out.push(...alignTable(fitTable(search, options.widthColumns), header));
+  }
   const blast = blastTable(report);
   if (blast) {
     out.push('');

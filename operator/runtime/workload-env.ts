@@ -83,7 +83,9 @@ export function workloadEnv(
   env['OTEL_TRACES_SAMPLER_ARG'] = String(tracingOf(spec).sampleRatio);
   env['OTEL_EXPORTER_OTLP_PROTOCOL'] = 'http/protobuf';
   env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] = tracing.tracesEndpoint;
-  env['OTEL_EXPORTER_OTLP_TRACES_HEADERS'] = `authorization=Bearer ${tracing.token}`;
+  // Header values are percent-encoded in this variable (the OpenTelemetry spec's W3C-baggage
+  // form): the space of "Bearer <token>" is %20, which every SDK decodes.
+  env['OTEL_EXPORTER_OTLP_TRACES_HEADERS'] = `authorization=Bearer%20${tracing.token}`;
   return env;
 }
 

@@ -70,7 +70,7 @@ const cases: Case[] = [
       events: [
         { atSeconds: 10.1, kind: 'not-ready', detail: 'workload process was killed by SIGABRT' },
         { atSeconds: 12.6, kind: 'ready' },
-        { atSeconds: 12.6, kind: 'process-restart', detail: '{"replica":0,"coldStartMillis":2300,"downMillis":2500}' },
+        { atSeconds: 12.6, kind: 'process-restart', coldStartMillis: 2300, downMillis: 2500 },
       ],
       deadWorkersFrom: { second: 10, workers: [0, 1, 2, 3] },
       seconds: 30,

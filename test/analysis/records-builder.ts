@@ -2,10 +2,16 @@
 // per-second series that a real run produces (a flat line, a dip and recovery, an outage and
 // a restart), with every field filled the way the engine fills it.
 
-import { encodeHistogram, newHistogram } from '../../operator/contracts/histogram.ts';
 import type { Environment, ExperimentRun } from '../../operator/analysis/run.ts';
 import type { ConcurrencyExperiment, FaultKind } from '../../operator/api/schema.ts';
-import type { InjectedFault, ResourceUsage, TrialRecord, WorkloadEvent } from '../../operator/contracts/records.ts';
+import { encodeHistogram, newHistogram } from '../../operator/contracts/histogram.ts';
+import type {
+  CapacitySearch,
+  InjectedFault,
+  ResourceUsage,
+  TrialRecord,
+  WorkloadEvent,
+} from '../../operator/contracts/records.ts';
 import type { ErrorKind, LoadResult, SecondSample } from '../../operator/load/types.ts';
 import type { SpanAggregate } from '../../operator/telemetry/types.ts';
 
@@ -29,13 +35,22 @@ export interface TrialShape {
   inFlightAtEnd?: number;
   startedAtMillis?: number;
   fault?: { atSeconds: number; kind?: FaultKind; worker?: number; restartedAtSeconds?: number };
-  events?: { atSeconds: number; kind: WorkloadEvent['kind']; worker?: number; detail?: string }[];
+  events?: {
+    atSeconds: number;
+    kind: WorkloadEvent['kind'];
+    worker?: number;
+    detail?: string;
+    coldStartMillis?: number;
+    downMillis?: number;
+  }[];
   workers?: number;
   /** Workers that serve nothing from this second on (the broken one, or all after an abort). */
   deadWorkersFrom?: { second: number; workers: number[] };
   /** Share of requests that produce spans. */
   sampleRatio?: number;
   usage?: Partial<ResourceUsage> | null;
+  /** A max-throughput search the trial ran (the record keeps it). */
+  search?: CapacitySearch;
   unreliable?: boolean;
   failure?: string;
 }
@@ -150,6 +165,8 @@ export function buildTrial(shape: TrialShape = {}): TrialRecord {
     kind: e.kind,
     ...(e.worker === undefined ? {} : { worker: e.worker }),
     ...(e.detail === undefined ? {} : { detail: e.detail }),
+    ...(e.coldStartMillis === undefined ? {} : { coldStartMillis: e.coldStartMillis }),
+    ...(e.downMillis === undefined ? {} : { downMillis: e.downMillis }),
   }));
 
   const usage: ResourceUsage | undefined =
@@ -171,6 +188,7 @@ export function buildTrial(shape: TrialShape = {}): TrialRecord {
     trial,
     load,
     ...(usage ? { usage } : {}),
+    ...(shape.search ? { search: shape.search } : {}),
     spans,
     faults,
     events,

@@ -132,7 +132,7 @@ test('workloads export spans to the Service ClusterIP with the token from the Se
   const env = (d.apply[0] as V1Pod).spec?.containers[0]?.env ?? [];
   const value = (name: string) => env.find((e) => e.name === name);
   t.is(value('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')?.value, 'http://10.96.0.9:4318/v1/traces');
-  t.is(value('OTEL_EXPORTER_OTLP_TRACES_HEADERS')?.value, 'authorization=Bearer $(CONCLAB_TOKEN)');
+  t.is(value('OTEL_EXPORTER_OTLP_TRACES_HEADERS')?.value, 'authorization=Bearer%20$(CONCLAB_TOKEN)');
   t.deepEqual(value('CONCLAB_TOKEN')?.valueFrom?.secretKeyRef, { name: 'cx-e-results-token', key: 'token' });
   t.true(
     env.findIndex((e) => e.name === 'CONCLAB_TOKEN') <

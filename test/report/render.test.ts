@@ -4,8 +4,10 @@ import path from 'node:path';
 import test from 'ava';
 import { parseJsonReport, toJsonReport } from '../../operator/report/json.ts';
 import { renderMarkdown } from '../../operator/report/markdown.ts';
+import { buildReport } from '../../operator/report/model.ts';
 import { alignTable, renderTerminal, shouldUseColor } from '../../operator/report/terminal.ts';
 import { renderReport, writeReports } from '../../operator/report/write.ts';
+import { buildExperiment, buildRun } from '../analysis/records-builder.ts';
 import { crashReport, quickstartReport } from './report-fixture.ts';
 
 const crash = crashReport();
@@ -130,4 +132,49 @@ test('the terminal shows each faulted variant with its per-second timeline aroun
   // A narrow terminal cuts timeline rows instead of wrapping them.
   const narrow = renderTerminal(crash, { color: false, widthColumns: 60 });
   for (const line of narrow.split('\n').filter((l) => l.startsWith('  ok/s'))) t.true(line.length <= 60, line);
+});
+
+test('a max-throughput search is shown step by step and its capacity reaches status and the printer column', (t) => {
+  const step = (rate: number, passed: boolean, p99: number) => ({
+    rate,
+    passed,
+    failureRate: passed ? 0 : 0.2,
+    completedPerSecond: passed ? rate : rate * 0.8,
+    latencyMillis: { p50: 2, p90: 5, p99, p999: p99 * 2 },
+    unreliable: false,
+  });
+  const search = (capacity: number) => ({
+    capacity,
+    end: 'converged' as const,
+    lowestFailingRate: capacity + 20,
+    steps: [step(100, true, 8), step(200, true, 12), step(400, false, 900), step(capacity, true, 30)],
+  });
+  const run = buildRun(
+    {
+      process: (i) => ({ rate: 300, search: search(300 + i) }),
+      thread: (i) => ({ rate: 200, search: search(200 + i) }),
+    },
+    {
+      experiment: buildExperiment({
+        trials: 3,
+        load: { ...buildExperiment().spec.load, pattern: 'max-throughput', rate: 100 },
+      }),
+    },
+  );
+  const report = toJsonReport(buildReport(run, { generatedAt: new Date(0), seed: 1 }));
+  const md = renderMarkdown(report);
+  t.true(md.includes('## Capacity search'));
+  t.regex(md, /\| process \| 1 \| 301 \| converged \| 100: ok 8, 200: ok 12, 400: failed 900, 301: ok 30 \|/);
+  const processRow = report.results.find((r) => r.name === 'process');
+  t.is(processRow?.capacity, 302);
+  t.deepEqual(
+    processRow?.search?.map((s) => [s.trial, s.capacity, s.steps]),
+    [
+      [1, 301, '100 ok, 200 ok, 400 failed, 301 ok'],
+      [2, 302, '100 ok, 200 ok, 400 failed, 302 ok'],
+      [3, 303, '100 ok, 200 ok, 400 failed, 303 ok'],
+    ],
+  );
+  t.is(report.verdict.capacity, 'process 302 / thread 202 req/s');
+  t.regex(renderTerminal(report, { color: false, widthColumns: 200 }), /capacity search \(max-throughput\)/);
 });

@@ -32,11 +32,7 @@ export function crashReport(): ReportModel {
         events: [
           { atSeconds: 10.1, kind: 'not-ready', detail: 'workload process was killed by SIGABRT' },
           { atSeconds: 12.4, kind: 'ready' },
-          {
-            atSeconds: 12.4,
-            kind: 'process-restart',
-            detail: '{"replica":0,"coldStartMillis":2100,"downMillis":2300}',
-          },
+          { atSeconds: 12.4, kind: 'process-restart', coldStartMillis: 2100, downMillis: 2300 },
         ],
         deadWorkersFrom: { second: 10, workers: [0, 1, 2, 3] },
         usage: { peakMemoryBytes: (70 + trial) * 1024 * 1024, restarts: 1 },
