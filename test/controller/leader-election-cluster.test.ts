@@ -99,8 +99,6 @@ process.exitCode = await operatorCommand(process.argv.slice(1));`;
       ns,
       '--http-port',
       '0',
-      '--otlp-port',
-      '0',
       '--leader-elect',
       '--lease-namespace',
       ns,
@@ -147,7 +145,6 @@ test.serial('`conclab operator` rejects a bad duration with the flag named, exit
     const code = await operatorCommand([
       '--kubeconfig',
       plane().kubeconfigPath,
-      '--otlp-port=-1',
       '--leader-elect',
       '--lease-duration',
       'soon',
