@@ -35,7 +35,7 @@ test('abort: threads lose about all capacity (>= 90%) until the process restarts
   const exits = eventsOf(processes, 'worker-exit');
   t.is(exits.length, 1);
   t.is(exits[0]!.worker, EXPECTED_WORKER);
-  t.regex(exits[0]!.detail ?? '', /SIGABRT/);
+  t.regex(exits[0]!.exit ?? '', /SIGABRT/, 'the exit as the supervisor saw it');
   t.true(pb.workersReplaced >= 1, 'the supervisor replaced the worker');
   t.true(pb.recovered, 'throughput recovered to 95% of the baseline and held');
   // Threads lost strictly more than processes: the point of the comparison.

@@ -8,8 +8,8 @@ import { type BlastRadius, blastRadiusOfTrial } from '../../operator/analysis/bl
 import type { FaultKind } from '../../operator/api/schema.ts';
 import { parseDurationMillis } from '../../operator/api/units.ts';
 import { parseExperiment } from '../../operator/api/validate.ts';
+import type { TrialRecord } from '../../operator/contracts/records.ts';
 import { describeEnvironment } from '../../operator/engine/environment.ts';
-import type { TrialRecord } from '../../operator/engine/records.ts';
 import { type EngineEvent, runExperiment } from '../../operator/engine/run-experiment.ts';
 import { runBuiltinLoad } from '../../operator/load/builtin.ts';
 import { createLocalRuntime } from '../../operator/runtime/local/index.ts';
@@ -60,6 +60,7 @@ spec:
     runtime,
     drive: (plan) => runBuiltinLoad(plan),
     receiver,
+    receiverToken: receiver.token,
     parseMillis: parseDurationMillis,
     environment: describeEnvironment({ runtime: runtime.name, cgroupVersion: runtime.cgroupVersion, warnings: [] }),
     restartWaitMillis: 60_000,

@@ -23,5 +23,5 @@ test('throw: only that worker is lost under threads and under processes (peak lo
       `${name} ok/s after the fault: ${trial.afterFault.join(' ')}`,
     );
   }
-  t.regex(eventsOf(threads, 'worker-exit')[0]!.detail ?? '', /uncaught exception/);
+  t.regex(eventsOf(threads, 'worker-exit')[0]!.exit ?? '', /uncaught exception/);
 });

@@ -1,15 +1,17 @@
 // One cgroup per variant per trial: create it in every hierarchy conclab uses, write the
 // limits, read them back, read usage, kill what is inside and remove it. Names carry the
-// owning process id and a per-runtime id, so that cleanup of one runtime never touches the
-// groups of another runtime running at the same time (another test file, another user), and
-// groups left by a crashed run can be recognised: their owner process is gone.
-import { readdirSync, statSync } from 'node:fs';
+// owning process (its pid and start time) and a per-runtime id, so that cleanup of one runtime
+// never touches the groups of another runtime running at the same time (another test file,
+// another user), and groups left by a killed run are recognised at once: no live process has
+// that pid with that start time (a pid alone could have been reused by an unrelated process).
+import { readdirSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CgroupLayout } from './cgroup-detect.ts';
 import { type LimitWrite, parseV1Limits, parseV2Limits, type ReadLimits } from './cgroup-limits.ts';
 import { type GroupUsage, parseV1Usage, parseV2Usage } from './cgroup-usage.ts';
+import { processStartTicks } from './process-tree.ts';
 
 export type UsableLayout = Exclude<CgroupLayout, { version: 'none' }>;
 
@@ -21,7 +23,9 @@ export interface CgroupGroup {
 }
 
 const NAME_PREFIX = 'conclab-';
-const NAME_PATTERN = /^conclab-(\d+)-([0-9a-f]+)-/;
+// conclab-<pid>[.<start ticks>]-<runtime id>-...; names without the start time are older
+// conclab versions' (and the test node agent's), judged by the pid alone.
+const NAME_PATTERN = /^conclab-(\d+)(?:\.(\d+))?-([0-9a-f]+)-(.*)$/;
 
 function slug(s: string, max: number): string {
   const cleaned = s
@@ -31,42 +35,60 @@ function slug(s: string, max: number): string {
   return (cleaned || 'x').slice(0, max);
 }
 
-/** The prefix every group of one runtime instance starts with. */
-export function runtimePrefix(ownerPid: number, runtimeId: string): string {
-  return `${NAME_PREFIX}${ownerPid}-${runtimeId}-`;
+/**
+ * The prefix every group of one runtime instance starts with. With the owner's start time
+ * (processStartTicks) a later process reusing the pid is not mistaken for the owner.
+ */
+export function runtimePrefix(ownerPid: number, runtimeId: string, ownerStartTicks?: number): string {
+  const owner = ownerStartTicks === undefined ? `${ownerPid}` : `${ownerPid}.${ownerStartTicks}`;
+  return `${NAME_PREFIX}${owner}-${runtimeId}-`;
 }
 
-/** A group name: conclab-<ownerPid>-<runtimeId>-<experiment>-<variant>-t<trial>-<suffix>. */
+/** A group name: conclab-<ownerPid>[.<ownerStartTicks>]-<runtimeId>-<experiment>-<variant>-t<trial>-<suffix>. */
 export function groupName(parts: {
   ownerPid: number;
+  ownerStartTicks?: number;
   runtimeId: string;
   experiment: string;
   variant: string;
   trial: number;
   suffix: string;
 }): string {
-  return `${runtimePrefix(parts.ownerPid, parts.runtimeId)}${slug(parts.experiment, 60)}-${slug(parts.variant, 40)}-t${parts.trial}-${parts.suffix}`;
+  return `${runtimePrefix(parts.ownerPid, parts.runtimeId, parts.ownerStartTicks)}${slug(parts.experiment, 60)}-${slug(parts.variant, 40)}-t${parts.trial}-${parts.suffix}`;
+}
+
+export interface GroupOwner {
+  ownerPid: number;
+  /** Start time of the owner in clock ticks since boot; undefined in names that lack it. */
+  ownerStartTicks: number | undefined;
+  runtimeId: string;
+  /** The rest of the name: experiment-variant-t<trial>-<suffix>. */
+  rest: string;
 }
 
 /** Owner of a conclab group name, or undefined when the name is not one of ours. */
-export function parseGroupOwner(name: string): { ownerPid: number; runtimeId: string } | undefined {
+export function parseGroupOwner(name: string): GroupOwner | undefined {
   const m = NAME_PATTERN.exec(name);
   if (!m) return undefined;
-  return { ownerPid: Number(m[1]), runtimeId: m[2] ?? '' };
+  return {
+    ownerPid: Number(m[1]),
+    ownerStartTicks: m[2] === undefined ? undefined : Number(m[2]),
+    runtimeId: m[3] ?? '',
+    rest: m[4] ?? '',
+  };
 }
 
+/** Tells whether the process that owns a group still runs: same pid, and same start time where the name has one. */
+export type OwnerAlive = (pid: number, startTicks: number | undefined) => boolean;
+
 /**
- * Whether a group left in the hierarchy belongs to a run that is gone: its owner process no
- * longer exists and the group is older than minAgeMillis (a guard against racing a run that is
- * just starting in a process we cannot see).
+ * Whether a group left in the hierarchy belongs to a run that is gone (a crashed or SIGKILLed
+ * conclab): no live process is its owner. Names that are not conclab's are never stale.
  */
-export function isStaleGroup(
-  name: string,
-  facts: { ownerAlive: (pid: number) => boolean; ageMillis: number; minAgeMillis: number },
-): boolean {
+export function isStaleGroup(name: string, ownerAlive: OwnerAlive): boolean {
   const owner = parseGroupOwner(name);
   if (!owner) return false;
-  return !facts.ownerAlive(owner.ownerPid) && facts.ageMillis >= facts.minAgeMillis;
+  return !ownerAlive(owner.ownerPid, owner.ownerStartTicks);
 }
 
 /** The directories under which groups are created, one per distinct hierarchy. */
@@ -259,7 +281,7 @@ export function groupFromName(layout: UsableLayout, name: string, cgroupParent =
   };
 }
 
-function pidAlive(pid: number): boolean {
+function pidExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -268,13 +290,9 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-function ageMillis(group: CgroupGroup): number {
-  try {
-    return Date.now() - statSync(group.dirs.memory).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
+/** The owner check of this machine: the pid's start time must match where the name records it. */
+export const ownerAliveOnThisMachine: OwnerAlive = (pid, startTicks) =>
+  startTicks === undefined ? pidExists(pid) : processStartTicks(pid) === startTicks;
 
 /**
  * Removes conclab groups whose owner process is gone (a crashed or killed earlier run), killing
@@ -283,20 +301,31 @@ function ageMillis(group: CgroupGroup): number {
  */
 export async function sweepStaleGroups(
   layout: UsableLayout,
-  options: { minAgeMillis: number; cgroupParent?: string },
+  options: { cgroupParent?: string; ownerAlive?: OwnerAlive } = {},
 ): Promise<string[]> {
   const removed: string[] = [];
+  const alive = options.ownerAlive ?? ownerAliveOnThisMachine;
   for (const name of listConclabGroups(layout, options.cgroupParent)) {
-    const group = groupFromName(layout, name, options.cgroupParent);
-    if (
-      !isStaleGroup(name, { ownerAlive: pidAlive, ageMillis: ageMillis(group), minAgeMillis: options.minAgeMillis })
-    ) {
-      continue;
-    }
-    await removeGroup(group).then(
+    if (!isStaleGroup(name, alive)) continue;
+    await removeGroup(groupFromName(layout, name, options.cgroupParent)).then(
       () => removed.push(name),
       () => {},
     );
   }
   return removed;
+}
+
+/** Live owners (other than `self`) of conclab groups present now: runs sharing this machine. */
+export function liveOtherOwners(
+  layout: UsableLayout,
+  options: { cgroupParent?: string; selfPid: number; ownerAlive?: OwnerAlive },
+): { pid: number; groups: string[] }[] {
+  const alive = options.ownerAlive ?? ownerAliveOnThisMachine;
+  const byPid = new Map<number, string[]>();
+  for (const name of listConclabGroups(layout, options.cgroupParent)) {
+    const owner = parseGroupOwner(name);
+    if (!owner || owner.ownerPid === options.selfPid || !alive(owner.ownerPid, owner.ownerStartTicks)) continue;
+    byPid.set(owner.ownerPid, [...(byPid.get(owner.ownerPid) ?? []), name]);
+  }
+  return [...byPid].map(([pid, groups]) => ({ pid, groups }));
 }

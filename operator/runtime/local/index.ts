@@ -6,13 +6,20 @@
 // that puts its own pid into the group and then execs the workload (so the workload, its
 // children and threads never run a single instruction outside the group), wait for its ready
 // line, restart it in the same group on the same ports if it dies (as a container runtime
-// would), read CPU, throttling and peak memory after the load, then SIGTERM, SIGKILL whatever
-// is left in the group, and remove the group.
+// would), then SIGTERM, SIGKILL whatever is left in the group, and remove the group. Usage is
+// not read here: the workload's supervisor reports its own group's counters in GET /stats
+// (CONCLAB_OWN_CGROUP=true), which the trial runner reads the same way as in a pod.
+//
+// Groups a killed earlier run left behind (their owner pid and start time match no live
+// process) are removed at the first start of a runtime, before anything of this run exists.
+// A workload that cannot start under the memory budget is reported as out of memory, with
+// the smallest budget that would start it, measured by one start without the memory limit.
 //
 // Where cgroups cannot be written, the runtime pins workloads to CPUs instead and says so
 // loudly in `warnings`, which go into the report: budgets are then approximate.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +37,9 @@ import {
   hasSwapLimit,
   listConclabGroups,
   listGroupPids,
+  liveOtherOwners,
   parentDirs,
+  parseGroupOwner,
   procsFiles,
   readGroupLimits,
   readGroupUsage,
@@ -43,7 +52,7 @@ import {
 } from './cgroup-group.ts';
 import { type Budget, limitWrites, type ReadLimits, validateBudget } from './cgroup-limits.ts';
 import { freePorts } from './free-port.ts';
-import { descendants } from './process-tree.ts';
+import { descendants, processStartTicks } from './process-tree.ts';
 import {
   describeExit,
   type ExitStatus,
@@ -81,8 +90,6 @@ export interface LocalRuntimeOptions {
   layout?: CgroupLayout;
   /** CPUs to place workloads and the load generator on; default: this process's affinity. */
   cpus?: number[];
-  /** cleanup() removes conclab groups of dead owners at least this old. Default 60000. */
-  staleGroupMinAgeMillis?: number;
   /** Budget from the launch; default: spec.resources parsed with api/units.ts. */
   budget?: (launch: WorkloadLaunch) => Budget;
   /** Extra environment for every workload (after the inherited one, before the workload's own). */
@@ -95,7 +102,7 @@ export interface LocalRuntimeOptions {
 export interface LocalRuntime extends Runtime {
   /** 'v1' | 'v2' when limits are enforced by cgroups, 'none' in the affinity fallback. */
   readonly cgroupVersion: 'v1' | 'v2' | 'none';
-  /** Every stdout JSON line of the workload and the runtime's own events (process-exit, process-restart). */
+  /** Every stdout JSON line of the workload and the runtime's own lines (process-exit, process-restart). */
   observedLines(deployed: DeployedWorkload): ObservedLine[];
   /** The cgroups of a deployment (one per replica); empty in the fallback. */
   groups(deployed: DeployedWorkload): CgroupGroup[];
@@ -108,6 +115,11 @@ export interface LocalRuntime extends Runtime {
    * use, when the machine has one to spare for the given CPU budget; otherwise adds a warning.
    */
   pinLoadGenerator(cpuCores: number, pid?: number): Promise<CpuPlacement>;
+  /**
+   * Removes the groups of runs that are gone (owner pid and start time match no live process),
+   * killing what is left in them; returns their names. start() does it once by itself.
+   */
+  sweepLeftovers(): Promise<string[]>;
 }
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -167,6 +179,22 @@ function affinityWarning(reason: string): string {
     'Fix: run conclab as root on a host with writable cgroups (v2 with the cpu and memory controllers, or v1 cpu, ' +
     'cpuacct and memory), or give it a delegated writable cgroup with the cgroupParent option.'
   );
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
+/**
+ * A memory budget that starts a workload measured at `peakBytes` before ready: 10% headroom,
+ * rounded up to 16 MiB, and always above the budget that failed.
+ */
+export function suggestMemory(peakBytes: number, failedBytes: number): string {
+  const step = 16 * 1048576;
+  const up = (n: number) => Math.ceil(n / step) * step;
+  let bytes = up(peakBytes * 1.1);
+  if (bytes <= failedBytes) bytes = up(failedBytes * 1.5);
+  return `${bytes / 1048576}Mi`;
 }
 
 function errorCode(err: unknown): string {
@@ -243,7 +271,8 @@ function inheritedEnv(): Record<string, string> {
 
 export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRuntime {
   const runtimeId = randomBytes(3).toString('hex');
-  const prefix = runtimePrefix(process.pid, runtimeId);
+  const ownerStartTicks = processStartTicks(process.pid);
+  const prefix = runtimePrefix(process.pid, runtimeId, ownerStartTicks);
   const cgroupParent = options.cgroupParent ?? '';
   const readyTimeoutMillis = options.readyTimeoutMillis ?? 30_000;
   const stopGraceMillis = options.stopGraceMillis ?? 5_000;
@@ -275,7 +304,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
 
   // A crash of conclab must not leave workloads running: on exit (also after an uncaught
   // exception) kill every workload synchronously. The groups themselves are removed by the
-  // next run's cleanup(), which recognises them by their dead owner pid.
+  // next runtime's first start(), which recognises them by their dead owner.
   const onExit = () => {
     for (const d of deployments.values()) {
       for (const r of d.replicas) {
@@ -309,7 +338,12 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
     return [...pin, ...argvBase];
   }
 
-  async function launch(d: Deployment, replica: Replica, argv: string[]): Promise<RunningWorkload> {
+  async function launch(
+    d: Deployment,
+    replica: Replica,
+    argv: string[],
+    onLine: (l: ObservedLine) => void = (l) => record(d, l),
+  ): Promise<RunningWorkload> {
     const env = {
       ...d.env,
       ...workloadEnv(d.launch, { replica: replica.index, userEnv: options.userEnv ?? process.env }),
@@ -326,7 +360,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
       cwd: options.cwd ?? REPO_ROOT,
       label,
       readyTimeoutMillis,
-      onLine: (l) => record(d, l),
+      onLine,
       signal: d.abort.signal,
     });
   }
@@ -426,6 +460,123 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
     });
   }
 
+  let swept: Promise<string[]> | undefined;
+  async function sweepDeadOwners(): Promise<string[]> {
+    if (mode.kind !== 'cgroup') return [];
+    return sweepStaleGroups(mode.layout, { cgroupParent }).catch(() => []);
+  }
+
+  /** Another live conclab's workloads on this machine share its CPUs: the report must say so. */
+  function warnIfShared(): void {
+    if (mode.kind !== 'cgroup') return;
+    for (const other of liveOtherOwners(mode.layout, { cgroupParent, selfPid: process.pid })) {
+      const experiments = [...new Set(other.groups.map((g) => parseGroupOwner(g)?.rest.replace(/-t\d+-[^-]*$/, '')))];
+      warn(
+        `MACHINE SHARED: another conclab (pid ${other.pid}; ${experiments.join(', ')}) ran workloads on this machine ` +
+          'while this run measured: both compete for the same CPUs and memory bandwidth, so the figures of both are ' +
+          'disturbed. Run one experiment at a time (conclab run waits for another conclab run by itself).',
+      );
+    }
+  }
+
+  /**
+   * A workload killed before it was ready: when the group's OOM killer did it, say so (the exit
+   * status alone says SIGKILL or "code 1"), and measure what it needs to start, by one start of
+   * the same command without the memory limit (the CPU quota stays), to name the fix.
+   */
+  async function explainStartFailure(
+    d: Deployment,
+    replica: Replica,
+    placement: CpuPlacement,
+    budget: Budget,
+    err: Error,
+  ): Promise<Error> {
+    if (mode.kind !== 'cgroup' || !replica.group) return err;
+    const oomKills = await readGroupUsage(replica.group).then(
+      (u) => u.oomKills,
+      () => 0,
+    );
+    if (oomKills === 0) return err;
+    const label = d.replicas.length > 1 ? `${d.label} replica ${replica.index}` : d.label;
+    const what = err.message.startsWith(`${label}: `) ? err.message.slice(label.length + 2) : err.message;
+    const asked = d.launch.experiment.spec.resources.memory;
+    const head =
+      `${label}: out of memory before it was ready: the kernel's OOM killer ended ${oomKills} ` +
+      `process${oomKills === 1 ? '' : 'es'} of its cgroup at the memory limit of ${mib(budget.memoryBytes)} ` +
+      `(spec.resources.memory: ${asked}); ${what.replace(/^the workload /, 'then the workload ')}.`;
+    const peak = await startPeakWithoutMemoryLimit(d, placement, budget);
+    if ('error' in peak) {
+      return new Error(
+        `${head} Without the memory limit it did not start either (${peak.error}), so memory is not the only problem. ` +
+          `Fix: raise spec.resources.memory above ${asked} and check the workload's own errors.`,
+      );
+    }
+    const fix = suggestMemory(peak.bytes, budget.memoryBytes);
+    return new Error(
+      `${head} Started without that limit it peaks at ${mib(peak.bytes)} before it is ready. ` +
+        `Fix: raise spec.resources.memory to at least ${fix} (the budget every variant gets).`,
+    );
+  }
+
+  /** Peak memory of one start up to the ready line, under the CPU quota but no memory limit that matters. */
+  async function startPeakWithoutMemoryLimit(
+    d: Deployment,
+    placement: CpuPlacement,
+    budget: Budget,
+  ): Promise<{ bytes: number } | { error: string }> {
+    if (mode.kind !== 'cgroup') return { error: 'no cgroup to measure in' };
+    const [port, adminPort] = await freePorts(2);
+    const probe: Replica = {
+      index: 0,
+      group: undefined,
+      port: port!,
+      adminPort: adminPort!,
+      proc: undefined,
+      restarts: 0,
+      restarting: undefined,
+      oomKillsSeen: 0,
+    };
+    // A bound all the same: half of this machine's memory (a workload that grows without end
+    // at startup must not take the machine down while being measured).
+    const cap = Math.floor(Math.min(os.totalmem() / 2, 64 * 2 ** 30) / 4096) * 4096;
+    try {
+      probe.group = await createGroup(
+        mode.layout,
+        groupName({
+          ownerPid: process.pid,
+          ...(ownerStartTicks !== undefined ? { ownerStartTicks } : {}),
+          runtimeId,
+          experiment: d.launch.experiment.metadata.name,
+          variant: d.launch.variant.name,
+          trial: d.launch.trial,
+          suffix: `probe${randomBytes(3).toString('hex')}`,
+        }),
+        cgroupParent,
+      );
+      createdGroups.add(probe.group);
+      await writeLimits(
+        probe.group,
+        limitWrites(
+          mode.layout.version,
+          { cpuCores: budget.cpuCores, memoryBytes: cap },
+          { swapLimit: await hasSwapLimit(probe.group) },
+        ),
+      );
+      const proc = await launch(d, probe, argvFor(probe, placement, d.launch), () => {});
+      const { peakMemoryBytes } = await readGroupUsage(probe.group);
+      signalWorkloadGroup(proc.pid, 'SIGKILL');
+      await Promise.race([proc.exited, sleep(2000)]);
+      return { bytes: peakMemoryBytes };
+    } catch (err) {
+      return { error: (err as Error).message };
+    } finally {
+      if (probe.group) {
+        await removeGroup(probe.group).catch(() => {});
+        createdGroups.delete(probe.group);
+      }
+    }
+  }
+
   async function stopDeployment(d: Deployment): Promise<void> {
     d.stopping = true;
     d.abort.abort();
@@ -462,6 +613,9 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
     async start(launchSpec: WorkloadLaunch): Promise<DeployedWorkload> {
       const { experiment, variant, trial } = launchSpec;
       const label = `variant "${variant.name}" (trial ${trial})`;
+      // Leftovers of a killed earlier run go before anything of this one exists.
+      swept ??= sweepDeadOwners();
+      await swept;
       hookExit(true);
       const budget = budgetOf(launchSpec);
       validateBudget(budget);
@@ -513,6 +667,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
             const suffix = randomBytes(3).toString('hex');
             const name = groupName({
               ownerPid: process.pid,
+              ...(ownerStartTicks !== undefined ? { ownerStartTicks } : {}),
               runtimeId,
               experiment: experiment.metadata.name,
               variant: variant.name,
@@ -528,7 +683,9 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
             d.limits = await readGroupLimits(replica.group);
           }
           const argv = argvFor(replica, placement, launchSpec);
-          const proc = await launch(d, replica, argv);
+          const proc = await launch(d, replica, argv).catch(async (err: Error) => {
+            throw await explainStartFailure(d, replica, placement, budget, err);
+          });
           replica.proc = proc;
           if (proc.ready.port !== replica.port || proc.ready.adminPort !== replica.adminPort) {
             // The workload chose its own ports: follow it (a restart may then move the URL).
@@ -539,6 +696,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
           deployed.adminUrls.push(`http://127.0.0.1:${replica.adminPort}`);
           watch(d, replica, proc, argv);
         }
+        warnIfShared();
         if (mode.kind === 'affinity') {
           const pinned = readAffinity(d.replicas[0]!.proc!.pid);
           d.limits = {
@@ -604,13 +762,15 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
           );
         }
         createdGroups.clear();
-        await sweepStaleGroups(layout, {
-          minAgeMillis: options.staleGroupMinAgeMillis ?? 60_000,
-          cgroupParent,
-        }).catch(() => []);
+        await sweepDeadOwners();
       }
       hookExit(false);
       if (problems.length > 0) throw new Error(`cleanup left things behind: ${problems.join('; ')}`);
+    },
+
+    async sweepLeftovers(): Promise<string[]> {
+      swept ??= sweepDeadOwners();
+      return swept;
     },
 
     async pinLoadGenerator(cpuCores: number, pid: number = process.pid): Promise<CpuPlacement> {

@@ -30,6 +30,27 @@ export function parseProcStat(text: string): ProcStat | undefined {
   return { pid, ppid, cpuTicks: ticks.reduce((a, b) => a + b, 0) };
 }
 
+/**
+ * When the process started, in clock ticks since boot (/proc/<pid>/stat field 22), or undefined
+ * when there is no such process or it is a zombie. A pid together with its start time names one
+ * process for good: a later process that reuses the pid has a later start time.
+ */
+export function processStartTicks(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  // rest[0] is field 3 (state), so field 22 (starttime) is rest[19].
+  const rest = text.slice(close + 2).split(' ');
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+  const ticks = Number(rest[19]);
+  return Number.isInteger(ticks) ? ticks : undefined;
+}
+
 function readStats(): ProcStat[] {
   const stats: ProcStat[] = [];
   for (const entry of readdirSync('/proc')) {

@@ -124,17 +124,29 @@ test('keyed files skip blank and malformed lines', (t) => {
   );
 });
 
-test('group names carry owner, runtime, experiment, variant and trial, and are safe directory names', (t) => {
+test('group names carry owner pid and start time, runtime, experiment, variant and trial, and are safe directory names', (t) => {
   const name = groupName({
     ownerPid: 42,
+    ownerStartTicks: 1234567,
     runtimeId: 'a1b2c3',
     experiment: 'My Experiment/../x',
     variant: 'threads',
     trial: 3,
     suffix: '0ff',
   });
-  t.is(name, 'conclab-42-a1b2c3-my-experiment-x-threads-t3-0ff');
-  t.deepEqual(parseGroupOwner(name), { ownerPid: 42, runtimeId: 'a1b2c3' });
+  t.is(name, 'conclab-42.1234567-a1b2c3-my-experiment-x-threads-t3-0ff');
+  t.deepEqual(parseGroupOwner(name), {
+    ownerPid: 42,
+    ownerStartTicks: 1234567,
+    runtimeId: 'a1b2c3',
+    rest: 'my-experiment-x-threads-t3-0ff',
+  });
+  // Names without the start time (earlier versions, the test node agent) still parse.
+  t.like(parseGroupOwner('conclab-42-a1b2c3-e-v-t1-0'), {
+    ownerPid: 42,
+    ownerStartTicks: undefined,
+    runtimeId: 'a1b2c3',
+  });
   t.is(parseGroupOwner('conclab-quickstart'), undefined, 'not ours: never swept');
   t.true(
     groupName({ ownerPid: 1, runtimeId: 'f', experiment: 'e'.repeat(300), variant: 'v', trial: 1, suffix: 's' })
@@ -142,13 +154,19 @@ test('group names carry owner, runtime, experiment, variant and trial, and are s
   );
 });
 
-test('a group is stale only when its owner is gone and it is old enough', (t) => {
-  const n = 'conclab-42-abc-e-v-t1-0';
-  const dead = () => false;
-  t.true(isStaleGroup(n, { ownerAlive: dead, ageMillis: 120_000, minAgeMillis: 60_000 }));
-  t.false(isStaleGroup(n, { ownerAlive: dead, ageMillis: 1_000, minAgeMillis: 60_000 }));
-  t.false(isStaleGroup(n, { ownerAlive: () => true, ageMillis: 120_000, minAgeMillis: 60_000 }));
-  t.false(isStaleGroup('conclab-other', { ownerAlive: dead, ageMillis: 1e9, minAgeMillis: 0 }));
+test('a group is stale exactly when no live process is its owner: same pid and, where recorded, same start time', (t) => {
+  const running = new Map([[42, 1000]]);
+  const alive = (pid: number, ticks: number | undefined) =>
+    running.has(pid) && (ticks === undefined || running.get(pid) === ticks);
+  t.false(isStaleGroup('conclab-42.1000-abc-e-v-t1-0', alive), 'the owner runs');
+  t.true(isStaleGroup('conclab-42.999-abc-e-v-t1-0', alive), 'pid 42 was reused by a later process');
+  t.true(isStaleGroup('conclab-43.1000-abc-e-v-t1-0', alive), 'no such pid');
+  t.false(isStaleGroup('conclab-42-abc-e-v-t1-0', alive), 'legacy name: the pid decides');
+  t.true(isStaleGroup('conclab-43-abc-e-v-t1-0', alive));
+  t.false(
+    isStaleGroup('conclab-other', () => false),
+    'not a conclab name: never stale',
+  );
 });
 
 // v2 cannot run for real on this v1 host: a FAKE cgroupfs (a directory tree the test creates,

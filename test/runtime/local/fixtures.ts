@@ -1,12 +1,11 @@
-// Shared by the local runtime tests: an experiment object and a FAKE workload. The FAKE
-// workload stands in for workloads/node/main.ts (written in parallel); it follows the same
-// contract — configured by CONCLAB_* variables, serves HTTP on CONCLAB_PORT and
-// CONCLAB_ADMIN_PORT, prints one JSON ready line — and misbehaves on request (FAKE_MODE).
+// Shared by the local runtime tests: an experiment object, a reader of the real workload's
+// GET /stats, and a FAKE workload for the misbehaviour the real one cannot show.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ConcurrencyExperiment, Variant } from '../../../operator/api/schema.ts';
-import type { WorkloadLaunch } from '../../../operator/engine/runtime.ts';
+import type { SupervisorStats } from '../../../operator/contracts/supervisor.ts';
+import type { WorkloadLaunch } from '../../../operator/runtime/types.ts';
 
 export function experiment(name: string, resources = { cpu: '500m', memory: '256Mi' }): ConcurrencyExperiment {
   return {
@@ -43,28 +42,24 @@ export function experiment(name: string, resources = { cpu: '500m', memory: '256
   };
 }
 
-export function launchOf(
-  exp: ConcurrencyExperiment,
-  variantIndex: number,
-  trial = 1,
-  extraEnv: Record<string, string> = {},
-): WorkloadLaunch {
+export function launchOf(exp: ConcurrencyExperiment, variantIndex: number, trial = 1): WorkloadLaunch {
   const variant = exp.spec.variants[variantIndex] as Variant;
-  return { experiment: exp, variant, trial, otlpEndpoint: undefined, extraEnv };
+  return { experiment: exp, variant, trial, tracing: undefined };
 }
 
-/** FAKE workload (plain JavaScript, so it starts fast and needs no type stripping). */
+/**
+ * FAKE workload, only for misbehaviour the real workloads/node/main.ts cannot be made to show:
+ * a restart that never prints its ready line (die-then-hang), a process that never does
+ * (never-ready), and one that ignores SIGTERM (ignore-term). It follows the workload contract
+ * otherwise: serves HTTP on CONCLAB_PORT and CONCLAB_ADMIN_PORT and prints one JSON ready line
+ * (with a grandchild's pid, to prove children are in the group too).
+ */
 export const FAKE_WORKLOAD = `
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
 
 const mode = process.env.FAKE_MODE ?? 'serve';
-if (mode === 'exit-before-ready') {
-  console.error('FAKE workload: CONCLAB_MODEL=bogus is invalid');
-  process.exit(3);
-}
 const hangNow = mode === 'never-ready' || (mode === 'die-then-hang' && existsSync(process.env.FAKE_MARKER));
 if (hangNow) setInterval(() => {}, 1000);
 else {
@@ -75,22 +70,10 @@ else {
     });
   const work = await serve(Number(process.env.CONCLAB_PORT ?? 0));
   const admin = await serve(Number(process.env.CONCLAB_ADMIN_PORT ?? 0));
-  // A grandchild, to prove that children inherit the group.
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('CONCLAB_') || k.startsWith('OTEL_')));
   console.log('not json: ignored');
-  console.log(JSON.stringify({ event: 'ready', port: work.address().port, adminPort: admin.address().port, pid: process.pid, childPid: child.pid, env }));
-  console.log(JSON.stringify({ event: 'worker-exit', worker: 1, code: 0 }));
-  if (mode === 'burn') {
-    const burn = 'let x = 0; for (;;) { x = (x * 31 + 7) % 1000003; }';
-    new Worker(burn, { eval: true });
-    new Worker(burn, { eval: true });
-  }
-  if (mode === 'alloc') {
-    const keep = [];
-    setInterval(() => { keep.push(Buffer.alloc(8 * 1024 * 1024, 1)); }, 5);
-  }
-  if ((mode === 'die-once' || mode === 'die-then-hang') && !existsSync(process.env.FAKE_MARKER)) {
+  console.log(JSON.stringify({ event: 'ready', port: work.address().port, adminPort: admin.address().port, pid: process.pid, childPid: child.pid }));
+  if (mode === 'die-then-hang' && !existsSync(process.env.FAKE_MARKER)) {
     writeFileSync(process.env.FAKE_MARKER, 'died');
     setTimeout(() => process.exit(7), 300);
   }
@@ -130,4 +113,21 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMi
     await new Promise((r) => setTimeout(r, 50));
   }
   return check();
+}
+
+/** GET /stats of a workload's supervisor (the contract the trial runner reads). */
+export async function stats(adminUrl: string): Promise<SupervisorStats> {
+  const res = await fetch(`${adminUrl}/stats`, { signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`${adminUrl}/stats answered HTTP ${res.status}`);
+  return (await res.json()) as SupervisorStats;
+}
+
+/** The environment a process was started with (root can read any process's). */
+export function environOf(pid: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
 }

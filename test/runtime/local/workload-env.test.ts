@@ -1,10 +1,12 @@
-// operator/runtime/workload-env.ts (shared with the kube runtime) is owned with the local runtime,
-// so its tests live here.
+// operator/runtime/workload-env.ts (shared with the kube runtime) is tested here, next to the
+// local runtime that uses it. Tracing goes only through the standard OTEL_* variables.
 import test from 'ava';
-import { workloadEnv } from '../../../operator/runtime/workload-env.ts';
+import { OWNED_OTEL_VARIABLES, workloadEnv } from '../../../operator/runtime/workload-env.ts';
 import { experiment, launchOf } from './fixtures.ts';
 
-test('maps a variant and the workload to the CONCLAB_* environment', (t) => {
+const tracing = { tracesEndpoint: 'http://127.0.0.1:4318/v1/traces', token: 'tok-123' };
+
+test('maps a variant and the workload to the CONCLAB_* environment, tracing off without a target', (t) => {
   const exp = experiment('quick');
   exp.spec.workload.cpuTime = '1.5ms';
   exp.spec.workload.ioWait = '2s';
@@ -24,30 +26,55 @@ test('maps a variant and the workload to the CONCLAB_* environment', (t) => {
     CONCLAB_EXPERIMENT: 'quick',
     CONCLAB_VARIANT: 'threads',
     CONCLAB_TRIAL: '3',
-    CONCLAB_TRACING: 'false',
-    CONCLAB_TRACE_SAMPLE_RATIO: '0.1',
+    OTEL_SDK_DISABLED: 'true',
   });
 });
 
-test('tracing is on with an endpoint unless the experiment turns it off', (t) => {
+test('with a tracing target, the standard OTEL_* variables carry endpoint, token, sampler and conclab ids', (t) => {
   const exp = experiment('traced');
-  const launch = { ...launchOf(exp, 0), otlpEndpoint: 'http://127.0.0.1:4318' };
-  t.like(workloadEnv(launch), {
-    CONCLAB_TRACING: 'true',
-    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318',
-  });
   exp.spec.tracing = { enabled: true, sampleRatio: 0.5 };
-  t.is(workloadEnv(launch)['CONCLAB_TRACE_SAMPLE_RATIO'], '0.5');
-  exp.spec.tracing = { enabled: false, sampleRatio: 0.5 };
-  const off = workloadEnv(launch);
-  t.is(off['CONCLAB_TRACING'], 'false');
-  t.false('OTEL_EXPORTER_OTLP_ENDPOINT' in off);
+  const env = workloadEnv({ ...launchOf(exp, 0, 2), run: 'r9', tracing }, { replica: 1 });
+  t.like(env, {
+    OTEL_SERVICE_NAME: 'conclab-traced-processes',
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0.5',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: tracing.tracesEndpoint,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'authorization=Bearer tok-123',
+    CONCLAB_RUN: 'r9',
+    CONCLAB_REPLICA: '1',
+  });
+  t.false('OTEL_SDK_DISABLED' in env);
+  t.is(
+    env['OTEL_RESOURCE_ATTRIBUTES'],
+    'conclab.experiment=traced,conclab.variant=processes,conclab.trial=2,conclab.model=process,conclab.run=r9,conclab.replica=1',
+  );
+  // Every variable conclab sets is one it owns (so the local runtime does not pass the user's own through).
+  for (const k of Object.keys(env).filter((k) => k.startsWith('OTEL_')))
+    t.true((OWNED_OTEL_VARIABLES as readonly string[]).includes(k), k);
 });
 
-test('extraEnv (the fault schedule) comes last', (t) => {
-  const env = workloadEnv(launchOf(experiment('f'), 0, 1, { CONCLAB_FAULT_KIND: 'abort', CONCLAB_WORKERS: '9' }));
-  t.is(env['CONCLAB_FAULT_KIND'], 'abort');
-  t.is(env['CONCLAB_WORKERS'], '9');
+test("the user's service name and resource attributes are honoured; conclab's ids come last and are escaped", (t) => {
+  const exp = experiment('odd');
+  exp.spec.variants[0]!.name = 'a=b,c';
+  const env = workloadEnv(
+    { ...launchOf(exp, 0), tracing },
+    { userEnv: { OTEL_SERVICE_NAME: 'checkout', OTEL_RESOURCE_ATTRIBUTES: ' team=payments,conclab.trial=99 ' } },
+  );
+  t.is(env['OTEL_SERVICE_NAME'], 'checkout');
+  t.is(
+    env['OTEL_RESOURCE_ATTRIBUTES'],
+    'team=payments,conclab.trial=99,conclab.experiment=odd,conclab.variant=a%3Db%2Cc,conclab.trial=1,conclab.model=process',
+  );
+});
+
+test('an experiment with tracing off stays untraced even with a target', (t) => {
+  const exp = experiment('off');
+  exp.spec.tracing = { enabled: false, sampleRatio: 1 };
+  const env = workloadEnv({ ...launchOf(exp, 0), tracing });
+  t.is(env['OTEL_SDK_DISABLED'], 'true');
+  t.false('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' in env);
+  t.false('OTEL_EXPORTER_OTLP_TRACES_HEADERS' in env, 'the token is not handed out');
 });
 
 test('a bad duration names the field', (t) => {

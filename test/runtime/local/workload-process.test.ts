@@ -1,6 +1,10 @@
 import test from 'ava';
-import { toWorkloadEvent } from '../../../operator/runtime/local/index.ts';
-import { descendants, parseProcStat, processTreeUsage } from '../../../operator/runtime/local/process-tree.ts';
+import {
+  descendants,
+  parseProcStat,
+  processStartTicks,
+  processTreeUsage,
+} from '../../../operator/runtime/local/process-tree.ts';
 import {
   describeExit,
   parseWorkloadLine,
@@ -34,16 +38,20 @@ test('exits are described by signal or code', (t) => {
   t.is(describeExit({ code: 3, signal: null }), 'exited with code 3');
 });
 
-test('workload lines the engine knows become WorkloadEvents; others stay raw only', (t) => {
-  t.deepEqual(
-    toWorkloadEvent({
-      atMillis: 5,
-      event: 'worker-exit',
-      fields: { event: 'worker-exit', worker: 2, code: 1 },
-    }),
-    { atMillis: 5, kind: 'worker-exit', worker: 2, detail: '{"code":1}' },
-  );
-  t.is(toWorkloadEvent({ atMillis: 5, event: 'fault', fields: { event: 'fault' } }), undefined);
+test('a process is named for good by its pid and start time; a gone pid has none', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const mine = processStartTicks(process.pid);
+  t.true(Number.isInteger(mine) && mine! > 0, String(mine));
+  t.is(processStartTicks(process.pid), mine, 'stable while the process lives');
+  // pid 2^22+1 is above the kernel's pid_max: no process can have it.
+  t.is(processStartTicks(4_194_305), undefined);
+  const child = spawn('sleep', ['5'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const childTicks = processStartTicks(child.pid!);
+  t.true(childTicks !== undefined && childTicks >= mine!, 'started after this process');
+  child.kill('SIGKILL');
+  await exited;
+  t.is(processStartTicks(child.pid!), undefined, 'reaped: gone');
 });
 
 test('parses /proc/<pid>/stat even when the command has spaces and parentheses', (t) => {
