@@ -24,11 +24,10 @@
 // `--trial JSON` is internal: the bench runs each driver trial in a child process this way,
 // so the trial (and the generator processes it starts) can be put in a cgroup.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { runBuiltinLoad } from '../operator/load/builtin.ts';
+import { runGeneratorParts } from '../operator/load/generators.ts';
 import { findOnPath } from '../operator/load/k6-runner.ts';
 import type { LoadPlan } from '../operator/load/types.ts';
 import { readCgroupLayout } from '../operator/runtime/local/cgroup-detect.ts';
@@ -63,23 +62,15 @@ interface TrialOutput {
   inFlightAtEnd: number;
   unreliable: boolean;
   reason?: string;
-  /** CPU time of the generator processes (children of the trial process), s. */
+  /** CPU time of the generator processes during the run (start-up excluded), s. */
   generatorCpuSeconds: number;
-}
-
-/** CPU seconds of this process's reaped children (/proc/self/stat cutime + cstime). */
-function childrenCpuSeconds(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 if (values.trial !== undefined) {
   // Child mode: wait for "go" (the parent first puts this process in its cgroup), run, print.
   const input = JSON.parse(values.trial) as TrialInput;
   await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
-  const cpu0 = childrenCpuSeconds();
-  const r = await runBuiltinLoad(input.plan, { cpus: input.cpus });
+  const { result: r, parts } = await runGeneratorParts(input.plan, { cpus: input.cpus });
   const out: TrialOutput = {
     scheduled: r.scheduled,
     completed: r.completed,
@@ -88,7 +79,7 @@ if (values.trial !== undefined) {
     inFlightAtEnd: r.inFlightAtEnd,
     unreliable: r.saturation.unreliable,
     ...(r.saturation.reason ? { reason: r.saturation.reason } : {}),
-    generatorCpuSeconds: childrenCpuSeconds() - cpu0,
+    generatorCpuSeconds: parts.reduce((a, p) => a + (p.cpuSeconds ?? 0), 0),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
   process.exit(0);

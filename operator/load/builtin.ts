@@ -316,6 +316,7 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
   const wait = -now();
   if (wait > 1 && !plan.signal?.aborted) await new Promise((resolve) => setTimeout(resolve, wait - 1));
   loopDelay.enable();
+  const cpuAtStart = process.cpuUsage();
 
   await new Promise<void>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
@@ -377,6 +378,7 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
   });
 
   loopDelay.disable();
+  const cpu = process.cpuUsage(cpuAtStart);
 
   const windowEnd = Math.max(measureStart, Math.min(runEnd, stopAtMillis));
   const windowSeconds = Math.ceil((windowEnd - measureStart) / 1000);
@@ -433,5 +435,10 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
     },
     partial,
   };
-  return { result, perSecondLatency: secondEncoded.slice(0, perSecond.length), sendSlip: encodeHistogram(slip) };
+  return {
+    result,
+    perSecondLatency: secondEncoded.slice(0, perSecond.length),
+    sendSlip: encodeHistogram(slip),
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  };
 }

@@ -19,6 +19,8 @@ export interface LoadPart {
   perSecondLatency?: string[];
   /** Encoded HDR histogram (microseconds) of how late each request was sent. */
   sendSlip?: string;
+  /** CPU time (user + system) the generator's process spent from time 0 to the end, s. */
+  cpuSeconds?: number;
 }
 
 const decodeOrEmpty = (encoded: string | undefined): Histogram => (encoded ? decodeHistogram(encoded) : newHistogram());
@@ -105,10 +107,12 @@ export function mergeLoadParts(parts: readonly LoadPart[]): LoadPart {
     partial: results.some((r) => r.partial),
     ...(synthesized ? { latencyHistogramSynthesized: true } : {}),
   };
+  const cpu = parts.every((p) => p.cpuSeconds !== undefined);
   return {
     result,
     ...(exact ? { perSecondLatency } : {}),
     ...(slip ? { sendSlip: encodeHistogram(slip) } : {}),
+    ...(cpu ? { cpuSeconds: parts.reduce((a, p) => a + (p.cpuSeconds ?? 0), 0) } : {}),
   };
 }
 

@@ -47,6 +47,10 @@ test('two generators each send every other request, and the merge equals the sum
   );
   t.is(server.arrivals.length, 480, 'warm-up and measured requests, each sent once');
   for (const p of parts) assertConsistent(t, p.result);
+  t.true(
+    parts.every((p) => (p.cpuSeconds ?? 0) > 0),
+    'each generator reports its own CPU time',
+  );
 
   // Latency: the merged histogram is the sum of the parts', value for value.
   const sum = newHistogram();
