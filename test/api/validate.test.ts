@@ -6,10 +6,13 @@ import {
   checkManifest,
   formatProblem,
   loadExperiments,
+  MAX_MANIFEST_BYTES,
   ManifestError,
   parseExperiment,
   parseExperiments,
+  readManifest,
 } from '../../operator/api/validate.ts';
+import { manifest, manifestCases } from './manifest-cases.ts';
 
 const valid = `apiVersion: conclab.dev/v1alpha1
 kind: ConcurrencyExperiment
@@ -232,5 +235,64 @@ test('wrong shapes are named without dumping the value: missing metadata, a list
   ]);
   t.deepEqual(lines('- a\n- b\n'), [
     'x.yaml:1: is a list of 2 items; allowed: a ConcurrencyExperiment manifest (a mapping)',
+  ]);
+});
+
+for (const c of manifestCases) {
+  test(`whole manifest, the CLI's verdict: ${c.name}`, (t) => {
+    const text = typeof c.text === 'function' ? c.text() : c.text;
+    const { problems, experiments } = checkManifest(text, 'm.yaml');
+    if (c.valid) {
+      t.deepEqual(problems.map(formatProblem), []);
+      if (c.expect !== undefined)
+        t.deepEqual(c.expect(experiments[0]?.spec as unknown as Record<string, unknown>), c.equals);
+    } else {
+      t.deepEqual(
+        problems.map((p) => p.path),
+        c.paths,
+        problems.map(formatProblem).join('\n').slice(0, 1000),
+      );
+    }
+  });
+}
+
+test('hostile values are named with the field, the value and the range', (t) => {
+  const text = manifest({ load: '    rate: 120\n    duration: 0s\n    timeout: 0s\n' });
+  t.deepEqual(lines(text), [
+    'x.yaml:21: spec.load.duration: "0s" is too short; allowed: a duration from 1s to 24h',
+    'x.yaml:22: spec.load.timeout: "0s" is too short; allowed: a duration from 1ms to 10m',
+  ]);
+  t.deepEqual(lines(manifest({ resources: '    cpu: "1e1000"\n    memory: 512Mi\n' })), [
+    'x.yaml:10: spec.resources.cpu: "1e1000" is too large; allowed: a quantity from 10m to 64 cores',
+  ]);
+});
+
+test('a label written yes is a boolean to kubectl, and the fix is to quote it', (t) => {
+  t.deepEqual(lines(manifest({ meta: '  labels:\n    canary: yes\n' })), [
+    'x.yaml:6: metadata.labels.canary: true is a boolean (write it quoted: "true"); allowed: a string of at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit, or empty',
+  ]);
+});
+
+test('a manifest over 1.5 MiB is one problem of the whole file, read no further', (t) => {
+  const text = `# ${'x'.repeat(MAX_MANIFEST_BYTES)}\n${valid}`;
+  t.deepEqual(lines(text), [
+    `x.yaml: is ${MAX_MANIFEST_BYTES + 3 + valid.length} bytes, too large to be an experiment; allowed: a manifest of at most 1.5 MiB (1572864 bytes), the most etcd stores for one object`,
+  ]);
+});
+
+test('readManifest stops reading at the size limit and reports the file size', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'conclab-api-read-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const big = join(dir, 'big.yaml');
+  writeFileSync(big, Buffer.alloc(5 * 1024 * 1024, 0x20));
+  const read = await readManifest(big);
+  t.true('tooLarge' in read);
+  if ('tooLarge' in read) t.regex(read.tooLarge.message, /^is 5242880 bytes, too large/);
+  await t.throwsAsync(loadExperiments(big), { instanceOf: ManifestError, message: /5242880 bytes/ });
+});
+
+test('a name of 64 characters is refused with the bound the CRD sets', (t) => {
+  t.deepEqual(lines(valid.replace('name: demo', `name: ${'a'.repeat(64)}`)), [
+    `x.yaml:4: metadata.name: ${JSON.stringify('a'.repeat(64)).slice(0, 57)}... has 64 characters; allowed: at most 63 (the CRD's bound: the name becomes a label value of every pod)`,
   ]);
 });
