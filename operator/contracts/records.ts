@@ -275,6 +275,14 @@ export type HostFacts = Type.Static<typeof HostFacts>;
 export const ReplicaFacts = Type.Object({
   replica: Int('Replica (0-based).'),
   requestsReceived: Opt(Int("Work requests the replica's workers counted during the measured window (server side).")),
+  lostUpdates: Opt(
+    Int(
+      'shared-state racy mode: updates lost (attempts - value) since the replica started, warm-up included, from its last GET /stats; 0 when synchronised.',
+    ),
+  ),
+  sharedStateAttempts: Opt(
+    Int('shared-state profile: update attempts since the replica started, from its last GET /stats.'),
+  ),
   host: Opt(HostFacts),
   limits: Opt(Limits),
   image: Opt(Str('Container image (with digest where known); cluster only.')),

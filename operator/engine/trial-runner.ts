@@ -244,6 +244,7 @@ function replicaFacts(state: ReplicaState, start: WindowStart): ReplicaFacts {
   return {
     replica: state.replica,
     ...(received !== undefined ? { requestsReceived: received } : {}),
+    ...(stats?.sharedState ? { lostUpdates: stats.lostUpdates, sharedStateAttempts: stats.sharedState.attempts } : {}),
     ...(stats ? { host: stats.host } : {}),
     ...(stats?.usage?.limits ? { limits: stats.usage.limits } : {}),
     ...(stats ? { traced: stats.tracing.enabled } : {}),
