@@ -1,6 +1,6 @@
 // Benchmark: the Node workload's own overhead, and the cost of tracing.
 //
-//   npx node bench/workload-overhead.ts [--seconds 2] [--rounds 8] [--connections 16]
+//   npx node bench/workload-overhead.ts [--seconds 2] [--rounds 8] [--connections 16] [--node-sdk DIR]
 //
 // Four servers run side by side on loopback under load from this process (undici, a fixed number
 // of keep-alive connections, one request in flight on each). Each round has two phases:
@@ -13,8 +13,12 @@
 //   baseline   a plain node:http hello-world sending the same body size;
 //   workload   this server, trivial handler: process model, 1 worker, CONCLAB_CPU_MILLIS=0, no tracing;
 //   trace 1.0  the same with tracing, sample ratio 1.0, exporting OTLP to a local sink process;
-//   trace 0.1  the same at sample ratio 0.1.
-// Target: the workload within 10% of the baseline. On two shared cores the one-thread load
+//   trace 0.1  the same at sample ratio 0.1 (configured as the launcher does: OTEL_* variables only);
+//   NodeSDK    with --node-sdk DIR: trace 1.0 with the spans made in the serving isolate by the
+//              tracer of a NodeSDK from @opentelemetry/sdk-node installed under DIR (not a
+//              dependency; see bench/README.md), instead of the workload's span-export thread.
+// Targets: the workload within 10% of the baseline; tracing at ratio 0.1 within 10% and at 1.0
+// within 30% of the untraced workload's CPU per request. On two shared cores the one-thread load
 // generator saturates before the server does, so closed-loop throughput mostly measures the
 // generator and the machine's noise; CPU per request under interleaved load is the figure to trust.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -30,8 +34,10 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '2' },
     rounds: { type: 'string', default: '8' },
     connections: { type: 'string', default: '16' },
+    'node-sdk': { type: 'string' },
   },
 });
+const NODE_SDK_DIR = values['node-sdk'];
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const CONNECTIONS = Number(values.connections);
@@ -40,6 +46,8 @@ const WARMUP_MILLIS = 1500;
 const SLICES = 4;
 const BODY_BYTES = 256;
 const TARGET_OVERHEAD = 0.1;
+/** Targets for tracing, CPU per request against the untraced workload. */
+const TRACE_TARGETS: Record<string, number> = { 'workload, trace 0.1': 0.1, 'workload, trace 1.0': 0.3 };
 const MAIN = fileURLToPath(new URL('../workloads/node/main.ts', import.meta.url));
 
 const children: ChildProcess[] = [];
@@ -101,7 +109,14 @@ const server = http.createServer((req, res) => {
 server.listen({ host: '127.0.0.1', port: 0 }, () => console.log(JSON.stringify({ port: server.address().port })));
 `;
 
-async function startWorkload(extra: Record<string, string>): Promise<{ port: number; pgid: number }> {
+/** Spawn to ready line of each server, ms (includes the supervisor's start and its worker's). */
+const startMillis = new Map<string, number>();
+
+async function startWorkload(
+  name: string,
+  extra: Record<string, string>,
+): Promise<{ name: string; port: number; pgid: number }> {
+  const started = performance.now();
   const ready = await startChild([MAIN], {
     CONCLAB_MODEL: 'process',
     CONCLAB_WORKERS: '1',
@@ -113,7 +128,24 @@ async function startWorkload(extra: Record<string, string>): Promise<{ port: num
     CONCLAB_RESPONSE_BYTES: String(BODY_BYTES),
     ...extra,
   });
-  return { port: ready['port'] as number, pgid: ready.pgid };
+  startMillis.set(name, performance.now() - started);
+  return { name, port: ready['port'] as number, pgid: ready.pgid };
+}
+
+/** Resident memory of every process of a process group, MB (Rss from smaps_rollup). */
+function groupRssMb(pgid: number): number {
+  let kb = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+      kb += Number(/^Rss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kb / 1024;
 }
 
 /**
@@ -243,18 +275,32 @@ const median = (xs: number[]) => {
 const sink = (await startChild(['-e', SINK], {}))['port'] as number;
 const otlp = `http://127.0.0.1:${sink}`;
 const hello = await startChild(['-e', HELLO], {});
+// Tracing as the launcher configures it (operator/runtime/workload-env.ts): OTEL_* variables only.
+const traced = (ratio: string) => ({
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${otlp}/v1/traces`,
+  OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+  OTEL_TRACES_SAMPLER_ARG: ratio,
+  OTEL_RESOURCE_ATTRIBUTES: 'conclab.experiment=bench,conclab.variant=overhead',
+  // Explicit, so NodeSDK (whose default is the spec's 2,048) gets the same queue as the workload.
+  OTEL_BSP_MAX_QUEUE_SIZE: '16384',
+});
 const targets: Target[] = [
   { name: 'baseline node:http', port: hello['port'] as number, pgid: hello.pgid },
-  { name: 'workload, no tracing', ...(await startWorkload({ CONCLAB_TRACING: 'false' })) },
-  {
-    name: 'workload, trace 1.0',
-    ...(await startWorkload({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp, CONCLAB_TRACE_SAMPLE_RATIO: '1' })),
-  },
-  {
-    name: 'workload, trace 0.1',
-    ...(await startWorkload({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp, CONCLAB_TRACE_SAMPLE_RATIO: '0.1' })),
-  },
+  await startWorkload('workload, no tracing', { OTEL_SDK_DISABLED: 'true' }),
+  await startWorkload('workload, trace 1.0', traced('1')),
+  await startWorkload('workload, trace 0.1', traced('0.1')),
 ];
+if (NODE_SDK_DIR !== undefined) {
+  // NodeSDK configured from the environment; logs and metrics off, as a traces-only user sets them.
+  targets.push(
+    await startWorkload('trace 1.0, NodeSDK', {
+      ...traced('1'),
+      CONCLAB_INTERNAL_NODE_SDK_DIR: NODE_SDK_DIR,
+      OTEL_LOGS_EXPORTER: 'none',
+      OTEL_METRICS_EXPORTER: 'none',
+    }),
+  );
+}
 
 console.log(
   `workload overhead: ${ROUNDS} rounds of ${SECONDS} s interleaved load over all servers, then ${SECONDS} s closed loop ` +
@@ -318,9 +364,27 @@ console.log(
     '(bounded by this one-thread load generator, so mostly its noise)',
 );
 for (const name of ['workload, trace 1.0', 'workload, trace 0.1']) {
+  const target = TRACE_TARGETS[name]!;
+  const overhead = median(cpuRatios(name, UNTRACED)) - 1;
   console.log(
-    `tracing at ratio ${name.slice(-3)} vs untraced: CPU per request ${summary(cpuRatios(name, UNTRACED))}; ` +
+    `tracing at ratio ${name.slice(-3)} vs untraced (target < ${target * 100}%): CPU per request ` +
+      `${summary(cpuRatios(name, UNTRACED))}: ${overhead < target ? 'PASS' : 'FAIL'}; ` +
       `throughput ${summary(rpsRatios(name, UNTRACED))}`,
+  );
+}
+if (NODE_SDK_DIR !== undefined) {
+  const name = 'trace 1.0, NodeSDK';
+  console.log(
+    `NodeSDK in the serving isolate vs the workload's span-export thread, ratio 1.0: CPU per request ${summary(cpuRatios(name, 'workload, trace 1.0'))}; ` +
+      `throughput ${summary(rpsRatios(name, 'workload, trace 1.0'))}`,
+  );
+}
+console.log('\nstart (spawn to ready line) and resident memory of each server after the run:');
+for (const target of targets) {
+  const start = startMillis.get(target.name);
+  console.log(
+    `  ${target.name.padEnd(21)} ${start === undefined ? '     -' : start.toFixed(0).padStart(6)} ms start ` +
+      `${groupRssMb(target.pgid).toFixed(0).padStart(5)} MB RSS`,
   );
 }
 const sinkCount = await fetch(`${otlp}/count`).then((r) => r.json() as Promise<{ requests: number; bytes: number }>);

@@ -7,14 +7,17 @@
 // traceidratio keeps the SDK's definition (TraceIdRatioBasedSampler in @opentelemetry/sdk-trace):
 // sampled when the XOR of the trace id's four 32-bit words is below ratio * (2^32 - 1), so a
 // trace is sampled the same way by every service that samples on its id. For a new trace the
-// XOR is drawn first; only a sampled one gets its other three words, the fourth completing the
-// XOR: the id is uniform, exactly as if drawn whole and then tested.
+// XOR is drawn first; only a sampled one gets an id, built from it later and off the serving
+// thread (newTraceId: three random words, the fourth completing the XOR), uniform exactly as if
+// drawn whole and then tested.
 import type { SamplerConfig } from './otel-config.ts';
 
 /** What a sampled request's span starts from; a plain object, so it crosses postMessage. */
 export interface TraceStart {
-  /** 32 lowercase hex characters. */
-  traceId: string;
+  /** 32 lowercase hex characters of the incoming trace; undefined for a new trace. */
+  traceId: string | undefined;
+  /** New trace: the word XOR its id must have (newTraceId builds the id); 0 otherwise. */
+  xor: number;
   /** 16 hex characters of the remote parent span; undefined for a new trace. */
   parentSpanId: string | undefined;
   /** Incoming tracestate header, kept on the span context. */
@@ -83,17 +86,19 @@ export class TraceSampler {
         : config.name === 'traceidratio'
           ? traceIdWordXor(parent.traceId) < this.#bound
           : config.ratio >= 1;
-      return sampled ? { traceId: parent.traceId, parentSpanId: parent.spanId, traceState: tracestate } : undefined;
+      return sampled
+        ? { traceId: parent.traceId, xor: 0, parentSpanId: parent.spanId, traceState: tracestate }
+        : undefined;
     }
     if (this.#bound === 0) return undefined;
     const xor = random32();
     if (xor >= this.#bound) return undefined;
-    return { traceId: newTraceId(xor), parentSpanId: undefined, traceState: undefined };
+    return { traceId: undefined, xor, parentSpanId: undefined, traceState: undefined };
   }
 }
 
 /** A uniformly random valid trace id whose word XOR is `xor`. */
-function newTraceId(xor: number): string {
+export function newTraceId(xor: number): string {
   for (;;) {
     const a = random32();
     const b = random32();

@@ -13,6 +13,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import type { WorkloadConfig } from './config.ts';
+import { newTraceId } from './sampling.ts';
 import { DEFAULT_SERVICE_NAME, workerAttributes } from './span-attributes.ts';
 import {
   type FromExporter,
@@ -40,6 +41,8 @@ const processor = new BatchSpanProcessor({
 });
 const scope = { name: DEFAULT_SERVICE_NAME };
 const NO_TIME: [number, number] = [0, 0];
+const random32 = () => (Math.random() * 4294967296) >>> 0;
+const hex8 = (n: number) => n.toString(16).padStart(8, '0');
 
 /** The constant span attributes of each serving worker, built once per worker identity. */
 const attributesBySource = new Map<string, Attributes>();
@@ -57,13 +60,14 @@ function sourceAttributes(source: SpanSource): Attributes {
 function readableSpan(batch: SpanBatch, i: number, constant: Attributes): ReadableSpan {
   const n = batch.numbers;
   const at = i * NUMBERS_PER_SPAN;
-  const traceId = batch.traceIds[i]!;
+  const incoming = batch.traceIds[i]!;
+  const traceId = incoming === '' ? newTraceId(n[at + 5]!) : incoming;
   const parentSpanId = batch.parentSpanIds[i]!;
   const state = batch.traceStates[i]!;
   const status = n[at + 3]!;
   const sharedStateCost = n[at + 4]!;
   const traceState = state === '' ? undefined : new TraceState(state);
-  const context: SpanContext = { traceId, spanId: batch.spanIds[i]!, traceFlags: 1, traceState };
+  const context: SpanContext = { traceId, spanId: hex8(random32()) + hex8(random32() | 1), traceFlags: 1, traceState };
   const attributes: Attributes = {
     ...constant,
     'conclab.queue_time_ms': n[at + 2]!,

@@ -13,16 +13,19 @@ export interface OpenSpan {
   queueTimeMillis: number;
 }
 
-/** Numbers per span in SpanBatch.numbers: start, end, queue time (ms), status, shared-state cost (NaN: none). */
-export const NUMBERS_PER_SPAN = 5;
+/**
+ * Numbers per span in SpanBatch.numbers: start, end, queue time (ms), status, shared-state cost
+ * (NaN: none), and for a new trace the word XOR its id is built from (newTraceId).
+ */
+export const NUMBERS_PER_SPAN = 6;
 
 /**
  * Ended spans in columns: a structured clone of a few arrays costs far less than one of
  * hundreds of objects, whose keys would be written again for every span.
  */
 export interface SpanBatch {
+  /** Incoming trace id, '' for a new trace (its id is built by the export thread). */
   traceIds: string[];
-  spanIds: string[];
   /** Remote parent span id, '' for a new trace. */
   parentSpanIds: string[];
   /** Incoming tracestate, '' when none. */
@@ -54,13 +57,9 @@ export interface ExporterChannel {
 const MAX_BATCH = 256;
 const HANDOVER_MILLIS = 200;
 
-const random32 = () => (Math.random() * 4294967296) >>> 0;
-const hex8 = (n: number) => n.toString(16).padStart(8, '0');
-
 function emptyBatch(): SpanBatch {
   return {
     traceIds: [],
-    spanIds: [],
     parentSpanIds: [],
     traceStates: [],
     numbers: new Float64Array(MAX_BATCH * NUMBERS_PER_SPAN),
@@ -98,8 +97,7 @@ export class SpanRecorder {
   end(span: OpenSpan, status: number, sharedStateCostMillis: number | undefined, endEpochMillis: number): void {
     const batch = this.#batch;
     const i = this.#count++;
-    batch.traceIds.push(span.decided.traceId);
-    batch.spanIds.push(hex8(random32()) + hex8(random32() | 1));
+    batch.traceIds.push(span.decided.traceId ?? '');
     batch.parentSpanIds.push(span.decided.parentSpanId ?? '');
     batch.traceStates.push(span.decided.traceState ?? '');
     const n = batch.numbers;
@@ -109,6 +107,7 @@ export class SpanRecorder {
     n[at + 2] = span.queueTimeMillis;
     n[at + 3] = status;
     n[at + 4] = sharedStateCostMillis ?? Number.NaN;
+    n[at + 5] = span.decided.xor;
     if (this.#count >= MAX_BATCH) this.#handOver();
     else if (this.#timer === undefined) {
       this.#timer = setTimeout(() => this.#handOver(), HANDOVER_MILLIS);

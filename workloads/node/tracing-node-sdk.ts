@@ -10,7 +10,7 @@ import { TraceState } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, type IdGenerator } from '@opentelemetry/sdk-trace';
 import type { WorkloadConfig } from './config.ts';
-import type { TraceStart } from './sampling.ts';
+import { newTraceId, type TraceStart } from './sampling.ts';
 import { DEFAULT_SERVICE_NAME, type WorkerIdentity, workerAttributes } from './span-attributes.ts';
 
 const random32 = () => (Math.random() * 4294967296) >>> 0;
@@ -58,11 +58,11 @@ export class NodeSdkTracer {
 
   start(decided: TraceStart, arrivalEpochMillis: number, workStartEpochMillis: number): Span {
     let parent = ROOT_CONTEXT;
-    if (decided.parentSpanId === undefined) this.#ids.next = decided.traceId;
+    if (decided.traceId === undefined) this.#ids.next = newTraceId(decided.xor);
     else {
       parent = trace.setSpanContext(ROOT_CONTEXT, {
         traceId: decided.traceId,
-        spanId: decided.parentSpanId,
+        spanId: decided.parentSpanId!,
         traceFlags: 1,
         isRemote: true,
         ...(decided.traceState === undefined ? {} : { traceState: new TraceState(decided.traceState) }),

@@ -4,7 +4,7 @@
 import { TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace';
 import test from 'ava';
 import type { SamplerConfig } from '../../../workloads/node/otel-config.ts';
-import { parseTraceparent, TraceSampler, traceIdWordXor } from '../../../workloads/node/sampling.ts';
+import { newTraceId, parseTraceparent, TraceSampler, traceIdWordXor } from '../../../workloads/node/sampling.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN = '00f067aa0ba902b7';
@@ -35,7 +35,12 @@ test('parses a valid traceparent and rejects malformed ones', (t) => {
 test('parent-based samplers follow the incoming sampled flag and keep trace id, parent and tracestate', (t) => {
   for (const name of ['parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const) {
     const s = sampler(name, name === 'parentbased_always_on' ? 1 : 0);
-    t.deepEqual(s.decide(sampledParent, 'vendor=x'), { traceId: TRACE, parentSpanId: SPAN, traceState: 'vendor=x' });
+    t.deepEqual(s.decide(sampledParent, 'vendor=x'), {
+      traceId: TRACE,
+      xor: 0,
+      parentSpanId: SPAN,
+      traceState: 'vendor=x',
+    });
     t.is(s.decide(unsampledParent), undefined, `${name} honours an unsampled parent`);
   }
   t.is(sampler('parentbased_always_off', 0).decide(undefined), undefined, 'no new traces');
@@ -71,10 +76,13 @@ test('new traces: about the ratio is sampled and each id passes the SDK sampler 
     const decided = ours.decide(undefined);
     if (decided === undefined) continue;
     sampled++;
-    t.regex(decided.traceId, /^[0-9a-f]{32}$/);
+    t.is(decided.traceId, undefined, 'the id of a new trace is built later, off the serving thread');
     t.is(decided.parentSpanId, undefined);
-    t.is(sdk.shouldSample({} as never, decided.traceId).decision, 2);
-    ids.add(decided.traceId);
+    const traceId = newTraceId(decided.xor);
+    t.regex(traceId, /^[0-9a-f]{32}$/);
+    t.is(traceIdWordXor(traceId), decided.xor);
+    t.is(sdk.shouldSample({} as never, traceId).decision, 2);
+    ids.add(traceId);
   }
   // Binomial(20000, 0.25): sd ~ 61; 6 sd is a bound that a correct sampler essentially never crosses.
   t.true(Math.abs(sampled - n * ratio) < 6 * Math.sqrt(n * ratio * (1 - ratio)), `${sampled} of ${n}`);
