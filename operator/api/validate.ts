@@ -261,6 +261,23 @@ function specProblems(spec: unknown): Array<{ segments: Segment[]; message: stri
   return out;
 }
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * About how many bytes of annotations the object has after client-side `kubectl apply` adds
+ * its last-applied annotation: the object as compact JSON (Go escapes <, > and & as \u003c).
+ */
+function lastAppliedBytes(object: unknown): number {
+  const annotations = (object as { metadata?: { annotations?: unknown } } | null)?.metadata?.annotations;
+  let own = 0;
+  if (annotations !== null && typeof annotations === 'object')
+    for (const [key, value] of Object.entries(annotations))
+      if (typeof value === 'string') own += Buffer.byteLength(key) + Buffer.byteLength(value);
+  const json = JSON.stringify(object) ?? '';
+  const htmlEscapes = json.match(/[<>&]/g)?.length ?? 0;
+  return own + LAST_APPLIED.length + Buffer.byteLength(json) + 5 * htmlEscapes + 1;
+}
+
 /** The one problem of a manifest over MAX_MANIFEST_BYTES (`bytes` may be a lower bound). */
 export function tooLarge(file: string, bytes: number): Problem {
   const message = `is ${bytes} bytes, too large to be an experiment; allowed: a manifest of at most 1.5 MiB (${MAX_MANIFEST_BYTES} bytes), the most etcd stores for one object`;
@@ -337,6 +354,12 @@ export function checkManifest(text: string, file = '<input>'): CheckResult {
         found.push({ ...at([...prefix, ...segments]), message }),
       );
       if (experiment !== undefined) experiments.push(experiment);
+      const applied = lastAppliedBytes(object);
+      if (experiment !== undefined && applied > MAX_ANNOTATION_BYTES)
+        warnings.push({
+          ...at([...prefix, 'metadata', 'annotations']),
+          message: `warning: client-side \`kubectl apply\` would refuse this: it keeps the whole object in the annotation ${LAST_APPLIED}, which brings metadata.annotations to about ${applied} bytes, over the API server's ${MAX_ANNOTATION_BYTES}; use \`kubectl apply --server-side\` or \`kubectl create\`, or smaller annotations`,
+        });
     }
     // In file order, so the lines read top to bottom like the manifest (sort is stable).
     problems.push(...found.sort((a, b) => (a.line ?? 0) - (b.line ?? 0)));

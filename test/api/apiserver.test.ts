@@ -12,7 +12,7 @@ import { CRD_FILE, ROOT } from '../../operator/api/generate.ts';
 import { CEL_RULES, CROSS_FIELD_RULE_IDS } from '../../operator/api/rules.ts';
 import { checkManifest, formatProblem } from '../../operator/api/validate.ts';
 import { type ControlPlane, startControlPlane } from '../cluster/control-plane.ts';
-import { manifestCases } from './manifest-cases.ts';
+import { manifest, manifestCases } from './manifest-cases.ts';
 import { base, cases, type Spec } from './rule-cases.ts';
 
 let plane: ControlPlane | undefined;
@@ -191,6 +191,27 @@ manifestCases.forEach((c) => {
       );
   });
 });
+
+test.serial(
+  'annotations the CLI warns about: client-side kubectl apply refuses them, create and server-side apply take them',
+  async (t) => {
+    for (const [kib, warned] of [
+      [100, false],
+      [130, true],
+    ] as const) {
+      const text = manifest({ meta: `  annotations:\n    big: "${'x'.repeat(kib * 1024)}"\n` });
+      const cli = checkManifest(text, 'a.yaml');
+      t.deepEqual(cli.problems, []);
+      t.is(cli.warnings.length > 0, warned, `${kib} KiB: warned`);
+      const apply = await plane!.kubectl(['apply', '--dry-run=server', '-f', '-'], { input: text });
+      t.is(apply.code !== 0, warned, `${kib} KiB: client-side apply ${apply.stderr}`);
+      const serverSide = await plane!.kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], {
+        input: text,
+      });
+      t.is(serverSide.code, 0, serverSide.stderr);
+    }
+  },
+);
 
 test.serial('kubectl explain shows the schema descriptions', async (t) => {
   const result = await plane!.kubectl(['explain', 'cx.spec.load.rate']);

@@ -296,3 +296,15 @@ test('a name of 64 characters is refused with the bound the CRD sets', (t) => {
     `x.yaml:4: metadata.name: ${JSON.stringify('a'.repeat(64)).slice(0, 57)}... has 64 characters; allowed: at most 63 (the CRD's bound: the name becomes a label value of every pod)`,
   ]);
 });
+
+test('annotations that client-side kubectl apply would push over 256 KiB get a warning, not a problem', (t) => {
+  const text = manifest({ meta: `  annotations:\n    big: "${'x'.repeat(130 * 1024)}"\n` });
+  const { problems, warnings } = checkManifest(text, 'x.yaml');
+  t.deepEqual(problems, []);
+  t.is(warnings.length, 1);
+  t.regex(
+    formatProblem(warnings[0]!),
+    /^x\.yaml:5: metadata\.annotations: warning: client-side `kubectl apply` would refuse this/,
+  );
+  t.deepEqual(checkManifest(manifest({ meta: '  annotations:\n    small: "x"\n' }), 'x.yaml').warnings, []);
+});
