@@ -5,6 +5,7 @@
 // no correction for many comparisons is needed for two variants; with more, the pairing is
 // chosen by the data and the p-value is slightly optimistic — the report says which pair).
 import type { VariantResult, Verdict } from '../api/schema.ts';
+import { describeTrialsNeeded, type TrialsNeeded, trialsNeeded } from './power.ts';
 import { fisherExact, mannWhitneyU, mean, type TestResult, welchTTest } from './stats.ts';
 import type { VariantSummary } from './variant-summary.ts';
 
@@ -30,6 +31,11 @@ export interface DimensionVerdict {
   significant: boolean;
   /** Leader against runner-up, in percent of the runner-up. */
   deltaPercent: number | undefined;
+  /**
+   * Not significant: the trials per variant Welch's t-test would need to detect the observed
+   * difference (80% power at alpha), from the observed means and variances.
+   */
+  trialsNeeded?: TrialsNeeded;
   statement: string;
 }
 
@@ -125,13 +131,16 @@ function compareTrials(
     leader.values.length >= 4 && runnerUp.values.length >= 4 ? mannWhitneyU(leader.values, runnerUp.values) : undefined;
   const significant = lm !== rm && welch.pValue < alpha && (rank === undefined || rank.pValue < alpha);
   const disagreement = welch.pValue < alpha && rank !== undefined && rank.pValue >= alpha;
+  const needed = significant ? undefined : trialsNeeded(leader.values, runnerUp.values, { alpha });
+  const neededText = needed ? `; ${describeTrialsNeeded(needed)}` : '';
   const statement = significant
     ? `${label}: ${leader.variant}${deltaText}${against} ${runnerUp.variant} (${formatP(welch.pValue)})`
     : disagreement
       ? `${label}: no robust difference (Welch ${formatP(welch.pValue)}, but the rank test gives ${formatP(rank?.pValue ?? 1)})`
-      : `${label}: no significant difference (${formatP(welch.pValue)})`;
+      : `${label}: no significant difference (${formatP(welch.pValue)})${neededText}`;
   return {
     ...common,
+    ...(needed ? { trialsNeeded: needed } : {}),
     winner: significant ? leader.variant : undefined,
     test: welch.test,
     pValue: welch.pValue,
@@ -282,6 +291,7 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
     } else if (clientMode === 'withheld') {
       d.winner = undefined;
       d.significant = false;
+      delete d.trialsNeeded;
       d.statement = `${d.label}: not judged, the load generator was saturated in ${saturatedTrials} trial(s) (figures describe the generator, not the server)`;
     }
     return d;
@@ -308,6 +318,7 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
     const rate = Math.round(mean(summaries.map((s) => s.offeredRate)));
     throughput.winner = undefined;
     throughput.significant = false;
+    delete throughput.trialsNeeded;
     throughput.statement = `throughput: every variant served the offered ${rate} req/s, so throughput does not separate them (raise the rate or use max-throughput)`;
   }
   qualify(throughput);
@@ -429,7 +440,7 @@ function summarySentence(
     );
   } else {
     parts.push(
-      `no significant throughput difference between ${throughput.leader} and ${throughput.runnerUp} (${formatP(throughput.pValue ?? 1)})`,
+      `no significant throughput difference between ${throughput.leader} and ${throughput.runnerUp} (${formatP(throughput.pValue ?? 1)}${throughput.trialsNeeded ? `; ${describeTrialsNeeded(throughput.trialsNeeded)}` : ''})`,
     );
   }
   if (clientMode === 'withheld') {
@@ -439,7 +450,9 @@ function summarySentence(
       `${p99.winner} had ${Math.round(Math.abs(p99.deltaPercent ?? 0))}% lower p99 latency than ${p99.runnerUp} (${formatP(p99.pValue ?? 1)})`,
     );
   } else if (p99.assessable) {
-    parts.push(`p99 latency shows no significant difference (${formatP(p99.pValue ?? 1)})`);
+    parts.push(
+      `p99 latency shows no significant difference (${formatP(p99.pValue ?? 1)}${p99.trialsNeeded ? `; ${describeTrialsNeeded(p99.trialsNeeded)}` : ''})`,
+    );
   } else if (p99.leader && p99.deltaPercent !== undefined) {
     parts.push(
       `${p99.leader} measured ${Math.round(Math.abs(p99.deltaPercent))}% lower p99 latency than ${p99.runnerUp} in a single trial, too few to assess`,
