@@ -39,6 +39,7 @@ if (args.length > 0) {
 const stopped = await stopSharedCluster();
 if (stopped) console.log(`down: stopped the shared cluster (daemon pid ${stopped})`);
 let failed = 0;
+let inUse = 0;
 for (let slot = 0; slot < maxSlots; slot++) {
   if (!existsSync(slotStatePath(run, slot))) continue;
   // Sweep only under the slot's lock: a live owner keeps it, and is left alone.
@@ -49,8 +50,11 @@ for (let slot = 0; slot < maxSlots; slot++) {
   );
   if (locked.status === 99) {
     const state = readSlotState(slotStatePath(run, slot));
-    console.log(`down: slot ${slot} is in use by pid ${state?.ownerPid} (a live test or up.sh); left alone`);
+    console.log(`down: slot ${slot} is in use by pid ${state?.ownerPid} (a live test); left alone`);
+    inUse++;
   } else if (locked.status !== 0) failed++;
 }
-console.log(failed === 0 ? 'down: nothing of a test node is left' : 'down: some state could not be removed (above)');
+if (failed > 0) console.log('down: some state could not be removed (above)');
+else if (inUse > 0) console.log(`down: nothing of a dead run is left; ${inUse} live node(s) left alone`);
+else console.log('down: nothing of a test node is left');
 process.exit(failed === 0 ? 0 : 1);

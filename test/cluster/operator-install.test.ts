@@ -32,7 +32,9 @@ async function operatorPod(): Promise<{ name: string; ip: string }> {
   return { name, ip };
 }
 
-test.before(async () => {
+test.before(async (t) => {
+  // A cold start imports every image into the node (minutes on a loaded machine).
+  t.timeout(8 * 60_000, 'starting the shared real cluster and installing the operator');
   cluster = await useSharedCluster({ holder: 'test/cluster/operator-install.test.ts' });
   watched = await cluster.createNamespace('operator-watch');
   // Its own release namespace, so other files may install the chart on the shared cluster too.

@@ -560,7 +560,7 @@ export async function startRealCluster(options: StartRealClusterOptions = {}): P
       const report = current ? sweepSlot(current, statePath) : { actions: [], problems: [] };
       await stopGuard(guard);
       removeEmptyCniCache(run);
-      lastStopReport = { millis: Date.now() - t0, sweep: report };
+      lastStop = { millis: Date.now() - t0, sweep: report };
       if (report.problems.length > 0) {
         throw new Error(`teardown of ${plan.name} left: ${report.problems.join('; ')} (state: ${statePath})`);
       }
@@ -797,6 +797,7 @@ export async function startRealCluster(options: StartRealClusterOptions = {}): P
       startMillis: Date.now() - started,
       timings,
     };
+    rmSync(join(run, `slot-${plan.slot}-failed-start`), { recursive: true, force: true });
     log(`${plan.name} ready in ${info.startMillis} ms (${JSON.stringify(timings)})`);
     return attachRealCluster(info, stop, binaries);
   } catch (error) {
@@ -812,5 +813,13 @@ export async function startRealCluster(options: StartRealClusterOptions = {}): P
   }
 }
 
-/** What the last stop() in this process did (for tests and the README's teardown figures). */
-export let lastStopReport: { millis: number; sweep: { actions: string[]; problems: string[] } } | undefined;
+export interface StopReport {
+  readonly millis: number;
+  readonly sweep: { readonly actions: readonly string[]; readonly problems: readonly string[] };
+}
+let lastStop: StopReport | undefined;
+
+/** What the last stop() in this process did and how long it took (for the README's figures). */
+export function lastStopReport(): StopReport | undefined {
+  return lastStop;
+}

@@ -176,6 +176,7 @@ setInterval(() => {}, 1000);
 test.serial(
   'stop() leaves no process, shim, mount, cgroup, link, libcni entry, temp dir or sysctl change',
   async (t) => {
+    t.timeout(5 * 60_000, 'starting and stopping a real node');
     const before = snapshotHost();
     const cluster = await startRealCluster({ images: ['pause'] });
     t.teardown(() => cluster.stop());
@@ -197,6 +198,7 @@ test.serial(
 );
 
 test.serial('when the owner is SIGKILLed, the slot guard sweeps everything within seconds', async (t) => {
+  t.timeout(5 * 60_000, 'starting and stopping a real node');
   const before = snapshotHost();
   const { child, info } = startOwnerProcess();
   t.teardown(() => child.kill('SIGKILL'));
@@ -207,6 +209,7 @@ test.serial('when the owner is SIGKILLed, the slot guard sweeps everything withi
 });
 
 test.serial('when owner and guard both die, the next start sweeps what they left', async (t) => {
+  t.timeout(5 * 60_000, 'starting and stopping a real node');
   const before = snapshotHost();
   const { child, info } = startOwnerProcess();
   t.teardown(() => child.kill('SIGKILL'));

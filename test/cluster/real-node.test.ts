@@ -10,6 +10,7 @@ import test from 'ava';
 import { stringify } from 'yaml';
 import { readSlotState, runDir, slotStatePath } from './host-state.ts';
 import { kubeletKernelTunables, sysctlPath } from './node-config.ts';
+import { nodePlan } from './node-plan.ts';
 import type { RealCluster } from './real-cluster.ts';
 import { useSharedCluster } from './shared-cluster.ts';
 
@@ -166,7 +167,9 @@ function connectResults(log: string): Map<string, string> {
   return results;
 }
 
-test.before(async () => {
+test.before(async (t) => {
+  // A cold start imports every image into the node (minutes on a loaded machine).
+  t.timeout(8 * 60_000, 'starting the shared real cluster');
   cluster = await useSharedCluster({ holder: 'test/cluster/real-node.test.ts' });
   namespace = await cluster.createNamespace('real-node');
   await apply(workloadPod('workload'));
@@ -254,7 +257,8 @@ test('a pod cannot reach any address off the node: not the host, its gateway, no
     gateway?: string;
   }[];
   const host = routes[0];
-  const outside = ['1.1.1.1:443', '8.8.8.8:53', '169.254.213.1:22'];
+  // Public addresses, the host's end of the node's link, and the host's default gateway.
+  const outside = ['1.1.1.1:443', '8.8.8.8:53', `${nodePlan(shared().slot).hostLinkAddress}:22`];
   if (host?.gateway) outside.push(`${host.gateway}:80`);
   const inside = `${workloadIp}:8081`;
   const { log } = await runScript('outside', connectScript, [...outside, inside]);

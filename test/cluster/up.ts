@@ -1,6 +1,7 @@
 // `test/cluster/up.sh`: starts the shared real test cluster (or joins the running one) and keeps
 // it up until `test/cluster/down.sh`. Prints `export KUBECONFIG=...` on stdout (so
 // `eval "$(test/cluster/up.sh)"` works) and everything else on stderr.
+import { nodeImages } from './images.ts';
 import { useSharedCluster } from './shared-cluster.ts';
 
 const started = Date.now();
@@ -9,7 +10,7 @@ try {
   const cluster = await useSharedCluster({ manual: true, holder: 'up.sh' });
   const lines = [
     `up: ${cluster.nodeName} ready (${((Date.now() - started) / 1000).toFixed(1)} s): API ${cluster.server}`,
-    `up: pods ${cluster.podCidr}, Services ${cluster.serviceCidr}, images: ${Object.values(cluster.images).join(' ')}`,
+    `up: pods ${cluster.podCidr}, Services ${cluster.serviceCidr}, images: ${nodeImages.map((name) => cluster.images[name]).join(' ')}`,
     `up: kubectl is ${cluster.binaries.kubectl}, helm is ${cluster.binaries.helm}`,
     `up: inside the node: nsenter --net=${cluster.netns} --mount=${cluster.mntns} -- iptables-save`,
     `up: logs in ${cluster.dir}/logs; stop with test/cluster/down.sh`,
