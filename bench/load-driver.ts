@@ -153,16 +153,45 @@ const port = await new Promise<string>((resolve, reject) => {
 const url = `http://127.0.0.1:${port}/work`;
 const client = String(clientCpus[0]);
 
-async function wrkRate(seconds: number): Promise<number> {
-  if (!wrk) return Number.NaN;
-  const out = await run(taskset as string, ['-c', client, wrk, '-t1', '-c64', `-d${seconds}s`, url]);
-  const m = /Requests\/sec:\s*([\d.]+)/.exec(out);
-  if (!m) throw new Error(`cannot read wrk's output: ${out}`);
-  return Number(m[1]);
+/** A peer's closed-loop figures: requests/s and its CPU time per request. */
+interface Peer {
+  perSecond: number;
+  cpuMicrosPerRequest: number;
 }
 
-async function autocannonRate(seconds: number): Promise<number> {
-  const out = await run(taskset as string, [
+/**
+ * Runs a pinned command under sh, which prints its own stat after the command ended: the
+ * reaped child's CPU time is then in sh's cutime/cstime (no external time program needed).
+ */
+async function pinnedWithCpu(args: string[]): Promise<{ out: string; cpuSeconds: number }> {
+  const quoted = args.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const out = await run('sh', ['-c', `${quoted} && echo && echo "@@stat $(cat /proc/$$/stat)"`]);
+  const stat = /@@stat (.*)$/m.exec(out)?.[1] ?? '';
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { out: out.slice(0, out.lastIndexOf('@@stat')), cpuSeconds: (Number(fields[13]) + Number(fields[14])) / 100 };
+}
+
+async function wrkRun(seconds: number): Promise<Peer> {
+  if (!wrk) return { perSecond: Number.NaN, cpuMicrosPerRequest: Number.NaN };
+  const { out, cpuSeconds } = await pinnedWithCpu([
+    taskset as string,
+    '-c',
+    client,
+    wrk,
+    '-t1',
+    '-c64',
+    `-d${seconds}s`,
+    url,
+  ]);
+  const rate = /Requests\/sec:\s*([\d.]+)/.exec(out);
+  const total = /(\d+) requests in/.exec(out);
+  if (!rate || !total) throw new Error(`cannot read wrk's output: ${out}`);
+  return { perSecond: Number(rate[1]), cpuMicrosPerRequest: (cpuSeconds * 1e6) / Number(total[1]) };
+}
+
+async function autocannonRun(seconds: number): Promise<Peer> {
+  const { out, cpuSeconds } = await pinnedWithCpu([
+    taskset as string,
     '-c',
     client,
     process.execPath,
@@ -174,8 +203,9 @@ async function autocannonRate(seconds: number): Promise<number> {
     '-j',
     url,
   ]);
-  const r = JSON.parse(out) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
-  return r.requests.total / r.duration;
+  const r = JSON.parse(out) as { requests: { total: number }; duration: number };
+  // CPU includes autocannon's start-up (~0.1 s), so its per-request figure is an upper bound.
+  return { perSecond: r.requests.total / r.duration, cpuMicrosPerRequest: (cpuSeconds * 1e6) / r.requests.total };
 }
 
 /**
@@ -284,12 +314,14 @@ const median = (xs: number[]) => {
 console.log(
   `server: node:http on CPU ${serverCpu}; clients on CPU ${clientCpus.join(',')}; ${ROUNDS} round(s) of ${SECONDS} s per measurement`,
 );
-await wrkRate(1).catch(() => 0); // warm the server
-await autocannonRate(1);
+await wrkRun(1).catch(() => undefined); // warm the server
+await autocannonRun(1);
 
 interface Round {
   wrk: number;
+  wrkCpu: number;
   autocannon: number;
+  autocannonCpu: number;
   driver: number;
   driverCpu: number;
   one: number;
@@ -299,8 +331,10 @@ interface Round {
 const rounds: Round[] = [];
 let scalingSkipped: string | undefined;
 for (let round = 1; round <= ROUNDS; round++) {
-  const w = await wrkRate(SECONDS);
-  const a = await autocannonRate(SECONDS);
+  const wr = await wrkRun(SECONDS);
+  const ac = await autocannonRun(SECONDS);
+  const w = wr.perSecond;
+  const a = ac.perSecond;
   const peer = Number.isFinite(w) ? w : a;
   const d = await highestClean(peer * 0.85, peer * 1.1, (rate) => driverTrial(rate, 1), 250);
   let one = Number.NaN;
@@ -337,7 +371,9 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
   rounds.push({
     wrk: w,
+    wrkCpu: wr.cpuMicrosPerRequest,
     autocannon: a,
+    autocannonCpu: ac.cpuMicrosPerRequest,
     driver: d.rate,
     driverCpu: d.cpuMicrosPerRequest,
     one,
@@ -345,7 +381,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     trials: `${d.trials.join(' ')} | ${scaleTrials}`,
   });
   console.log(
-    `round ${round}: wrk ${w.toFixed(0)}/s, autocannon ${a.toFixed(0)}/s, driver ${d.rate}/s (${d.cpuMicrosPerRequest.toFixed(1)} µs CPU/request; trials ${d.trials.join(' ')})` +
+    `round ${round}: wrk ${w.toFixed(0)}/s (${wr.cpuMicrosPerRequest.toFixed(1)} µs CPU/request), autocannon ${a.toFixed(0)}/s (${ac.cpuMicrosPerRequest.toFixed(1)} µs), driver ${d.rate}/s (${d.cpuMicrosPerRequest.toFixed(1)} µs CPU/request; trials ${d.trials.join(' ')})` +
       (Number.isFinite(many)
         ? `; ${UNIT}-core unit: 1 generator ${one}/s, ${GENERATORS} generators ${many}/s (trials ${scaleTrials})`
         : ''),
@@ -354,8 +390,12 @@ for (let round = 1; round <= ROUNDS; round++) {
 
 const ratio = (f: (r: Round) => number) => median(rounds.map(f));
 console.log('\nmedians over rounds (x = trial not clean, ! = driver flagged itself saturated):');
-console.log(`  wrk closed loop              ${ratio((r) => r.wrk).toFixed(0)} req/s`);
-console.log(`  autocannon closed loop       ${ratio((r) => r.autocannon).toFixed(0)} req/s`);
+console.log(
+  `  wrk closed loop              ${ratio((r) => r.wrk).toFixed(0)} req/s, ${ratio((r) => r.wrkCpu).toFixed(1)} µs CPU/request`,
+);
+console.log(
+  `  autocannon closed loop       ${ratio((r) => r.autocannon).toFixed(0)} req/s, ${ratio((r) => r.autocannonCpu).toFixed(1)} µs CPU/request`,
+);
 console.log(
   `  driver, open model, clean    ${ratio((r) => r.driver).toFixed(0)} req/s, ${ratio((r) => r.driverCpu).toFixed(1)} µs CPU/request`,
 );
