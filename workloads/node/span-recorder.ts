@@ -54,7 +54,7 @@ export interface ExporterChannel {
 }
 
 /** Spans per postMessage, and the longest a recorded span waits before it is handed over. */
-const MAX_BATCH = 256;
+const MAX_BATCH = 1024;
 const HANDOVER_MILLIS = 200;
 
 function emptyBatch(): SpanBatch {
