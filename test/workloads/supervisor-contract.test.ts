@@ -3,9 +3,12 @@
 // process and a pod. Each runtime is started for real and checked against the one schema and
 // the behaviours the runner relies on. Nothing is skipped: a runtime that does not honour the
 // contract fails here.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { type SupervisorStats, supervisorStatsProblems } from '../../operator/contracts/supervisor.ts';
-import { sleep, startWorkloadProcess, type Workload } from './harness.ts';
+import { burst, sleep, startWorkloadProcess, type Workload } from './harness.ts';
 import { MAIN as NODE_MAIN } from './node/harness.ts';
 import { PYTHON, MAIN as PYTHON_MAIN } from './python/harness.ts';
 
@@ -21,6 +24,31 @@ const RUNTIMES: Runtime[] = [
   { name: 'python', argv: [PYTHON, PYTHON_MAIN], runtime: /^cpython \d+\.\d+\.\d+/ },
 ];
 const MODELS = ['process', 'thread', 'offload'] as const;
+const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory'].map((c) => path.join('/sys/fs/cgroup', c));
+
+/** A fresh v1 group in each controller with a 0.5-core quota and 1 GiB; removed at teardown. */
+function v1Group(t: ExecutionContext): string[] {
+  const name = `conclab-test-contract-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const dirs = V1_CONTROLLERS.map((c) => path.join(c, name));
+  for (const dir of dirs) mkdirSync(dir);
+  writeFileSync(path.join(dirs[0]!, 'cpu.cfs_period_us'), '100000');
+  writeFileSync(path.join(dirs[0]!, 'cpu.cfs_quota_us'), '50000');
+  writeFileSync(path.join(dirs[2]!, 'memory.limit_in_bytes'), String(1024 ** 3));
+  t.teardown(async () => {
+    const deadline = Date.now() + 10_000;
+    for (const dir of dirs) {
+      while (existsSync(dir) && Date.now() < deadline) {
+        try {
+          if (readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() === '') rmdirSync(dir);
+        } catch {
+          // tasks still leaving
+        }
+        if (existsSync(dir)) await sleep(50);
+      }
+    }
+  });
+  return dirs;
+}
 
 function start(t: ExecutionContext, runtime: Runtime, env: Record<string, string>) {
   return startWorkloadProcess(t, runtime.argv, env, { readyTimeoutMillis: 60_000 });
@@ -115,5 +143,30 @@ for (const runtime of RUNTIMES) {
     t.like(JSON.parse(flush.body), { flushed: true, workers: 0 });
     t.is((await workload.admin('GET', '/stats?since=x')).status, 400);
     t.is((await workload.admin('POST', '/flush?timeoutMillis=-5')).status, 400);
+  });
+}
+
+for (const runtime of RUNTIMES) {
+  test(`${runtime.name}: with CONCLAB_OWN_CGROUP=true, usage is the cgroup v1 group it runs in, its CPU rising, its limits read back`, async (t) => {
+    const dirs = v1Group(t);
+    const join = dirs.map((d) => `echo $$ > ${d}/cgroup.procs`).join(' && ');
+    const workload = await startWorkloadProcess(
+      t,
+      ['/bin/sh', '-c', `${join} && exec "$0" "$@"`, ...runtime.argv],
+      { CONCLAB_MODEL: 'thread', CONCLAB_WORKERS: '2', CONCLAB_OWN_CGROUP: 'true', CONCLAB_CPU_MILLIS: '2' },
+      { readyTimeoutMillis: 60_000 },
+    );
+    const before = await checkedStats(t, workload);
+    t.is(before.host.cgroupVersion, 'v1');
+    t.regex(before.usage!.source, /^cgroup v1 /);
+    t.true(before.usage!.cgroupId!.includes(path.basename(dirs[0]!)), before.usage!.cgroupId);
+    t.like(before.usage!.limits, { cpuCores: 0.5, memoryBytes: 1024 ** 3 });
+    await burst(workload.ready.port, 150, 4, 20_000);
+    const after = await checkedStats(t, workload);
+    t.true(
+      after.usage!.cpuSeconds >= before.usage!.cpuSeconds + 0.15,
+      `${before.usage!.cpuSeconds} -> ${after.usage!.cpuSeconds} s`,
+    );
+    t.is(after.usage!.cgroupId, before.usage!.cgroupId);
   });
 }
