@@ -8,7 +8,10 @@ import { type ControlPlane, startControlPlane } from '../cluster/control-plane.t
 import { createNamespace, waitFor } from './helpers.ts';
 
 let cp: ControlPlane | undefined;
-test.before(async () => {
+test.before(async (t) => {
+  // Bounded by its own waits (start 90 s, CRD established and served 60 s each), which outlast
+  // ava's 2 min without a result on a loaded machine.
+  t.timeout(4 * 60_000, 'control plane start');
   // Watches served from etcd (no watch cache) and etcd compacted every second: a watch from
   // an old resourceVersion then gets the real 410 Gone that long-running operators meet.
   cp = await startControlPlane({ apiServerArgs: ['--watch-cache=false', '--etcd-compaction-interval=1s'] });

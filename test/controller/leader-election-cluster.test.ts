@@ -9,7 +9,10 @@ import { type ControlPlane, startControlPlane } from '../cluster/control-plane.t
 import { Api, apply, createNamespace, experiment, installCrd, ROOT, runOperator, waitFor } from './helpers.ts';
 
 let cp: ControlPlane | undefined;
-test.before(async () => {
+test.before(async (t) => {
+  // Bounded by its own waits (start 90 s, CRD established and served 60 s each), which outlast
+  // ava's 2 min without a result on a loaded machine.
+  t.timeout(4 * 60_000, 'control plane start');
   cp = await startControlPlane();
   await installCrd(cp);
 });

@@ -38,7 +38,10 @@ function spanAggregate(variant: string, count: number): SpanAggregate {
 let cp: ControlPlane | undefined;
 let api: Api;
 
-test.before(async () => {
+test.before(async (t) => {
+  // Bounded by its own waits (start 90 s, CRD established and served 60 s each), which outlast
+  // ava's 2 min without a result on a loaded machine.
+  t.timeout(4 * 60_000, 'control plane start');
   cp = await startControlPlane();
   api = new Api(cp.kubeConfig());
 });

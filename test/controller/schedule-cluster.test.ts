@@ -24,7 +24,10 @@ import { startLaggingApi } from './lagging-api.ts';
 let cp: ControlPlane | undefined;
 let api: Api;
 
-test.before(async () => {
+test.before(async (t) => {
+  // Bounded by its own waits (start 90 s, CRD established and served 60 s each), which outlast
+  // ava's 2 min without a result on a loaded machine.
+  t.timeout(4 * 60_000, 'control plane start');
   cp = await startControlPlane();
   api = new Api(cp.kubeConfig());
   await installCrd(cp);
@@ -44,6 +47,7 @@ const isoSeconds = (ms: number) => `${new Date(ms).toISOString().slice(0, 19)}Z`
 test.serial(
   'a scheduled experiment runs at each due tick, records history, and keeps historyLimit reports',
   async (t) => {
+    t.timeout(8 * 60_000, 'three runs played through on a loaded machine');
     const ns = 'scheduled';
     await createNamespace(plane(), ns);
     // FAKE clock for the cron evaluation only, starting before the experiment exists.
@@ -180,6 +184,7 @@ test.serial(
 test.serial(
   'an informer cache that lags the operator’s own writes never starts a second run beside the current one',
   async (t) => {
+    t.timeout(6 * 60_000, 'a run and the start of the next on a loaded machine');
     // The experiments watch reaches the operator 1.5 s late (as on a loaded machine), so every
     // event not of the experiment itself (a pod turning ready) finds a cached status older than
     // the operator's last write. Deciding the schedule from that copy would start the next due
