@@ -61,6 +61,11 @@ export interface StartRealClusterOptions {
   readonly startTimeoutMillis?: number;
   /** Progress lines, e.g. console.log. Default: none. */
   readonly log?: (line: string) => void;
+  /**
+   * Take the highest free slot instead of the lowest. For tests that start a node of their own:
+   * the shared cluster then keeps the low slots, whose containerd roots hold every image already.
+   */
+  readonly preferHighSlots?: boolean;
   /** Sweep on SIGINT/SIGTERM/SIGHUP before the process dies. Default true; a daemon handling them itself says false. */
   readonly handleSignals?: boolean;
   readonly binaries?: ClusterBinaries;
@@ -328,7 +333,7 @@ interface Claimed {
   readonly statePath: string;
 }
 
-async function claimSlot(run: string, log: (line: string) => void): Promise<Claimed> {
+async function claimSlot(run: string, log: (line: string) => void, preferHigh: boolean): Promise<Claimed> {
   const routes = JSON.parse(execFileSync('ip', ['-j', 'route', 'show'], { encoding: 'utf8' })) as {
     dst: string;
     dev?: string;
@@ -350,7 +355,8 @@ async function claimSlot(run: string, log: (line: string) => void): Promise<Clai
     await stopGuard(guard);
   }
   const skipped: string[] = [];
-  for (let slot = 0; slot < maxSlots; slot++) {
+  const order = Array.from({ length: maxSlots }, (_, i) => (preferHigh ? maxSlots - 1 - i : i));
+  for (const slot of order) {
     const plan = nodePlan(slot);
     const conflicts = conflictingRoutes(plan, routes);
     if (conflicts.length > 0) {
@@ -414,7 +420,7 @@ export async function startRealCluster(options: StartRealClusterOptions = {}): P
 
   const run = runDir();
   mkdirSync(run, { recursive: true });
-  const { plan, guard, statePath } = await claimSlot(run, log);
+  const { plan, guard, statePath } = await claimSlot(run, log, options.preferHighSlots ?? false);
   phase('claimSlot');
   const dir = await mkdtemp(join(tmpdir(), `${plan.name}-`));
   const dirs: NodeDirs = {

@@ -141,7 +141,7 @@ function startOwnerProcess(): { child: ChildProcess; info: Promise<RealClusterIn
   const module = pathToFileURL(join(import.meta.dirname, 'real-cluster.ts')).href;
   const script = `
 import { startRealCluster } from ${JSON.stringify(module)};
-const cluster = await startRealCluster({ images: ['pause'] });
+const cluster = await startRealCluster({ images: ['pause'], preferHighSlots: true });
 const applied = await cluster.kubectl(['apply', '-f', '-'], { input: process.env.POD });
 if (applied.code !== 0) throw new Error(applied.stderr);
 const ready = await cluster.kubectl(['wait', '--for=condition=Ready', 'pod/sleeper', '--timeout=90s']);
@@ -181,7 +181,7 @@ test.serial(
   async (t) => {
     t.timeout(5 * 60_000, 'starting and stopping a real node');
     const before = snapshotHost();
-    const cluster = await startRealCluster({ images: ['pause'] });
+    const cluster = await startRealCluster({ images: ['pause'], preferHighSlots: true });
     t.teardown(() => cluster.stop());
     const applied = await cluster.kubectl(['apply', '-f', '-'], { input: pausePod(cluster.images.pause) });
     t.is(applied.code, 0, applied.stderr);
@@ -231,7 +231,7 @@ test.serial('when owner and guard both die, the next start sweeps what they left
     running.pids.some((pid) => processStartTime(pid) !== undefined),
     'the dead run left its components running',
   );
-  const next = await startRealCluster({ images: ['pause'] });
+  const next = await startRealCluster({ images: ['pause'], preferHighSlots: true });
   t.teardown(() => next.stop());
   await next.stop();
   assertClean(t, running, before);
