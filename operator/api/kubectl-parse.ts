@@ -499,12 +499,38 @@ function jsonValueEnd(text: string, from: number): number {
   return depth === 0 && i > from ? i : -1;
 }
 
+/**
+ * Offset where flow collections ("[", "{") nest deeper than MAX_DEPTH, or -1. A quick upper
+ * bound (brackets inside plain scalars count too), so that a text like "[[[[..." is refused
+ * before the parser recurses through it (the yaml package runs out of stack, slowly). Block
+ * nesting needs no check: it costs indentation, and a manifest is at most 1.5 MiB.
+ */
+function tooDeep(text: string): number {
+  let depth = 0;
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote !== '') {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > MAX_DEPTH) return i;
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return -1;
+}
+
 /** Every document of a manifest as kubectl reads it, empty and null ones left out. */
 export function parseAsKubectl(text: string): KubectlDocument[] {
   const counter = new LineCounter();
   counter.addNewLine(0);
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) counter.addNewLine(i + 1);
   const lineAt = (offset: number) => counter.linePos(offset).line;
+  const deep = tooDeep(text);
+  if (deep >= 0) return [failed(`exceeded max depth of ${MAX_DEPTH}`, lineAt(deep))];
   const out: KubectlDocument[] = [];
   let yamlFrom = 0;
   if (/^\s*\{/.test(text)) {
@@ -567,6 +593,16 @@ function yamlDocument(chunk: string, base: number, lineAt: (offset: number) => n
     return [failed(message, lineAt(base))];
   }
   const syntax = doc.errors[0];
+  // The yaml package recurses through flow collections and gives up after a few hundred levels,
+  // where go-yaml goes to 10000. The verdict is the same for an experiment (its schema nests a
+  // few levels, with no free-form field, so deeper data is refused anyway); only the words differ.
+  if (syntax?.code === 'RESOURCE_EXHAUSTION')
+    return [
+      failed(
+        'nested deeper than this reader follows (no field of an experiment nests more than a few levels)',
+        lineAt(base + syntax.pos[0]),
+      ),
+    ];
   if (syntax !== undefined)
     return [failed(`YAML syntax error: ${syntax.message.split('\n')[0]}`, lineAt(base + syntax.pos[0]))];
   const decoder = new Decoder(doc);

@@ -139,18 +139,20 @@ export const Workload = Type.Object(
 /**
  * Memory a workload needs to start and serve, in MiB: `base + perWorker x workers`, by runtime
  * and model. Measured on conclab's own workloads (Node 24, CPython 3.11) under a cgroup memory
- * limit, smallest limit that starts and serves, with about 20% headroom: Node processes 78Mi
- * for 1 worker, 186Mi for 4, 331Mi for 8; Node threads 62Mi, 140Mi, 239Mi; Python processes
- * 15Mi for 1, 47Mi for 16; Python threads 15Mi for 16. Below it the kernel kills a worker before
- * the variant is ready, which reads as a crash rather than a budget that is too small.
+ * limit (cgroup v1, 8 MiB steps): the smallest limit that starts the workers and serves, with
+ * 10-15% headroom. Node processes need 78Mi for 1 worker, 186Mi for 4, 331Mi for 8 (rule: 88,
+ * 208, 368); Node threads 62Mi, 140Mi, 239Mi (rule: 76, 160, 272); Python processes 15Mi for 1,
+ * 23Mi for 4, 47Mi for 16 (rule: 32, 32, 80); Python threads 15Mi for 1 and for 16. Below it
+ * the kernel kills a worker before the variant is ready, which reads as a crash rather than
+ * as a budget too small. A steady load needs more (heaps grow); this is only the floor.
  */
 export const MEMORY_TO_START: Readonly<
   Record<(typeof RUNTIMES)[number], Record<(typeof MODELS)[number], { baseMi: number; perWorkerMi: number }>>
 > = {
   node: {
     process: { baseMi: 48, perWorkerMi: 40 },
-    thread: { baseMi: 48, perWorkerMi: 32 },
-    offload: { baseMi: 48, perWorkerMi: 32 },
+    thread: { baseMi: 48, perWorkerMi: 28 },
+    offload: { baseMi: 48, perWorkerMi: 28 },
   },
   python: {
     process: { baseMi: 16, perWorkerMi: 4 },

@@ -174,6 +174,7 @@ const documentErrors: Array<[string, string]> = [
   ['an anchor that contains itself', `${head}d: &a [*a]\n`],
   ['excessive aliasing (a billion laughs)', `${head}${laughs()}`],
   ['a syntax error', `${head}d: [unclosed\n`],
+  ['flow collections nested deeper than 10000 levels', `${head}d: ${'['.repeat(10_001)}${']'.repeat(10_001)}\n`],
 ];
 
 function laughs(): string {

@@ -239,6 +239,12 @@ export const manifestCases: ManifestCase[] = [
     paths: ['metadata.colour'],
   },
   {
+    name: 'data nested 2000 levels deep (kubectl reads it; no field of an experiment takes it)',
+    text: manifest({ load: `    rate: 120\n    duration: 10s\n    extra: ${'['.repeat(2000)}${']'.repeat(2000)}\n` }),
+    valid: false,
+    paths: [''],
+  },
+  {
     name: 'a document separator followed by content',
     text: `${manifest()}--- {}\n`,
     valid: false,

@@ -308,3 +308,12 @@ test('annotations that client-side kubectl apply would push over 256 KiB get a w
   );
   t.deepEqual(checkManifest(manifest({ meta: '  annotations:\n    small: "x"\n' }), 'x.yaml').warnings, []);
 });
+
+test('nesting kubectl reads but this reader does not is refused, as the API server refuses it for an experiment', (t) => {
+  // kubectl reads flow collections down to 10000 levels; no field of an experiment takes such
+  // data (apiserver.test.ts: the server refuses it as an unknown field), so both refuse it.
+  const deep = `${'['.repeat(2000)}${']'.repeat(2000)}`;
+  const problems = lines(valid.replace('    duration: 10s\n', `    duration: 10s\n    extra: ${deep}\n`));
+  t.is(problems.length, 1);
+  t.regex(problems[0] ?? '', /^x\.yaml:\d+: YAML cannot be read: nested deeper than this reader follows/);
+});
