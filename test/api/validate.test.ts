@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { ConcurrencyExperimentSpec } from '../../operator/api/schema.ts';
 import {
   checkManifest,
   formatProblem,
@@ -228,7 +229,7 @@ test('wrong shapes are named without dumping the value: missing metadata, a list
   t.deepEqual(lines(noMetadata), ['x.yaml:1: metadata: is missing; allowed: a mapping with at least name']);
   const listSpec = `${valid.slice(0, valid.indexOf('spec:'))}spec: []\n`;
   t.deepEqual(lines(listSpec), [
-    'x.yaml:5: spec: is a list of 0 items; allowed: a mapping with the fields workload, resources, variants, load, faults, trials, slo, tracing, schedule, historyLimit',
+    `x.yaml:5: spec: is a list of 0 items; allowed: a mapping with the fields ${Object.keys(ConcurrencyExperimentSpec.properties).join(', ')}`,
   ]);
   t.deepEqual(lines(valid.replace('workers: 4\n  load', 'workers: {n: 4}\n  load')), [
     'x.yaml:17: spec.variants[1].workers: is a mapping; allowed: an integer from 1 to 256',
