@@ -24,7 +24,9 @@ function plane(): ControlPlane {
   return cp;
 }
 
-const fast = { leaseDurationMillis: 3000, renewDeadlineMillis: 2000, retryPeriodMillis: 500 };
+// A long lease with quick retries: a successor that leads well within the lease duration
+// cannot have waited for it to expire, however slow the machine.
+const fast = { leaseDurationMillis: 60_000, renewDeadlineMillis: 40_000, retryPeriodMillis: 500 };
 
 test.serial('one of two operators leads; stopping it hands the lease over without waiting it out', async (t) => {
   const ns = 'le';
@@ -63,8 +65,8 @@ test.serial('one of two operators leads; stopping it hands the lease over withou
 
   const stoppedAt = Date.now();
   await a.stop();
-  await waitFor('b leads', async () => b.isLeader(), 10_000);
-  t.true(Date.now() - stoppedAt < fast.leaseDurationMillis, 'released, so no need to wait for expiry');
+  await waitFor('b leads', async () => b.isLeader(), 25_000);
+  t.true(Date.now() - stoppedAt < fast.leaseDurationMillis / 2, 'released, so no need to wait for expiry');
   const lease = await plane()
     .kubeConfig()
     .makeApiClient(CoordinationV1Api)
@@ -73,12 +75,24 @@ test.serial('one of two operators leads; stopping it hands the lease over withou
   t.true((lease.spec?.leaseTransitions ?? 0) >= 1);
 
   // Someone else takes the lease from b (as after a long pause of b): b stops acting at once.
+  // b renews every 500 ms, so the intruder's write may meet a newer version (409): it re-reads.
   const coordination = plane().kubeConfig().makeApiClient(CoordinationV1Api);
-  const current = await coordination.readNamespacedLease({ namespace: ns, name: 'conclab' });
-  await coordination.replaceNamespacedLease({
-    namespace: ns,
-    name: 'conclab',
-    body: { ...current, spec: { ...current.spec, holderIdentity: 'intruder', renewTime: new V1MicroTime(Date.now()) } },
+  await waitFor('the intruder holds the lease', async () => {
+    const current = await coordination.readNamespacedLease({ namespace: ns, name: 'conclab' });
+    try {
+      await coordination.replaceNamespacedLease({
+        namespace: ns,
+        name: 'conclab',
+        body: {
+          ...current,
+          spec: { ...current.spec, holderIdentity: 'intruder', renewTime: new V1MicroTime(Date.now()) },
+        },
+      });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 409) return false;
+      throw err;
+    }
   });
   t.is(await b.stopped, 'lost-lease');
   t.false(b.isLeader());
