@@ -207,3 +207,39 @@ test('FILE "-" reads the manifest from standard input', async (t) => {
   t.is(bad.code, 1);
   t.is(bad.stdout.trim(), '<stdin>:14: spec.variants[0].workers: 0 is out of range; allowed: an integer from 1 to 256');
 });
+
+test('a 50 MB manifest is refused unread: one line naming its size and the limit, exit 1', async (t) => {
+  const file = join(tempDir(t), 'huge.yaml');
+  writeFileSync(file, `${valid}# ${'x'.repeat(50 * 1024 * 1024)}\n`);
+  const { code, stdout, stderr } = await conclab(['validate', file]);
+  t.is(code, 1);
+  t.is(stderr, '');
+  t.is(
+    stdout.trim(),
+    `${file}: is ${valid.length + 50 * 1024 * 1024 + 3} bytes, too large to be an experiment; allowed: a manifest of at most 1.5 MiB (1572864 bytes), the most etcd stores for one object`,
+  );
+});
+
+test('values a run cannot execute are named with the field and the range, exit 1', async (t) => {
+  const file = join(tempDir(t), 'hostile.yaml');
+  writeFileSync(file, `${valid}    duration: 0s\n    timeout: 0s\n  faults:\n    - kind: exit\n      at: 0s\n`);
+  const { code, stdout } = await conclab(['validate', file]);
+  t.is(code, 1);
+  t.deepEqual(stdout.trimEnd().split('\n'), [
+    `${file}:20: spec.load.duration: "0s" is too short; allowed: a duration from 1s to 24h`,
+    `${file}:21: spec.load.timeout: "0s" is too short; allowed: a duration from 1ms to 10m`,
+    `${file}:24: spec.faults[0].at: "0s" is too short; allowed: a duration from 1s to 24h`,
+    // Every problem, as the API server lists them too: with no measured load, no fault fits.
+    `${file}:24: spec.faults[0].at: "0s" is not before the measured load ends (0ms); allowed: a duration less than load.duration`,
+  ]);
+});
+
+test('YAML is read as kubectl reads it; a duplicate key is a warning on stderr, exit 0', async (t) => {
+  const text = valid
+    .replace('workers: 4\n    - name: threads', 'workers: 010\n    - name: threads')
+    .replace('rate: 120', 'rate: 1_000\n    rate: 1_200');
+  const { code, stdout, stderr } = await conclab(['validate', '-'], text);
+  t.is(code, 0, stdout);
+  t.is(stdout.trim(), '<stdin>: valid (demo)');
+  t.is(stderr.trim(), '<stdin>:20: warning: duplicate key "rate": the later value is used, as kubectl does');
+});
