@@ -1,9 +1,10 @@
 // One variant across its trials: what it delivered, what it cost, how evenly its workers
 // shared the work, and whether the figures can be trusted (generator saturation, failures).
 import type { ConcurrencyExperiment, Variant } from '../api/schema.ts';
+import { budgetOf, sweepPoints } from '../api/sweep.ts';
 import { parseCpuCores, parseDurationMillis } from '../api/units.ts';
 import { decodeHistogram, type LatencySummary, mergeHistograms, summarize } from '../contracts/histogram.ts';
-import type { CapacitySearch, ErrorKind, ResourceUsage, TrialRecord } from '../contracts/records.ts';
+import type { CapacitySearch, ErrorKind, ProcessMemory, ResourceUsage, TrialRecord } from '../contracts/records.ts';
 import { type BlastRadius, type BlastRadiusOptions, blastRadiusOfTrial } from './blast-radius.ts';
 import { bootstrapCI, coefficientOfVariation, type Interval, type MeanEstimate, mean, meanWithCI } from './stats.ts';
 
@@ -40,6 +41,39 @@ export interface TrialSummary {
   replicasLoaded: number | undefined;
   /** Requests each replica received in the measured window, by replica index. */
   requestsPerReplica: number[] | undefined;
+  /** Context switches of the workload's threads per request served, over the usage window. */
+  contextSwitchesPerRequest: ContextSwitchesPerRequest | undefined;
+  /** Memory of the variant's processes at the end of the window (smaps_rollup). */
+  processMemory: TrialMemory | undefined;
+  /** shared-state: lost updates and attempts summed over replicas, where the replicas reported them. */
+  lostUpdates: number | undefined;
+  sharedStateAttempts: number | undefined;
+}
+
+export interface ContextSwitchesPerRequest {
+  voluntary: number;
+  involuntary: number;
+  /** Time runnable but waiting for a CPU, ms per request; where schedstat was readable. */
+  runQueueWaitMillis: number | undefined;
+  /** The denominator: requests served over the same window as the counters. */
+  requests: number;
+  /**
+   * "server": the workloads' own count over the usage window (warm-up included, as the
+   * counters); "client": completed + failed of the measured window (no server count).
+   */
+  requestsFrom: 'server' | 'client';
+}
+
+/** Sums over the processes of one trial; a thread model has one process, a process model N + 1. */
+export interface TrialMemory {
+  processes: number;
+  /** Processes that serve requests: worker processes, or the one process of all threads. */
+  servingProcesses: number;
+  rssBytes: number;
+  pssBytes: number;
+  ussBytes: number;
+  /** The process model's supervisor (it serves nothing); 0 under thread models. */
+  supervisorPssBytes: number;
 }
 
 export interface WorkerShare {
@@ -121,6 +155,49 @@ export interface VariantSummary {
       }
     | undefined;
   capacity: CapacityCheck | undefined;
+  /** Context switches and run-queue wait per request served (over the trials that have them). */
+  contextSwitches:
+    | {
+        voluntaryPerRequest: MeanEstimate & { values: number[] };
+        involuntaryPerRequest: MeanEstimate & { values: number[] };
+        runQueueWaitMillisPerRequest: (MeanEstimate & { values: number[] }) | undefined;
+        requestsFrom: 'server' | 'client';
+      }
+    | undefined;
+  /**
+   * Memory by process at the end of each trial's window: RSS counts a shared page once in
+   * every process that maps it, PSS divides it among them (the real footprint), USS is what
+   * one process alone holds. Estimates over trials of the sums over the variant's processes.
+   */
+  processMemory:
+    | {
+        processes: number;
+        servingProcesses: number;
+        rssBytes: MeanEstimate & { values: number[] };
+        pssBytes: MeanEstimate & { values: number[] };
+        ussBytes: MeanEstimate & { values: number[] };
+        /** PSS - USS: the variant's share of pages it shares (with itself or other processes). */
+        sharedBytes: MeanEstimate;
+        /** PSS / workers: what one worker costs, the supervisor's share included. */
+        perWorkerPssBytes: MeanEstimate;
+        perWorkerUssBytes: MeanEstimate;
+        supervisorPssBytes: MeanEstimate;
+      }
+    | undefined;
+  /** shared-state profile: the cost of one update (spans) and, in racy mode, the updates lost. */
+  sharedState:
+    | {
+        racy: boolean;
+        /** Updates whose cost was measured (sampled spans), all counted trials. */
+        updates: number;
+        /** Cost of one update: lock wait + hold (threads) or IPC round trip(s) (processes). */
+        cost: LatencySummary | undefined;
+        /** Lost updates over all counted trials; undefined when no replica reported them. */
+        lostUpdates: number | undefined;
+        attempts: number | undefined;
+        lostPerTrial: number[];
+      }
+    | undefined;
   /** max-throughput: the capacity each trial's search found (mean, CI, per trial). */
   searchedCapacity: (MeanEstimate & { values: number[] }) | undefined;
   /** Why resource figures are absent, when they are (a placement that cannot measure says so). */
@@ -182,6 +259,58 @@ export function summarizeTrial(record: TrialRecord, options: SummaryOptions = {}
     blastRadius: blastRadiusOfTrial(record, options.blastRadius),
     search: record.search,
     ...replicaLoad(record),
+    contextSwitchesPerRequest: contextSwitchesPerRequest(record),
+    processMemory: trialMemory(record),
+    ...sharedStateCounts(record),
+  };
+}
+
+/**
+ * Switches per request: the counters cover the usage window (warm-up included), so they are
+ * divided by what the workloads counted over the same window; without a server count, by the
+ * client's count of the measured window (not for a search, whose steps the counters span).
+ */
+function contextSwitchesPerRequest(record: TrialRecord): ContextSwitchesPerRequest | undefined {
+  const switches = record.usage?.contextSwitches;
+  if (!switches) return undefined;
+  const replicas = record.replicas ?? [];
+  const server = replicas.length > 0 && replicas.every((r) => r.requestsReceived !== undefined);
+  if (!server && record.search) return undefined;
+  const requests = server
+    ? replicas.reduce((n, r) => n + (r.requestsReceived ?? 0), 0)
+    : record.load.completed + Object.values(record.load.errors).reduce((n, e) => n + e, 0);
+  if (requests <= 0) return undefined;
+  return {
+    voluntary: switches.voluntary / requests,
+    involuntary: switches.involuntary / requests,
+    runQueueWaitMillis:
+      switches.runQueueWaitSeconds === undefined ? undefined : (switches.runQueueWaitSeconds * 1000) / requests,
+    requests,
+    requestsFrom: server ? 'server' : 'client',
+  };
+}
+
+function trialMemory(record: TrialRecord): TrialMemory | undefined {
+  const processes = record.usage?.processes;
+  if (!processes || processes.length === 0) return undefined;
+  const sum = (pick: (p: ProcessMemory) => number) => processes.reduce((n, p) => n + pick(p), 0);
+  return {
+    processes: processes.length,
+    servingProcesses: processes.filter((p) => p.role !== 'supervisor').length,
+    rssBytes: sum((p) => p.rssBytes),
+    pssBytes: sum((p) => p.pssBytes),
+    ussBytes: sum((p) => p.ussBytes),
+    supervisorPssBytes: sum((p) => (p.role === 'supervisor' ? p.pssBytes : 0)),
+  };
+}
+
+function sharedStateCounts(record: TrialRecord): Pick<TrialSummary, 'lostUpdates' | 'sharedStateAttempts'> {
+  const reported = (record.replicas ?? []).filter((r) => r.lostUpdates !== undefined);
+  if (reported.length === 0) return { lostUpdates: undefined, sharedStateAttempts: undefined };
+  const attempts = reported.filter((r) => r.sharedStateAttempts !== undefined);
+  return {
+    lostUpdates: reported.reduce((n, r) => n + (r.lostUpdates ?? 0), 0),
+    sharedStateAttempts: attempts.length ? attempts.reduce((n, r) => n + (r.sharedStateAttempts ?? 0), 0) : undefined,
   };
 }
 
@@ -225,7 +354,7 @@ function capacityCheck(
   let limitCores: number;
   try {
     cpuTimeMillis = parseDurationMillis(spec.workload.cpuTime);
-    limitCores = perTrial.find((t) => t.usage)?.usage?.limits.cpuCores ?? parseCpuCores(spec.resources.cpu);
+    limitCores = perTrial.find((t) => t.usage)?.usage?.limits.cpuCores ?? parseCpuCores(budgetOf(spec, variant).cpu);
   } catch {
     return undefined;
   }
@@ -284,6 +413,60 @@ function workerSpread(records: readonly TrialRecord[], variant: Variant): Varian
 
 function estimateOf(values: readonly number[]): MeanEstimate {
   return meanWithCI(values);
+}
+
+function withValues(values: number[]): MeanEstimate & { values: number[] } {
+  return { ...estimateOf(values), values };
+}
+
+function contextSwitchSummary(counted: readonly TrialSummary[]): VariantSummary['contextSwitches'] {
+  const per = counted.flatMap((t) => (t.contextSwitchesPerRequest ? [t.contextSwitchesPerRequest] : []));
+  if (per.length === 0) return undefined;
+  const waits = per.flatMap((c) => (c.runQueueWaitMillis === undefined ? [] : [c.runQueueWaitMillis]));
+  return {
+    voluntaryPerRequest: withValues(per.map((c) => c.voluntary)),
+    involuntaryPerRequest: withValues(per.map((c) => c.involuntary)),
+    runQueueWaitMillisPerRequest: waits.length === per.length ? withValues(waits) : undefined,
+    requestsFrom: per.every((c) => c.requestsFrom === 'server') ? 'server' : 'client',
+  };
+}
+
+function memorySummary(counted: readonly TrialSummary[], variant: Variant): VariantSummary['processMemory'] {
+  const mem = counted.flatMap((t) => (t.processMemory ? [t.processMemory] : []));
+  const last = mem.at(-1);
+  if (!last) return undefined;
+  const workers = Math.max(1, variant.workers * variant.replicas);
+  return {
+    processes: last.processes,
+    servingProcesses: last.servingProcesses,
+    rssBytes: withValues(mem.map((m) => m.rssBytes)),
+    pssBytes: withValues(mem.map((m) => m.pssBytes)),
+    ussBytes: withValues(mem.map((m) => m.ussBytes)),
+    sharedBytes: estimateOf(mem.map((m) => Math.max(0, m.pssBytes - m.ussBytes))),
+    perWorkerPssBytes: estimateOf(mem.map((m) => m.pssBytes / workers)),
+    perWorkerUssBytes: estimateOf(mem.map((m) => m.ussBytes / workers)),
+    supervisorPssBytes: estimateOf(mem.map((m) => m.supervisorPssBytes)),
+  };
+}
+
+function sharedStateSummary(
+  experiment: ConcurrencyExperiment,
+  counted: readonly TrialSummary[],
+  countedRecords: readonly TrialRecord[],
+): VariantSummary['sharedState'] {
+  if (experiment.spec.workload.profile !== 'shared-state') return undefined;
+  const costs = countedRecords.flatMap((r) => r.spans.flatMap((s) => (s.sharedState ? [s.sharedState] : [])));
+  const merged = costs.length ? mergeHistograms(costs.map((c) => decodeHistogram(c.costHistogram))) : undefined;
+  const lost = counted.flatMap((t) => (t.lostUpdates === undefined ? [] : [t.lostUpdates]));
+  const attempts = counted.flatMap((t) => (t.sharedStateAttempts === undefined ? [] : [t.sharedStateAttempts]));
+  return {
+    racy: experiment.spec.workload.racyUpdates === true,
+    updates: costs.reduce((n, c) => n + c.updates, 0),
+    cost: merged && merged.totalCount > 0 ? summarize(merged) : undefined,
+    lostUpdates: lost.length ? lost.reduce((a, b) => a + b, 0) : undefined,
+    attempts: attempts.length === lost.length && attempts.length ? attempts.reduce((a, b) => a + b, 0) : undefined,
+    lostPerTrial: lost,
+  };
 }
 
 export function summarizeVariant(
@@ -451,6 +634,9 @@ export function summarizeVariant(
     resources,
     workerSpread: spread,
     capacity: capacityCheck(experiment, variant, counted),
+    contextSwitches: contextSwitchSummary(counted),
+    processMemory: memorySummary(counted, variant),
+    sharedState: sharedStateSummary(experiment, counted, countedRecords),
     searchedCapacity,
     resourcesMissing,
     generator: {
@@ -464,11 +650,11 @@ export function summarizeVariant(
   };
 }
 
-/** Summaries of every variant of the experiment, in the order the manifest lists them. */
+/** Summaries of every variant of the experiment (every sweep point), in the order the manifest lists them. */
 export function summarizeVariants(
   experiment: ConcurrencyExperiment,
   records: readonly TrialRecord[],
   options: SummaryOptions = {},
 ): VariantSummary[] {
-  return experiment.spec.variants.map((v) => summarizeVariant(experiment, v, records, options));
+  return sweepPoints(experiment.spec).map((v) => summarizeVariant(experiment, v, records, options));
 }

@@ -8,6 +8,8 @@ import { encodeHistogram, newHistogram } from '../../operator/contracts/histogra
 import type {
   CapacitySearch,
   InjectedFault,
+  ProcessMemory,
+  ReplicaFacts,
   ResourceUsage,
   TrialRecord,
   WorkloadEvent,
@@ -53,6 +55,10 @@ export interface TrialShape {
   search?: CapacitySearch;
   unreliable?: boolean;
   failure?: string;
+  /** Replica facts as the trial runner fills them (requests counted, limits, lost updates). */
+  replicas?: ReplicaFacts[];
+  /** shared-state: every span group carries update costs around this many microseconds. */
+  sharedStateCostMicros?: number;
 }
 
 function latencyHistogram(completedTotal: number, p50Millis: number, p99Millis: number): string {
@@ -137,6 +143,14 @@ export function buildTrial(shape: TrialShape = {}): TrialRecord {
     dur.recordValueWithCount(15000, Math.max(1, Math.round(total * 0.01)));
     const queue = newHistogram();
     queue.recordValueWithCount(200, Math.max(1, total));
+    let sharedState: SpanAggregate['sharedState'];
+    if (shape.sharedStateCostMicros !== undefined && total > 0) {
+      const cost = newHistogram();
+      const typical = Math.max(1, Math.round(shape.sharedStateCostMicros));
+      cost.recordValueWithCount(typical, Math.max(1, Math.round(total * 0.95)));
+      cost.recordValueWithCount(typical * 8, Math.max(1, Math.round(total * 0.05)));
+      sharedState = { updates: total, costHistogram: encodeHistogram(cost) };
+    }
     spans.push({
       key: { experiment: 'quickstart', trial: String(trial), variant, worker: String(w) },
       spans: total,
@@ -146,6 +160,7 @@ export function buildTrial(shape: TrialShape = {}): TrialRecord {
       pids: [4000 + w],
       threadIds: variant === 'thread' ? [w + 1] : [0],
       perSecond: series,
+      ...(sharedState ? { sharedState } : {}),
     });
   }
 
@@ -192,7 +207,98 @@ export function buildTrial(shape: TrialShape = {}): TrialRecord {
     spans,
     faults,
     events,
+    ...(shape.replicas ? { replicas: shape.replicas } : {}),
     ...(shape.failure === undefined ? {} : { failure: shape.failure }),
+  };
+}
+
+/**
+ * Usage as the local runtime measures it on Node (figures of a real quickstart run, scaled):
+ * context switches of every thread, and smaps_rollup memory per process at the end of the
+ * window: a supervisor and one process per worker under `process`, one process under threads.
+ */
+export function realisticUsage(options: {
+  model: 'process' | 'thread' | 'offload';
+  workers: number;
+  requests: number;
+  /** Extra involuntary switches per request (a CPU quota far below the threads that want it). */
+  preemptionPerRequest?: number;
+  cpuCores?: number;
+  memoryBytes?: number;
+}): Partial<ResourceUsage> {
+  const mib = 1024 * 1024;
+  const { model, workers, requests } = options;
+  const processModel = model === 'process';
+  // One runtime per process: every worker process holds its own heap and code.
+  const processes: ProcessMemory[] = processModel
+    ? [
+        { replica: 0, pid: 3000, role: 'supervisor', rssBytes: 100 * mib, pssBytes: 46 * mib, ussBytes: 44 * mib },
+        ...Array.from({ length: workers }, (_, w) => ({
+          replica: 0,
+          pid: 3001 + w,
+          role: 'worker' as const,
+          worker: w,
+          rssBytes: (130 + (w % 3)) * mib,
+          pssBytes: (74 + (w % 3)) * mib,
+          ussBytes: (72 + (w % 3)) * mib,
+        })),
+      ]
+    : [
+        {
+          replica: 0,
+          pid: 3000,
+          role: 'process',
+          rssBytes: (130 + 25 * workers) * mib,
+          pssBytes: (72 + 25 * workers) * mib,
+          ussBytes: (70 + 25 * workers) * mib,
+        },
+      ];
+  const threads = processModel ? (workers + 1) * 7 : 7 + workers;
+  const involuntaryPerRequest = (processModel ? 6 : 4) + (options.preemptionPerRequest ?? 0) * (threads / 10);
+  return {
+    peakMemoryBytes: processes.reduce((n, p) => n + p.rssBytes, 0) * 0.7,
+    limits: {
+      cpuCores: options.cpuCores ?? 1,
+      memoryBytes: options.memoryBytes ?? 512 * mib,
+      source: 'cgroup v2 cpu.max / memory.max',
+    },
+    contextSwitches: {
+      voluntary: Math.round(requests * (processModel ? 7.5 : 2.6)),
+      involuntary: Math.round(requests * involuntaryPerRequest),
+      runQueueWaitSeconds: requests * (processModel ? 0.004 : 0.0025) * (1 + (options.preemptionPerRequest ?? 0)),
+    },
+    processes,
+  };
+}
+
+/** A run of any variants of the experiment, trials interleaved as the engine runs them. */
+export function buildRunOf(
+  experiment: ConcurrencyExperiment,
+  shapes: Record<string, (trial: number) => TrialShape>,
+  options: { partial?: boolean } = {},
+): ExperimentRun {
+  const trials = experiment.spec.trials;
+  const names = experiment.spec.variants.map((v) => v.name);
+  const records: TrialRecord[] = [];
+  const slotMillis = 40_000;
+  for (let i = 1; i <= trials; i++) {
+    names.forEach((name, k) => {
+      const shape = shapes[name];
+      if (!shape) throw new Error(`buildRunOf: no shape for variant ${name}`);
+      const base = T0 + ((i - 1) * names.length + k) * slotMillis;
+      const variant = experiment.spec.variants[k];
+      records.push(
+        buildTrial({ variant: name, trial: i, startedAtMillis: base, workers: variant?.workers, ...shape(i) }),
+      );
+    });
+  }
+  return {
+    experiment,
+    environment: buildEnvironment(),
+    startedAt: new Date(T0 - 10_000).toISOString(),
+    endedAt: new Date(T0 + trials * names.length * slotMillis).toISOString(),
+    trials: records,
+    partial: options.partial ?? false,
   };
 }
 

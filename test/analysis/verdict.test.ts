@@ -1,7 +1,7 @@
 import test from 'ava';
+import type { ExperimentRun } from '../../operator/analysis/run.ts';
 import { summarizeVariants } from '../../operator/analysis/variant-summary.ts';
 import { decideVerdict, formatDelta, formatP } from '../../operator/analysis/verdict.ts';
-import type { ExperimentRun } from '../../operator/engine/records.ts';
 import { buildExperiment, buildRun, type TrialShape } from './records-builder.ts';
 
 function verdictOf(run: ExperimentRun) {
