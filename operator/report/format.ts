@@ -284,23 +284,183 @@ export function timelineText(b: BlastRadius): string[] {
 }
 
 /**
- * What each fault is expected to take down, per model, so the numbers can be read against the
- * theory (and a measurement that contradicts it stands out).
+ * What each fault is expected to take down, per model and per runtime, so the numbers can be
+ * read against the theory (and a measurement that contradicts it stands out). The runtimes
+ * differ where it matters: a CPython thread that never releases the GIL stalls every thread
+ * of its process; a Node.js worker thread has its own event loop and stalls alone.
  */
-export const FAULT_NUANCE: Record<string, string> = {
-  exit: 'exit: a worker process exits alone; a worker thread that calls exit ends only its thread (Node.js worker_threads), so both models lose one worker until it is replaced.',
-  abort:
-    'abort: a native abort (SIGABRT, as from a crashing native addon) ends the whole OS process: under the process model one worker, under the thread model every worker at once until the process restarts.',
-  throw:
-    'throw: an uncaught JavaScript exception is contained in its worker under both models (a worker thread dies alone); only that worker is lost.',
-  hang: "hang: a busy loop stalls one worker's event loop; the other workers keep serving, but requests routed to the stalled one wait until they time out.",
-  leak: "leak: whichever limit is hit first decides: the runtime's heap limit ends only the leaking worker, the cgroup memory limit's OOM killer ends a whole process, which under the thread model is every worker.",
+export const FAULT_NUANCES: Record<string, Record<string, string>> = {
+  node: {
+    exit: 'exit: a worker process exits alone; a worker thread that calls exit ends only its thread (Node.js worker_threads), so both models lose one worker until it is replaced.',
+    abort:
+      'abort: a native abort (SIGABRT, as from a crashing native addon) ends the whole OS process: under the process model one worker, under the thread model every worker at once until the process restarts.',
+    throw:
+      'throw: an uncaught JavaScript exception is contained in its worker under both models (a worker thread dies alone); only that worker is lost.',
+    hang: "hang: a busy loop stalls one worker's event loop under both models (each worker thread has its own loop); the others keep serving, but the kernel keeps handing the stalled one its share of new connections, which wait until they time out. A hung worker is alive, so it is not replaced.",
+    leak: "leak: under processes the leaking process hits its V8 heap limit or is the one the cgroup OOM killer picks, so one worker is lost and replaced. Under threads the leak grows the one process that holds every worker: the cgroup limit's OOM killer ends the whole server (unless a per-thread heap limit ends the thread first).",
+  },
+  python: {
+    exit: 'exit: SystemExit ends one worker process under the process model, and only its thread under the thread model; either way one worker is lost until it is replaced.',
+    abort:
+      'abort: os.abort() ends the whole OS process: under the process model one worker, under the thread model every worker at once until the process restarts.',
+    throw:
+      'throw: an uncaught exception ends one worker process, or only its thread under the thread model; one worker is lost until it is replaced.',
+    hang: "hang: a C-level loop that never releases the GIL stops one worker process under the process model (the others serve). Under the thread model every thread waits for the GIL: the whole server stalls, its admin endpoints included, until it is killed. This is the GIL's blast radius.",
+    leak: 'leak: under processes the leaking process grows until the cgroup OOM killer (or its own address-space limit) ends it: one worker, replaced. Under threads the one process holds every worker and grows until the cgroup limit kills the whole server.',
+  },
 };
+
+/** The nuance of one fault kind for the runtime (Node.js wording for a runtime not listed). */
+export function faultNuance(kind: string, runtime: string): string | undefined {
+  return FAULT_NUANCES[runtime]?.[kind] ?? FAULT_NUANCES.node?.[kind];
+}
 
 /** Nuance sentences for the fault kinds injected in the report, in a stable order. */
 export function faultNuances(report: JsonReport): string[] {
-  const kinds = new Set(report.trials.flatMap((t) => t.faults.map((f) => f.kind)));
-  return Object.keys(FAULT_NUANCE)
-    .filter((k) => kinds.has(k as Trial['faults'][number]['kind']))
-    .map((k) => FAULT_NUANCE[k] as string);
+  const kinds = new Set<string>(report.trials.flatMap((t) => t.faults.map((f) => f.kind)));
+  const runtime = report.config.workload.runtime;
+  return ['exit', 'abort', 'throw', 'hang', 'leak']
+    .filter((k) => kinds.has(k))
+    .flatMap((k) => {
+      const n = faultNuance(k, runtime);
+      return n ? [n] : [];
+    });
+}
+
+/** Context switches and run-queue wait per request. */
+export function contextSwitchTable(report: JsonReport): Table | undefined {
+  const measured = report.variants.filter((v) => v.contextSwitches);
+  if (measured.length === 0) return undefined;
+  return {
+    headers: [
+      'variant',
+      'model',
+      'workers',
+      'voluntary / request',
+      'involuntary / request',
+      'run-queue wait / request',
+      'per',
+    ],
+    align: ['left', 'left', 'right', 'right', 'right', 'right', 'left'],
+    rows: measured.map((v) => {
+      const c = v.contextSwitches as NonNullable<Variant['contextSwitches']>;
+      return [
+        v.name,
+        v.model,
+        String(v.workers),
+        withCI(c.voluntaryPerRequest),
+        withCI(c.involuntaryPerRequest),
+        c.runQueueWaitMillisPerRequest ? `${withCI(c.runQueueWaitMillisPerRequest)} ms` : '–',
+        c.requestsFrom === 'server' ? 'request served' : 'request (client count)',
+      ];
+    }),
+  };
+}
+
+/** Memory by process: sums over the variant's processes, and per worker. */
+export function memoryTable(report: JsonReport): Table | undefined {
+  const measured = report.variants.filter((v) => v.processMemory);
+  if (measured.length === 0) return undefined;
+  return {
+    headers: [
+      'variant',
+      'processes',
+      'RSS sum',
+      'PSS sum',
+      'USS sum',
+      'shared (PSS-USS)',
+      'PSS / worker',
+      'USS / worker',
+      'cgroup peak',
+    ],
+    align: ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    rows: measured.map((v) => {
+      const m = v.processMemory as NonNullable<Variant['processMemory']>;
+      return [
+        v.name,
+        String(m.processes),
+        bytes(m.rssBytes.mean),
+        bytes(m.pssBytes.mean),
+        bytes(m.ussBytes.mean),
+        bytes(m.sharedBytes.mean),
+        bytes(m.perWorkerPssBytes.mean),
+        bytes(m.perWorkerUssBytes.mean),
+        v.resources ? bytes(v.resources.peakMemoryMaxBytes) : '–',
+      ];
+    }),
+  };
+}
+
+/**
+ * The memory finding in words: what a process model holds once per worker, what the thread
+ * model shares, and how far summing RSS would overstate either.
+ */
+export function memoryFindings(report: JsonReport): string[] {
+  return report.variants.flatMap((v) => {
+    const m = v.processMemory;
+    if (!m) return [];
+    const pss = m.pssBytes.mean ?? 0;
+    const uss = m.ussBytes.mean ?? 0;
+    const rss = m.rssBytes.mean ?? 0;
+    const overcount = rss - pss;
+    const head =
+      m.processes === 1
+        ? `${v.name}: one process holds all ${v.workers} workers: ${bytes(pss)} PSS, ${bytes(uss)} of it private`
+        : `${v.name}: ${m.processes} processes (${m.servingProcesses} serving): ${bytes(pss)} PSS, ${bytes(uss)} of it private to one process (each worker process pays its runtime again, about ${bytes(m.perWorkerUssBytes.mean)} per worker)`;
+    return [
+      `${head}; summing RSS would say ${bytes(rss)}${overcount > 0 ? `, counting ${bytes(overcount)} of shared pages more than once` : ''}.`,
+    ];
+  });
+}
+
+/** shared-state: the cost of one update and the updates lost. */
+export function sharedStateTable(report: JsonReport): Table | undefined {
+  const measured = report.variants.filter((v) => v.sharedState);
+  if (measured.length === 0) return undefined;
+  const us = (x: number | undefined) => (x === undefined ? '–' : `${num(x)} us`);
+  return {
+    headers: ['variant', 'model', 'mode', 'updates timed', 'cost p50', 'cost p99', 'cost max', 'lost updates'],
+    align: ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right'],
+    rows: measured.map((v) => {
+      const s = v.sharedState as NonNullable<Variant['sharedState']>;
+      // Racy processes still talk IPC, but read and write in two messages; racy threads drop the lock.
+      const mode =
+        v.model === 'process'
+          ? s.racy
+            ? 'racy: get + set over IPC'
+            : 'IPC: the owner increments'
+          : s.racy
+            ? 'racy: no lock'
+            : 'lock';
+      return [
+        v.name,
+        v.model,
+        mode,
+        String(s.updates),
+        us(s.costMicros?.p50Micros),
+        us(s.costMicros?.p99Micros),
+        us(s.costMicros?.maxMicros),
+        s.lostUpdates === undefined
+          ? 'not reported'
+          : `${s.lostUpdates}${s.attempts ? ` of ${s.attempts} (${percent((s.lostUpdates / s.attempts) * 100, 2)})` : ''}`,
+      ];
+    }),
+  };
+}
+
+/** The experiment in one line: workload, budget, load and trials. */
+export function configLine(report: JsonReport): string {
+  const c = report.config;
+  const w = c.workload;
+  const work =
+    w.profile === 'io'
+      ? `io ${w.ioWait} wait`
+      : w.profile === 'mixed'
+        ? `mixed ${w.cpuTime} CPU + ${w.ioWait} wait`
+        : `${w.profile} ${w.cpuTime} CPU`;
+  const load =
+    c.load.pattern === 'ramping-arrival-rate'
+      ? `ramping ${c.load.stages?.map((s) => `${s.target}/s over ${s.duration}`).join(', ')}`
+      : `${c.load.pattern} ${c.load.rate ?? ''}${c.load.rate ? ' req/s' : ''} for ${c.load.duration}`;
+  return `${w.runtime} workload, ${work} per request; budget ${c.resources.cpu} CPU / ${c.resources.memory} per variant; ${load} after ${c.load.warmUp} warm-up; ${c.trials} trial(s) per variant, interleaved.`;
 }

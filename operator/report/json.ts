@@ -139,6 +139,34 @@ const BlastRadiusJson = Type.Object(
   { description: 'What one injected fault cost in one trial.', ...closed },
 );
 
+const RequestsFrom = Enum(
+  ['server', 'client'] as const,
+  'The denominator: "server" is what the workloads counted over the same window as the counters (warm-up included); "client" is completed + failed of the measured window.',
+);
+
+const TrialContextSwitches = Type.Object(
+  {
+    voluntary: Num('Voluntary switches (a thread blocked) per request.'),
+    involuntary: Num('Involuntary switches (a thread was preempted, e.g. by the CFS quota) per request.'),
+    runQueueWaitMillis: Type.Optional(Num('Time runnable but waiting for a CPU, ms per request (schedstat).')),
+    requests: Int('Requests the counts are divided by.'),
+    requestsFrom: RequestsFrom,
+  },
+  { description: "Context switches of every thread of the variant's processes, per request served.", ...closed },
+);
+
+const TrialProcessMemory = Type.Object(
+  {
+    processes: Int('Processes of the variant at the end of the window.'),
+    servingProcesses: Int('Of those, the ones that serve requests (worker processes, or the one process of threads).'),
+    rssBytes: Int('Sum of RSS: a page shared by k processes counts k times.'),
+    pssBytes: Int('Sum of PSS: shared pages divided among their sharers, the real footprint.'),
+    ussBytes: Int('Sum of USS: pages that only one process maps.'),
+    supervisorPssBytes: Int("PSS of the process model's supervisor (it serves nothing); 0 under thread models."),
+  },
+  { description: 'Memory summed over the processes of one trial (smaps_rollup), at the end of the window.', ...closed },
+);
+
 const Trial = Type.Object(
   {
     variant: Str('Variant name.'),
@@ -179,6 +207,12 @@ const Trial = Type.Object(
     replicas: Type.Optional(Type.Array(ReplicaFacts, { description: 'Where each replica ran and what it reported.' })),
     usageMissing: Type.Optional(Str('Why resource usage was not measured.')),
     spansMissing: Type.Optional(Str('Why there are no spans although tracing was on.')),
+    contextSwitchesPerRequest: Type.Optional(TrialContextSwitches),
+    processMemory: Type.Optional(TrialProcessMemory),
+    lostUpdates: Type.Optional(
+      Int('shared-state: updates lost (racy mode), summed over replicas, since they started (warm-up included).'),
+    ),
+    sharedStateAttempts: Type.Optional(Int('shared-state: update attempts, summed over replicas, since they started.')),
   },
   { description: 'One trial of one variant, as measured.', ...closed },
 );
@@ -272,6 +306,71 @@ const VariantJson = Type.Object(
         { description: 'Capacity check for the cpu profile.', ...closed },
       ),
     ),
+    contextSwitches: Type.Optional(
+      Type.Object(
+        {
+          voluntaryPerRequest: Estimate,
+          involuntaryPerRequest: Estimate,
+          runQueueWaitMillisPerRequest: Type.Optional(Estimate),
+          requestsFrom: RequestsFrom,
+        },
+        {
+          description:
+            "Context switches of every thread of the variant's processes per request served, and run-queue wait per request (ms), over trials.",
+          ...closed,
+        },
+      ),
+    ),
+    processMemory: Type.Optional(
+      Type.Object(
+        {
+          processes: Int('Processes of the variant (last trial): 1 under thread models, workers + 1 under process.'),
+          servingProcesses: Int('Of those, the ones that serve requests.'),
+          rssBytes: Estimate,
+          pssBytes: Estimate,
+          ussBytes: Estimate,
+          sharedBytes: Estimate,
+          perWorkerPssBytes: Estimate,
+          perWorkerUssBytes: Estimate,
+          supervisorPssBytes: Estimate,
+        },
+        {
+          description:
+            "Memory summed over the variant's processes at the end of each window, over trials: rssBytes counts a shared page once per process that maps it, pssBytes divides it among them (the real footprint), ussBytes is private to one process; sharedBytes = pss - uss; perWorker* = the sum / workers.",
+          ...closed,
+        },
+      ),
+    ),
+    sharedState: Type.Optional(
+      Type.Object(
+        {
+          racy: Type.Boolean({ description: 'Updates ran without synchronisation (racyUpdates).' }),
+          updates: Int('Updates whose cost was measured (sampled spans), all counted trials.'),
+          costMicros: Type.Optional(
+            Type.Object(
+              {
+                count: Int('Updates in the histogram.'),
+                meanMicros: Num('Mean, us.'),
+                p50Micros: Num('Median, us.'),
+                p90Micros: Num('90th percentile, us.'),
+                p99Micros: Num('99th percentile, us.'),
+                p999Micros: Num('99.9th percentile, us.'),
+                maxMicros: Num('Largest, us.'),
+              },
+              {
+                description:
+                  'Cost of one update: lock wait + hold under threads, IPC round trip(s) to the state owner under processes.',
+                ...closed,
+              },
+            ),
+          ),
+          lostUpdates: Type.Optional(Int('Updates lost over all counted trials (racy mode); 0 when synchronised.')),
+          attempts: Type.Optional(Int('Update attempts over all counted trials.')),
+          lostPerTrial: Type.Array(Type.Integer({ minimum: 0 }), { description: 'Lost updates of each trial.' }),
+        },
+        { description: 'shared-state profile: what coordination costs and what its absence loses.', ...closed },
+      ),
+    ),
     searchedCapacity: Type.Optional(Estimate),
     resourcesMissing: Type.Optional(
       Str('Why CPU and memory figures are absent (the placement could not measure them).'),
@@ -332,6 +431,23 @@ const DimensionJson = Type.Object(
     assessable: Type.Boolean({ description: 'False when significance cannot be assessed.' }),
     significant: Type.Boolean({ description: 'The difference is significant.' }),
     deltaPercent: Type.Optional(Num('Leader against runner-up, % of the runner-up.')),
+    trialsNeeded: Type.Optional(
+      Type.Object(
+        {
+          trials: Type.Optional(
+            Type.Integer({ minimum: 2, description: 'Trials per variant; absent when more than limit.' }),
+          ),
+          limit: Int('Largest number searched.'),
+          power: Num('Target power, e.g. 0.8.'),
+          alpha: Num('Significance level, e.g. 0.05.'),
+        },
+        {
+          description:
+            "Not significant: the trials per variant Welch's t-test would need to detect the observed difference with this power, from the observed means and variances (an estimate: it assumes the observed difference is the true one).",
+          ...closed,
+        },
+      ),
+    ),
     statement: Str('The finding in words.'),
   },
   { description: 'The verdict on one dimension.', ...closed },
@@ -456,6 +572,20 @@ function latency(l: LatencySummary): LatencyJson {
   return { ...l };
 }
 
+/** A cost histogram's summary in microseconds: updates cost microseconds, not milliseconds. */
+function micros(l: LatencySummary) {
+  const us = (x: number) => Math.round(x * 1000 * 1000) / 1000;
+  return {
+    count: l.count,
+    meanMicros: us(l.meanMillis),
+    p50Micros: us(l.p50Millis),
+    p90Micros: us(l.p90Millis),
+    p99Micros: us(l.p99Millis),
+    p999Micros: us(l.p999Millis),
+    maxMicros: us(l.maxMillis),
+  };
+}
+
 function blastRadiusJson(b: BlastRadius): Type.Static<typeof BlastRadiusJson> {
   return defined({
     fault: defined({ ...b.fault }),
@@ -521,6 +651,10 @@ function trialJson(t: TrialSummary, series: TrialSeries | undefined): Type.Stati
     replicas: series?.replicas,
     usageMissing: series?.usageMissing,
     spansMissing: series?.spansMissing,
+    contextSwitchesPerRequest: t.contextSwitchesPerRequest ? defined({ ...t.contextSwitchesPerRequest }) : undefined,
+    processMemory: t.processMemory ? { ...t.processMemory } : undefined,
+    lostUpdates: t.lostUpdates,
+    sharedStateAttempts: t.sharedStateAttempts,
   });
 }
 
@@ -581,6 +715,51 @@ function variantJson(v: VariantSummary): Type.Static<typeof VariantJson> {
           detectSeconds: b.detectSeconds ? estimate(b.detectSeconds, 's') : undefined,
         })
       : undefined,
+    contextSwitches: v.contextSwitches
+      ? defined({
+          voluntaryPerRequest: estimate(
+            v.contextSwitches.voluntaryPerRequest,
+            'switches',
+            v.contextSwitches.voluntaryPerRequest.values,
+          ),
+          involuntaryPerRequest: estimate(
+            v.contextSwitches.involuntaryPerRequest,
+            'switches',
+            v.contextSwitches.involuntaryPerRequest.values,
+          ),
+          runQueueWaitMillisPerRequest: v.contextSwitches.runQueueWaitMillisPerRequest
+            ? estimate(
+                v.contextSwitches.runQueueWaitMillisPerRequest,
+                'ms',
+                v.contextSwitches.runQueueWaitMillisPerRequest.values,
+              )
+            : undefined,
+          requestsFrom: v.contextSwitches.requestsFrom,
+        })
+      : undefined,
+    processMemory: v.processMemory
+      ? {
+          processes: v.processMemory.processes,
+          servingProcesses: v.processMemory.servingProcesses,
+          rssBytes: estimate(v.processMemory.rssBytes, 'bytes', v.processMemory.rssBytes.values),
+          pssBytes: estimate(v.processMemory.pssBytes, 'bytes', v.processMemory.pssBytes.values),
+          ussBytes: estimate(v.processMemory.ussBytes, 'bytes', v.processMemory.ussBytes.values),
+          sharedBytes: estimate(v.processMemory.sharedBytes, 'bytes'),
+          perWorkerPssBytes: estimate(v.processMemory.perWorkerPssBytes, 'bytes'),
+          perWorkerUssBytes: estimate(v.processMemory.perWorkerUssBytes, 'bytes'),
+          supervisorPssBytes: estimate(v.processMemory.supervisorPssBytes, 'bytes'),
+        }
+      : undefined,
+    sharedState: v.sharedState
+      ? defined({
+          racy: v.sharedState.racy,
+          updates: v.sharedState.updates,
+          costMicros: v.sharedState.cost ? micros(v.sharedState.cost) : undefined,
+          lostUpdates: v.sharedState.lostUpdates,
+          attempts: v.sharedState.attempts,
+          lostPerTrial: [...v.sharedState.lostPerTrial],
+        })
+      : undefined,
     searchedCapacity: v.searchedCapacity ? estimate(v.searchedCapacity, 'req/s', v.searchedCapacity.values) : undefined,
     resourcesMissing: v.resourcesMissing,
     failedTrials: v.failedTrials.map((f) => ({ ...f })),
@@ -622,6 +801,7 @@ export function toJsonReport(model: ReportModel): JsonReport {
         assessable: d.assessable,
         significant: d.significant,
         deltaPercent: finite(d.deltaPercent),
+        trialsNeeded: d.trialsNeeded ? defined({ ...d.trialsNeeded }) : undefined,
         statement: d.statement,
       }),
     ),

@@ -3,8 +3,12 @@
 import {
   blastTable,
   bytes,
+  configLine,
+  contextSwitchTable,
   dimensionsTable,
   faultNuances,
+  memoryFindings,
+  memoryTable,
   num,
   percent,
   representativeBlast,
@@ -12,6 +16,7 @@ import {
   searchTable,
   seconds,
   serverTable,
+  sharedStateTable,
   type Table,
   timelineText,
   trialOf,
@@ -30,22 +35,6 @@ export function markdownTable(table: Table): string {
   const rule = `|${table.align.map((a) => (a === 'right' ? '---:' : ':---')).join('|')}|`;
   const body = table.rows.map((r) => `| ${r.map(cell).join(' | ')} |`);
   return [head, rule, ...body].join('\n');
-}
-
-function configLine(report: JsonReport): string {
-  const c = report.config;
-  const w = c.workload;
-  const work =
-    w.profile === 'io'
-      ? `io ${w.ioWait} wait`
-      : w.profile === 'mixed'
-        ? `mixed ${w.cpuTime} CPU + ${w.ioWait} wait`
-        : `${w.profile} ${w.cpuTime} CPU`;
-  const load =
-    c.load.pattern === 'ramping-arrival-rate'
-      ? `ramping ${c.load.stages?.map((s) => `${s.target}/s over ${s.duration}`).join(', ')}`
-      : `${c.load.pattern} ${c.load.rate ?? ''}${c.load.rate ? ' req/s' : ''} for ${c.load.duration}`;
-  return `${w.runtime} workload, ${work} per request; budget ${c.resources.cpu} CPU / ${c.resources.memory} per variant; ${load} after ${c.load.warmUp} warm-up; ${c.trials} trial(s) per variant, interleaved.`;
 }
 
 /** Renders the report (model or stored JSON document) as Markdown. */
@@ -92,6 +81,41 @@ export function renderMarkdown(input: ReportModel | JsonReport): string {
     out.push(markdownTable(server));
     out.push('');
     out.push('A spread CV near the sampling CV means the workers shared the work evenly.');
+    out.push('');
+  }
+  const memory = memoryTable(report);
+  if (memory) {
+    out.push('### Memory by process');
+    out.push('');
+    out.push(
+      'At the end of each window, from smaps_rollup: RSS counts a shared page once in every process that maps it, PSS divides it among them (the real footprint), USS is what one process alone holds.',
+    );
+    out.push('');
+    out.push(markdownTable(memory));
+    out.push('');
+    for (const m of memoryFindings(report)) out.push(`- ${m}`);
+    out.push('');
+  }
+  const switches = contextSwitchTable(report);
+  if (switches) {
+    out.push('### Context switches per request');
+    out.push('');
+    out.push(
+      'Every thread of the variant, over the same window as the server-side request count: voluntary when a thread blocked, involuntary when it was preempted (time slice or CFS quota); run-queue wait is time runnable without a CPU.',
+    );
+    out.push('');
+    out.push(markdownTable(switches));
+    out.push('');
+  }
+  const shared = sharedStateTable(report);
+  if (shared) {
+    out.push('### Shared state');
+    out.push('');
+    out.push(
+      'Cost of one update from spans: lock wait + hold under threads, IPC round trip(s) to the state owner under processes. Lost updates: attempts minus the final value, as the workloads count them (racy mode loses them; synchronised mode must show 0).',
+    );
+    out.push('');
+    out.push(markdownTable(shared));
     out.push('');
   }
   const capacity = report.variants.filter((v) => v.capacity);

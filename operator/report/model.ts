@@ -7,6 +7,7 @@ import type { Environment, ExperimentRun } from '../analysis/run.ts';
 import { summarizeVariants, type VariantSummary } from '../analysis/variant-summary.ts';
 import { type DimensionVerdict, decideVerdict, type VerdictResult } from '../analysis/verdict.ts';
 import type { ConcurrencyExperimentSpec } from '../api/schema.ts';
+import { budgetOf, runVariant, sweepPoints } from '../api/sweep.ts';
 import type { InjectedFault, ReplicaFacts, SecondSample, WorkloadEvent } from '../contracts/records.ts';
 
 /** The raw per-second view of one trial, for timelines and charts. */
@@ -51,20 +52,33 @@ export interface BuildReportOptions {
   blastRadius?: BlastRadiusOptions;
 }
 
-/** Limits read back per variant must be equal, or the comparison is unfair: say so loudly. */
+/**
+ * Limits read back per variant must be equal, or the comparison is unfair: say so loudly. A
+ * CPU sweep gives its points different budgets on purpose: limits are compared among the
+ * points declared with the same budget.
+ */
 export function fairnessWarnings(run: ExperimentRun): string[] {
-  const seen = new Map<string, string[]>();
+  const spec = run.experiment.spec;
+  const groups = new Map<string, Map<string, string[]>>();
   for (const t of run.trials) {
     if (!t.usage) continue;
+    const declared = budgetOf(spec, runVariant(spec, t.variant)).cpu;
+    const seen = groups.get(declared) ?? new Map<string, string[]>();
+    groups.set(declared, seen);
     const l = t.usage.limits;
     const key = `${l.cpuCores} cores, ${l.memoryBytes} bytes`;
     const list = seen.get(key) ?? [];
     if (!list.includes(t.variant)) list.push(t.variant);
     seen.set(key, list);
   }
-  if (seen.size <= 1) return [];
-  const detail = [...seen.entries()].map(([limits, variants]) => `${variants.join(', ')}: ${limits}`).join('; ');
-  return [`UNEQUAL LIMITS: the variants did not run under the same budget (${detail}); the comparison is not fair`];
+  return [...groups.entries()].flatMap(([declared, seen]) => {
+    if (seen.size <= 1) return [];
+    const detail = [...seen.entries()].map(([limits, variants]) => `${variants.join(', ')}: ${limits}`).join('; ');
+    const within = groups.size > 1 ? ` declared with ${declared} CPU` : '';
+    return [
+      `UNEQUAL LIMITS: the variants${within} did not run under the same budget (${detail}); the comparison is not fair`,
+    ];
+  });
 }
 
 function caveatsFor(run: ExperimentRun, variants: readonly VariantSummary[], dimensions: readonly DimensionVerdict[]) {
@@ -90,7 +104,9 @@ function caveatsFor(run: ExperimentRun, variants: readonly VariantSummary[], dim
       'Blast radius is measured with one-second resolution from client throughput against the pre-fault baseline; under load well below capacity the surviving workers absorb part of the loss.',
     );
     caveats.push(
-      'A blast radius holds for the fault kind injected: an uncaught JavaScript exception is contained in its worker thread, but a native abort (a crashing addon) or an out-of-memory kill ends the whole OS process, and under the thread model every worker with it. Threads are as safe as processes only against the first kind.',
+      run.experiment.spec.workload.runtime === 'python'
+        ? 'A blast radius holds for the fault kind injected: an uncaught Python exception ends only its thread, but os.abort(), an out-of-memory kill, or a loop that never releases the GIL takes the whole OS process (or stalls it), and under the thread model every worker with it. Threads are as safe as processes only against the first kind.'
+        : 'A blast radius holds for the fault kind injected: an uncaught JavaScript exception is contained in its worker thread, but a native abort (a crashing addon) or an out-of-memory kill ends the whole OS process, and under the thread model every worker with it. Threads are as safe as processes only against the first kind.',
     );
   }
   const tracing = run.experiment.spec.tracing;
@@ -110,7 +126,7 @@ export function buildReport(run: ExperimentRun, options: BuildReportOptions = {}
   const variants = summarizeVariants(run.experiment, run.trials, summaryOptions);
   const verdict = decideVerdict(variants, options.alpha === undefined ? {} : { alpha: options.alpha });
   const unknown = [...new Set(run.trials.map((t) => t.variant))].filter(
-    (name) => !run.experiment.spec.variants.some((v) => v.name === name),
+    (name) => !sweepPoints(run.experiment.spec).some((v) => v.name === name),
   );
   const warnings = [
     ...fairnessWarnings(run),

@@ -2,14 +2,17 @@
 // warnings. Colour only when asked for (a TTY that did not opt out), never in pipes or logs.
 import {
   blastTable,
+  contextSwitchTable,
   dimensionsTable,
   faultNuances,
+  memoryTable,
   num,
   percent,
   representativeBlast,
   resultsTable,
   searchTable,
   seconds,
+  sharedStateTable,
   type Table,
   timelineText,
   trialOf,
@@ -90,6 +93,16 @@ export function renderTerminal(input: ReportModel | JsonReport, options: Termina
   );
   out.push('');
   out.push(...alignTable(fitTable(resultsTable(report), options.widthColumns), header));
+  for (const [title, table] of [
+    ['memory by process (end of window)', memoryTable(report)],
+    ['context switches per request', contextSwitchTable(report)],
+    ['shared state', sharedStateTable(report)],
+  ] as const) {
+    if (!table) continue;
+    out.push('');
+    out.push(c('bold', title));
+    out.push(...alignTable(fitTable(table, options.widthColumns), header));
+  }
   const search = searchTable(report);
   if (search) {
     out.push('');

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { chromium } from 'playwright-core';
-import { escapeHtml, niceStep, renderHtml, svgLineChart } from '../../operator/report/html.ts';
+import { escapeHtml, renderHtml } from '../../operator/report/html.ts';
 import { toJsonReport } from '../../operator/report/json.ts';
 import { crashReport, quickstartReport } from './report-fixture.ts';
 
@@ -14,6 +14,7 @@ const ARGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
+  '--disable-quic',
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
@@ -41,40 +42,17 @@ test('the embedded data is the JSON report and cannot close its script element',
   t.true(html.includes('<li>&lt;/script&gt;&lt;b&gt;x&lt;/b&gt;</li>'));
 });
 
-test('escapeHtml and niceStep', (t) => {
+test('escapeHtml escapes every character that could open markup or an attribute', (t) => {
   t.is(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
-  t.is(niceStep(100, 5), 20);
-  t.is(niceStep(30, 10), 5);
-  t.is(niceStep(0, 5), 1);
 });
 
-test('a chart draws one path per series and a marker line', (t) => {
-  const svg = svgLineChart({
-    title: 't',
-    xLabel: 'x',
-    yLabel: 'y',
-    series: [
-      {
-        name: 'a',
-        color: '#000',
-        points: [
-          [0, 1],
-          [1, 2],
-        ],
-      },
-      {
-        name: 'b',
-        color: '#111',
-        points: [
-          [0, 3],
-          [1, 4],
-        ],
-      },
-    ],
-    markers: [{ x: 0.5, label: 'fault' }],
-  });
-  t.is(svg.match(/<path /g)?.length, 2);
-  t.true(svg.includes('class="marker"'));
+test('variant names are escaped inside the SVG charts too', (t) => {
+  const doc = toJsonReport(crashReport());
+  for (const v of doc.variants) v.name = `<${v.name}>`;
+  for (const tr of doc.trials) tr.variant = `<${tr.variant}>`;
+  const html = renderHtml(doc);
+  t.false(html.includes('<process>'));
+  t.true(html.includes('&lt;process&gt;'));
 });
 
 test('the HTML report renders in headless Chromium with its text, tables and SVG charts', async (t) => {
@@ -101,11 +79,13 @@ test('the HTML report renders in headless Chromium with its text, tables and SVG
   t.is(await page.title(), 'conclab: default/quickstart');
   const verdict = await page.locator('#verdict').textContent();
   t.regex(verdict ?? '', /Verdict: Thread delivered \d+% more throughput than process/);
-  t.is(await page.locator('svg.chart').count(), 3);
-  // Each chart: a mean line per variant and a faint line per trial (3 trials x 2 variants).
-  t.is(await page.locator('svg.chart').first().locator('path.series').count(), 8);
-  const box = await page.locator('svg.chart').first().boundingBox();
+  // The first picture is the blast radius: a mean line per variant and a thin line per trial.
+  t.is(await page.locator('#hero').getAttribute('data-kind'), 'blast-radius');
+  t.is(await page.locator('#hero path.series').count(), 2 + 2 * 3);
+  const box = await page.locator('#hero svg.chart').boundingBox();
   t.true((box?.width ?? 0) > 600 && (box?.height ?? 0) > 200, JSON.stringify(box));
+  // Per second: two charts per variant.
+  t.is(await page.locator('svg.chart[data-chart^="timeline-"]').count(), 4);
   t.is(await page.locator('table.results tbody tr').count(), 2);
   t.is(await page.locator('table.blast tbody tr').count(), 2);
   t.is(await page.locator('table.timeline').count(), 2);
@@ -126,5 +106,6 @@ test('the HTML report renders in headless Chromium with its text, tables and SVG
   writeFileSync(file, renderHtml(quickstartReport(1)));
   await page.goto(`file://${file}`, { waitUntil: 'load', timeout: 30_000 });
   t.is(await page.locator('#blast-radius').count(), 0);
-  t.is(await page.locator('svg.chart').count(), 3);
+  t.is(await page.locator('#hero').getAttribute('data-kind'), 'comparison');
+  t.is(await page.locator('svg.chart[data-chart^="timeline-"]').count(), 4);
 });
