@@ -26,10 +26,12 @@ import {
   DURATION_BOUNDS,
   DURATION_PATTERN,
   type DurationBounds,
+  MAX_SWEEP_POINTS,
   MEMORY_TO_START,
   QUANTITY_BOUNDS,
   QUANTITY_PATTERN,
   type QuantityBounds,
+  SWEEP_CPU_PATTERN,
 } from './schema.ts';
 import { compareQuantities, isQuantity, parseDurationNanos } from './units.ts';
 
@@ -213,6 +215,7 @@ function durationBoundRule(scope: string, bounds: DurationBounds): CelRule {
 }
 
 const quantityPattern = new RegExp(QUANTITY_PATTERN);
+const sweepCpuPattern = new RegExp(SWEEP_CPU_PATTERN);
 
 /** The rule of one quantity field: a quantity Kubernetes reads, from min to max inclusive. */
 function quantityBoundRule(scope: string, bounds: QuantityBounds): CelRule {
@@ -264,11 +267,11 @@ function celNotBelow(low: string, high: string): string {
   return `(!has(${a}) || !has(${b}) || !${celDurationOk(a)} || !${celDurationOk(b)} || duration(${a}) <= duration(${b}))`;
 }
 
-/** CEL: the memory (MiB) variant `v` needs to start, by runtime and model (schema.ts). */
+/** CEL: the memory (MiB) variant `v` needs to start with `w` workers, by runtime and model (schema.ts). */
 function celMemoryToStart(): string {
   const of = (runtime: keyof typeof MEMORY_TO_START) => {
     const t = MEMORY_TO_START[runtime];
-    const need = (m: keyof typeof t) => `${t[m].baseMi} + ${t[m].perWorkerMi} * v.workers`;
+    const need = (m: keyof typeof t) => `${t[m].baseMi} + ${t[m].perWorkerMi} * w`;
     return `(v.model == 'process' ? ${need('process')} : v.model == 'thread' ? ${need('thread')} : ${need('offload')})`;
   };
   return `(self.workload.runtime == 'python' ? ${of('python')} : ${of('node')})`;
@@ -597,7 +600,7 @@ const CROSS_FIELD_RULES: readonly CelRule[] = [
     scope: 'spec',
     // Needs from schema.ts's MEMORY_TO_START. As a float: building a quantity from a computed
     // string costs the API server's estimate more than its budget; at whole MiB the two agree.
-    rule: `!self.resources.memory.matches(${cel(QUANTITY_PATTERN)}) || !isQuantity(self.resources.memory) || self.variants.all(v, quantity(self.resources.memory).asApproximateFloat() >= double(${celMemoryToStart()}) * 1048576.0)`,
+    rule: `!self.resources.memory.matches(${cel(QUANTITY_PATTERN)}) || !isQuantity(self.resources.memory) || self.variants.all(v, (has(self.sweep) ? self.sweep.workers : [v.workers]).all(w, quantity(self.resources.memory).asApproximateFloat() >= double(${celMemoryToStart()}) * 1048576.0))`,
     message: `memory must be enough to start every variant's workers (${memoryRuleText()})`,
     fieldPath: '.resources.memory',
     check(spec) {
@@ -605,28 +608,33 @@ const CROSS_FIELD_RULES: readonly CelRule[] = [
       const memory = fields(root?.['resources'])?.['memory'];
       if (!isQuantity(memory)) return [];
       const runtime = (fields(root?.['workload'])?.['runtime'] ?? 'node') === 'python' ? 'python' : 'node';
-      let worst: { need: number; variant: Fields } | undefined;
+      // With a sweep every variant runs at every sweep worker count (its own workers unused).
+      const sweep = fields(root?.['sweep']);
+      const swept = sweep === undefined ? undefined : list(sweep['workers']);
+      let worst: { need: number; variant: Fields; workers: number } | undefined;
       for (const item of list(root?.['variants'])) {
         const variant = fields(item);
         const model = variant?.['model'];
-        const workers = variant?.['workers'];
-        if (variant === undefined || typeof workers !== 'number' || typeof model !== 'string') continue;
+        if (variant === undefined || typeof model !== 'string') continue;
         const table = MEMORY_TO_START[runtime];
         const figures = table[model as keyof typeof table];
         if (figures === undefined) continue;
-        const need = figures.baseMi + figures.perWorkerMi * workers;
-        if (compareQuantities(memory, `${need}Mi`) < 0 && (worst === undefined || need > worst.need))
-          worst = { need, variant };
+        for (const workers of swept ?? [variant['workers']]) {
+          if (typeof workers !== 'number') continue;
+          const need = figures.baseMi + figures.perWorkerMi * workers;
+          if (compareQuantities(memory, `${need}Mi`) < 0 && (worst === undefined || need > worst.need))
+            worst = { need, variant, workers };
+        }
       }
       if (worst === undefined) return [];
-      const { variant, need } = worst;
+      const { variant, need, workers } = worst;
       const runtimeName = runtime === 'python' ? 'Python' : 'Node.js';
       const kind = variant['model'] === 'process' ? 'process' : 'thread';
       return [
         {
           path: 'spec.resources.memory',
           value: memory,
-          problem: `is less than variant ${String(variant['name'])} needs to start (${String(variant['workers'])} ${runtimeName} worker ${kind}${variant['workers'] === 1 ? '' : 'es'.slice(kind === 'process' ? 0 : 1)}: ${need}Mi)`,
+          problem: `is less than variant ${String(variant['name'])} needs to start (${workers} ${runtimeName} worker ${kind}${workers === 1 ? '' : 'es'.slice(kind === 'process' ? 0 : 1)}${swept === undefined ? '' : ', its largest sweep point'}: ${need}Mi)`,
           allowed: `at least ${need}Mi, or fewer workers (${memoryRuleText()})`,
         },
       ];
@@ -647,7 +655,120 @@ const CROSS_FIELD_RULES: readonly CelRule[] = [
       return [{ path: 'spec.schedule', value, problem, allowed: CRON_ALLOWED }];
     },
   },
+  ...maxThroughputOnly('sweep', 'a sweep measures capacity at each point'),
+  ...maxThroughputOnly('target', 'sizing for a target needs the capacity each variant sustains'),
+  {
+    id: 'sweep-workers-ascending',
+    scope: 'spec.sweep',
+    // Strictly ascending, so also unique; indices as a literal list (maxItems 16) because CEL
+    // has no range, and `||` absorbs the out-of-range index past the end.
+    rule: `${indices(16)}.all(i, i + 1 >= size(self.workers) || self.workers[i] < self.workers[i + 1])`,
+    message: 'sweep.workers must be strictly ascending (each count once, smallest first), such as [1, 2, 4, 8]',
+    fieldPath: '.workers',
+    check(spec) {
+      const workers = list(fields(fields(spec)?.['sweep'])?.['workers']);
+      for (let i = 0; i + 1 < workers.length; i++) {
+        const [a, b] = [workers[i], workers[i + 1]];
+        if (typeof a !== 'number' || typeof b !== 'number' || a < b) continue;
+        return [
+          {
+            path: `spec.sweep.workers[${i + 1}]`,
+            value: b,
+            problem: a === b ? `repeats spec.sweep.workers[${i}]` : `is below spec.sweep.workers[${i}] (${a})`,
+            allowed: 'worker counts in strictly ascending order, each once, such as [1, 2, 4, 8]',
+          },
+        ];
+      }
+      return [];
+    },
+  },
+  {
+    id: 'sweep-cpu-ascending',
+    scope: 'spec.sweep',
+    // A value of the wrong shape is left to the pattern's own error (and its bound rule).
+    rule: `!has(self.cpu) || ${indices(4)}.all(i, i + 1 >= size(self.cpu) || !self.cpu[i].matches(${cel(SWEEP_CPU_PATTERN)}) || !self.cpu[i + 1].matches(${cel(SWEEP_CPU_PATTERN)}) || quantity(self.cpu[i]).compareTo(quantity(self.cpu[i + 1])) < 0)`,
+    message: 'sweep.cpu must be strictly ascending (each budget once, smallest first), such as ["500m", "1", "2"]',
+    fieldPath: '.cpu',
+    check(spec) {
+      const cpu = list(fields(fields(spec)?.['sweep'])?.['cpu']);
+      for (let i = 0; i + 1 < cpu.length; i++) {
+        const [a, b] = [cpu[i], cpu[i + 1]];
+        if (typeof a !== 'string' || typeof b !== 'string' || !sweepCpuPattern.test(a) || !sweepCpuPattern.test(b))
+          continue;
+        const order = compareQuantities(a, b);
+        if (order < 0) continue;
+        return [
+          {
+            path: `spec.sweep.cpu[${i + 1}]`,
+            value: b,
+            problem:
+              order === 0
+                ? `is the same budget as spec.sweep.cpu[${i}] (${a})`
+                : `is below spec.sweep.cpu[${i}] (${a})`,
+            allowed: 'CPU budgets in strictly ascending order, each once, such as ["500m", "1", "2"]',
+          },
+        ];
+      }
+      return [];
+    },
+  },
+  {
+    id: 'sweep-points-bounded',
+    scope: 'spec',
+    rule: `!has(self.sweep) || size(self.variants) * size(self.sweep.workers) * (has(self.sweep.cpu) ? size(self.sweep.cpu) : 1) <= ${MAX_SWEEP_POINTS}`,
+    message: `a sweep may expand to at most ${MAX_SWEEP_POINTS} points (variants x worker counts x CPU budgets)`,
+    fieldPath: '.sweep',
+    check(spec) {
+      const root = fields(spec);
+      const sweep = fields(root?.['sweep']);
+      if (sweep === undefined) return [];
+      const cpu = sweep['cpu'] === undefined ? 1 : list(sweep['cpu']).length;
+      const points = list(root?.['variants']).length * list(sweep['workers']).length * cpu;
+      if (points <= MAX_SWEEP_POINTS) return [];
+      return [
+        {
+          path: 'spec.sweep',
+          value: sweep,
+          problem: `expands to ${points} points (${list(root?.['variants']).length} variants x ${list(sweep['workers']).length} worker counts${sweep['cpu'] === undefined ? '' : ` x ${cpu} CPU budgets`})`,
+          allowed: `at most ${MAX_SWEEP_POINTS} points: fewer worker counts, CPU budgets or variants`,
+        },
+      ];
+    },
+  },
 ];
+
+/** `[0, 1, ..., n - 2]`: the index pairs (i, i + 1) of a list of at most n items, as a CEL literal. */
+function indices(n: number): string {
+  return `[${Array.from({ length: n - 1 }, (_, i) => i).join(', ')}]`;
+}
+
+/** The rule that spec.FIELD is allowed only with load.pattern max-throughput. */
+function maxThroughputOnly(field: 'sweep' | 'target', why: string): CelRule[] {
+  return [
+    {
+      id: `${field}-needs-max-throughput`,
+      scope: 'spec',
+      rule: `!has(self.${field}) || (has(self.load.pattern) && self.load.pattern == 'max-throughput')`,
+      message: `${field} is allowed only with load.pattern max-throughput: ${why}`,
+      fieldPath: `.${field}`,
+      reason: 'FieldValueForbidden',
+      check(spec) {
+        const root = fields(spec);
+        if (root?.[field] === undefined) return [];
+        const pattern = patternOf(fields(root['load']));
+        if (pattern === 'max-throughput') return [];
+        return [
+          {
+            path: `spec.${field}`,
+            value: root[field],
+            problem: `is not used with load.pattern ${String(pattern)} (${why})`,
+            allowed: `spec.${field} only with load.pattern: max-throughput`,
+          },
+        ];
+      },
+    },
+  ];
+}
 
 function memoryRuleText(): string {
   const { node, python } = MEMORY_TO_START;

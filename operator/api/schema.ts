@@ -348,6 +348,75 @@ export const Tracing = Type.Object(
   { description: 'OpenTelemetry tracing of the workloads.', additionalProperties: false, default: {} },
 );
 
+/**
+ * CPU quantities a sweep may take: whole millicores ("500m") or cores with at most three
+ * decimals ("1.5", "2"), so that every value has one DNS-safe spelling in millicores for the
+ * names of its pods (see api/sweep.ts) and no two distinct values share a name.
+ */
+export const SWEEP_CPU_PATTERN = '^([1-9][0-9]{0,5}m|[0-9]{1,2}(\\.[0-9]{1,3})?)$';
+
+/** Most points (variants x worker counts x CPU budgets) one sweep may expand to. */
+export const MAX_SWEEP_POINTS = 64;
+
+export const Sweep = Type.Object(
+  {
+    workers: Type.Array(Type.Integer({ description: 'A worker count.', minimum: 1, maximum: 256 }), {
+      description:
+        "Worker counts to measure every variant at, strictly ascending (such as [1, 2, 4, 8]); each replaces the variant's own workers. From 2 to 16 values.",
+      minItems: 2,
+      maxItems: 16,
+    }),
+    cpu: Type.Optional(
+      Type.Array(
+        Type.String({
+          description: 'A CPU budget: whole millicores ("500m") or cores with at most three decimals ("1.5").',
+          pattern: SWEEP_CPU_PATTERN,
+          maxLength: 8,
+          [QUANTITY_BOUNDS]: { min: '10m', max: '64', unit: 'cores' } satisfies QuantityBounds,
+        }),
+        {
+          description:
+            'CPU budgets to measure every worker count at, strictly ascending (such as ["500m", "1", "2"]); each replaces resources.cpu for its points. Omitted: resources.cpu only.',
+          minItems: 1,
+          maxItems: 4,
+        },
+      ),
+    ),
+  },
+  {
+    description: `A capacity sweep (load.pattern max-throughput only): every variant is measured at every worker count (and CPU budget), as its own point named VARIANT-wN (VARIANT-wN-cCPU), and the report fits the Universal Scalability Law per variant. At most ${MAX_SWEEP_POINTS} points.`,
+    additionalProperties: false,
+  },
+);
+
+export const Target = Type.Object(
+  {
+    rate: Type.Integer({
+      description:
+        'Requests per second the service must serve in all, within spec.slo; the report sizes pods and replicas for it.',
+      minimum: 1,
+      maximum: 10000000,
+    }),
+    headroom: Type.Number({
+      description: 'Spare capacity to plan on top of the rate, as a share (0.25 = 25% more).',
+      minimum: 0,
+      maximum: 10,
+      default: 0,
+    }),
+    minReplicas: Type.Integer({
+      description: 'Fewest replicas to run whatever the rate (such as 2, so that one pod may fail).',
+      minimum: 1,
+      maximum: 1000,
+      default: 1,
+    }),
+  },
+  {
+    description:
+      'The load to size for (load.pattern max-throughput only): the report recommends, per variant, workers, CPU and memory per pod and a replica range.',
+    additionalProperties: false,
+  },
+);
+
 export const ConcurrencyExperimentSpec = Type.Object(
   {
     workload: Workload,
@@ -377,6 +446,8 @@ export const ConcurrencyExperimentSpec = Type.Object(
         maxLength: 100,
       }),
     ),
+    sweep: Type.Optional(Sweep),
+    target: Type.Optional(Target),
     historyLimit: Type.Integer({
       description: 'How many past runs the status keeps in history (scheduled experiments).',
       minimum: 0,
@@ -485,6 +556,13 @@ export const Verdict = Type.Object(
     capacity: Type.Optional(
       Type.String({ description: 'max-throughput: capacity per variant, such as "process 812 / thread 401 req/s".' }),
     ),
+    sizing: Type.Optional(
+      Type.String({
+        description:
+          'spec.target: pods per variant for the target, such as "process 4 (3-5) x 2w / thread 6 (5-7) x 4w"; which needs less CPU.',
+        maxLength: 1024,
+      }),
+    ),
     summary: Type.String({ description: 'One-sentence verdict, stating when differences are not significant.' }),
   },
   { description: 'The comparison in brief.', additionalProperties: false },
@@ -501,6 +579,47 @@ export const RunRecord = Type.Object(
   { description: 'One past run.', additionalProperties: false },
 );
 
+const CountRange = (description: string) =>
+  Type.Object(
+    {
+      expected: Type.Number({ description: 'From the mean capacity.', minimum: 0 }),
+      pessimistic: Type.Number({ description: "From the lower bound of capacity's confidence interval.", minimum: 0 }),
+      optimistic: Type.Number({ description: "From the upper bound of capacity's confidence interval.", minimum: 0 }),
+    },
+    { description, additionalProperties: false },
+  );
+
+export const SizingResult = Type.Object(
+  {
+    variant: Type.String({ description: 'The variant (as the manifest names it, before the sweep).', maxLength: 40 }),
+    model: Type.String({ description: 'Its concurrency model.', maxLength: 16 }),
+    workers: Type.Optional(Type.Integer({ description: 'Workers per pod recommended.', minimum: 1 })),
+    cpu: Type.Optional(Type.String({ description: 'CPU per pod (requests = limits), as a quantity.', maxLength: 16 })),
+    memory: Type.Optional(
+      Type.String({
+        description: 'Memory per pod, from the measured peak (upper bound), as a quantity.',
+        maxLength: 16,
+      }),
+    ),
+    replicas: Type.Optional(CountRange('Replicas (pods) for the target rate.')),
+    totalCpu: Type.Optional(CountRange('CPU in all, cores: replicas x CPU per pod.')),
+    reason: Type.Optional(Type.String({ description: 'Why the variant could not be sized.', maxLength: 1024 })),
+  },
+  { description: 'The sizing answer for one variant.', additionalProperties: false },
+);
+
+export const SizingStatus = Type.Object(
+  {
+    rate: Type.Number({ description: 'The rate planned for: target.rate x (1 + headroom), requests per second.' }),
+    variants: Type.Array(SizingResult, { description: 'Per variant.', maxItems: 8 }),
+    lessCpu: Type.Optional(
+      Type.String({ description: 'The variant that needs less CPU beyond the uncertainty.', maxLength: 40 }),
+    ),
+    summary: Type.String({ description: 'The answer in words, with the comparison.', maxLength: 4096 }),
+  },
+  { description: 'spec.target: how many pods, of which shape, each variant needs.', additionalProperties: false },
+);
+
 export const ConcurrencyExperimentStatus = Type.Object(
   {
     phase: Type.Optional(
@@ -510,7 +629,10 @@ export const ConcurrencyExperimentStatus = Type.Object(
       Type.Integer({ description: 'The .metadata.generation this status describes.', minimum: 0 }),
     ),
     conditions: Type.Optional(
-      Type.Array(Condition, { description: 'Standard conditions: Ready, Progressing, Degraded.', maxItems: 16 }),
+      Type.Array(Condition, {
+        description: 'Standard conditions: Ready, Progressing, Degraded; Regressed on scheduled runs.',
+        maxItems: 16,
+      }),
     ),
     currentTrial: Type.Optional(Type.Integer({ description: 'Trial in progress (1-based).', minimum: 0 })),
     currentVariant: Type.Optional(Type.String({ description: 'Variant in progress.' })),
@@ -521,9 +643,13 @@ export const ConcurrencyExperimentStatus = Type.Object(
       Type.String({ description: 'When the current run ended (RFC 3339).', format: 'date-time' }),
     ),
     results: Type.Optional(
-      Type.Array(VariantResult, { description: 'Per-variant results of the last finished run.', maxItems: 8 }),
+      Type.Array(VariantResult, {
+        description: 'Per-variant results of the last finished run (per sweep point with a sweep).',
+        maxItems: MAX_SWEEP_POINTS,
+      }),
     ),
     verdict: Type.Optional(Verdict),
+    sizing: Type.Optional(SizingStatus),
     reportRef: Type.Optional(
       Type.Object(
         {
@@ -551,11 +677,14 @@ export type Load = Type.Static<typeof Load>;
 export type Fault = Type.Static<typeof Fault>;
 export type Slo = Type.Static<typeof Slo>;
 export type Tracing = Type.Static<typeof Tracing>;
+export type Sweep = Type.Static<typeof Sweep>;
+export type Target = Type.Static<typeof Target>;
 export type ConcurrencyExperimentSpec = Type.Static<typeof ConcurrencyExperimentSpec>;
 export type ConcurrencyExperimentStatus = Type.Static<typeof ConcurrencyExperimentStatus>;
 export type Condition = Type.Static<typeof Condition>;
 export type VariantResult = Type.Static<typeof VariantResult>;
 export type Verdict = Type.Static<typeof Verdict>;
+export type SizingStatus = Type.Static<typeof SizingStatus>;
 export type Model = (typeof MODELS)[number];
 export type Profile = (typeof PROFILES)[number];
 export type FaultKind = (typeof FAULT_KINDS)[number];

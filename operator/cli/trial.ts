@@ -8,6 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { tracingOf } from '../api/defaults.ts';
+import { runVariant } from '../api/sweep.ts';
 import { parseDurationMillis } from '../api/units.ts';
 import { checkObject } from '../api/validate.ts';
 import type { TrialRecord } from '../contracts/records.ts';
@@ -56,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   let receiver: TraceReceiver | undefined;
   try {
     const { experiment } = assignment;
-    const variant = experiment.spec.variants.find((v) => v.name === assignment.variant);
+    const variant = runVariant(experiment.spec, assignment.variant);
     if (!variant) throw new Error(`the experiment has no variant ${assignment.variant}`);
     if (tracingOf(experiment.spec).enabled) {
       if (!token) throw new Error('CONCLAB_TOKEN must be set: exporters are authenticated with it');

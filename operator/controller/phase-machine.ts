@@ -18,7 +18,7 @@ import { Reason } from '../api/reasons.ts';
 import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../api/schema.ts';
 import { type TrialRecord, trialRecordProblems } from '../contracts/records.ts';
 import { assembleRun } from '../engine/assemble.ts';
-import { planTrials } from '../engine/plan.ts';
+import { planTrials, runVariant } from '../engine/plan.ts';
 import { trialTimeBoundMillis } from '../engine/trial-runner.ts';
 import { fitJsonReport } from '../report/fit.ts';
 import { type JsonReport, toJsonReport } from '../report/json.ts';
@@ -339,7 +339,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   const step = plan.find((p) => !records.some((s) => s.variant === p.variant && s.trial === p.trial));
   if (!step) throw new Error('unreachable: a step without record must exist');
   const stepInfo = { currentVariant: step.variant, currentTrial: step.trial };
-  const variant = cx.spec.variants.find((v) => v.name === step.variant);
+  const variant = runVariant(cx.spec, step.variant);
   if (!variant) throw new Error(`unreachable: planned variant ${step.variant} not in spec`);
   const isStep = (o: { metadata?: { labels?: Record<string, string> } }) =>
     label(o, LABEL_VARIANT) === step.variant && label(o, LABEL_TRIAL) === String(step.trial);

@@ -14,6 +14,7 @@
 // containers last ended (OOMKilled, exit codes) and the images they ran.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';
+import { runVariant } from '../api/sweep.ts';
 import type { TrialRecord, WorkloadEvent } from '../contracts/records.ts';
 import {
   LABEL_GENERATION,
@@ -142,7 +143,7 @@ export async function handleResult(req: IncomingMessage, res: ServerResponse, de
   }
   const cx = await deps.client.getExperiment(namespace, name);
   if (!cx) return reply(404, `experiment ${namespace}/${name} not found`);
-  if (!cx.spec.variants.some((v) => v.name === variant) || trial > cx.spec.trials) {
+  if (!runVariant(cx.spec, variant) || trial > cx.spec.trials) {
     return reply(404, `experiment ${namespace}/${name} has no variant ${variant} trial ${trial}`);
   }
   // A record belongs to the load pod of the current spec: one from a load pod of an older

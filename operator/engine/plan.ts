@@ -1,7 +1,13 @@
 // Pure decisions about the shape of a run: which trial comes when, what load each gets,
 // which faults hit which variant. No I/O here, so all of it is table-tested.
 import type { ConcurrencyExperimentSpec, Fault, Load } from '../api/schema.ts';
+import { baseName, type RunVariant, sweepPoints } from '../api/sweep.ts';
 import type { LoadPlan, RateStage } from '../load/types.ts';
+
+// The points a run measures (the variants, or with spec.sweep one variant per worker count and
+// CPU budget) are decided once, in api/sweep.ts, where the runtimes and the analysis reach
+// them too; both placements plan their trials from them here.
+export { budgetOf, runVariant, sweepPoints } from '../api/sweep.ts';
 
 export interface PlannedTrial {
   variant: string;
@@ -14,10 +20,13 @@ export interface PlannedTrial {
 /**
  * Interleaves trials across variants (A B A B ...) so that drift of a noisy machine over
  * the run (thermal, other tenants) hits every variant alike. The starting variant rotates
- * each round (A B, B A, A B ...) so no variant always runs right after a cold start.
+ * each round (A B, B A, A B ...) so no variant always runs right after a cold start. With a
+ * sweep every point is a variant here: all points of all variants are interleaved.
  */
-export function planTrials(spec: Pick<ConcurrencyExperimentSpec, 'variants' | 'trials'>): PlannedTrial[] {
-  const names = spec.variants.map((v) => v.name);
+export function planTrials(
+  spec: Pick<ConcurrencyExperimentSpec, 'variants' | 'trials'> & { sweep?: ConcurrencyExperimentSpec['sweep'] },
+): PlannedTrial[] {
+  const names = sweepPoints(spec).map((v) => v.name);
   const planned: PlannedTrial[] = [];
   for (let round = 0; round < spec.trials; round++) {
     const order = round % 2 === 0 ? names : [...names].reverse();
@@ -26,9 +35,18 @@ export function planTrials(spec: Pick<ConcurrencyExperimentSpec, 'variants' | 't
   return planned;
 }
 
-/** Faults that apply to a variant: all faults that name it, or name no variant at all. */
-export function faultsFor(faults: readonly Fault[] | undefined, variant: string): Fault[] {
-  return (faults ?? []).filter((f) => !f.variants || f.variants.length === 0 || f.variants.includes(variant));
+/**
+ * Faults that apply to a variant: all faults that name it, or name no variant at all. A sweep
+ * point is hit by the faults that name its variant (the manifest's name, before the sweep).
+ */
+export function faultsFor(
+  faults: readonly Fault[] | undefined,
+  variant: string | Pick<RunVariant, 'name' | 'sweep'>,
+): Fault[] {
+  const names = typeof variant === 'string' ? [variant] : [variant.name, baseName(variant)];
+  return (faults ?? []).filter(
+    (f) => !f.variants || f.variants.length === 0 || f.variants.some((n) => names.includes(n)),
+  );
 }
 
 /** The worker a fault targets, taken modulo the worker count so one manifest fits every variant. */

@@ -10,7 +10,7 @@ import type { LoadPlan, LoadProgress } from '../load/types.ts';
 import type { Runtime } from '../runtime/types.ts';
 import type { TraceReceiver } from '../telemetry/types.ts';
 import { assembleRun } from './assemble.ts';
-import { type PlannedTrial, planTrials } from './plan.ts';
+import { type PlannedTrial, planTrials, runVariant } from './plan.ts';
 import { runTrial } from './trial-runner.ts';
 
 export type EngineEvent =
@@ -76,7 +76,7 @@ export async function runExperiment(options: EngineOptions): Promise<ExperimentR
 
   for (const p of planned) {
     if (signal?.aborted) return finish(true);
-    const variant = experiment.spec.variants.find((v) => v.name === p.variant);
+    const variant = runVariant(experiment.spec, p.variant);
     if (!variant) throw new Error(`internal: planned variant ${p.variant} is not in the spec`);
     emit({ type: 'trial-start', planned: p, total: planned.length });
     let record: TrialRecord;

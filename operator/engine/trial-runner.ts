@@ -161,7 +161,7 @@ export async function runTrial(input: TrialInput, deps: TrialDeps): Promise<Tria
         ...(result.lowestFailingRate !== undefined ? { lowestFailingRate: result.lowestFailingRate } : {}),
         steps: result.steps,
       };
-      const hasFaults = faultsFor(spec.faults, variant.name).length > 0;
+      const hasFaults = faultsFor(spec.faults, variant).length > 0;
       if (result.capacity > 0 && hasFaults && !deps.signal?.aborted) {
         // Capacity is searched fault-free; the faults then hit one more step at that capacity,
         // so blast radius is measured at the load the variant can just sustain.
@@ -272,7 +272,7 @@ function scheduleFaults(
   // The driver starts its clock right after it is called, so timers set now line up with its
   // window (analysis places the fault by its recorded epoch time, so a few ms do not matter).
   const startMillis = Date.now();
-  for (const fault of adminUrl ? faultsFor(experiment.spec.faults, variant.name) : []) {
+  for (const fault of adminUrl ? faultsFor(experiment.spec.faults, variant) : []) {
     const worker = faultWorker(fault, variant.workers);
     const dueMillis = startMillis + plan.warmUpMillis + deps.parseMillis(fault.at);
     const timer = setTimeout(

@@ -549,4 +549,140 @@ export const cases: Case[] = [
     },
     fails: ['cron-shape'],
   },
+  // Capacity sweeps and the sizing target (issue 13).
+  {
+    name: 'a sweep over workers [1, 2, 4, 8] with max-throughput passes',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [1, 2, 4, 8] };
+    },
+    fails: [],
+  },
+  {
+    name: 'a sweep with constant-arrival-rate fails sweep-needs-max-throughput',
+    edit: (s) => {
+      s['sweep'] = { workers: [1, 2] };
+    },
+    fails: ['sweep-needs-max-throughput'],
+    paths: ['spec.sweep'],
+  },
+  {
+    name: 'a target with max-throughput passes; headroom and minReplicas default',
+    edit: (s) => {
+      maxThroughput(s);
+      s['target'] = { rate: 1000 };
+    },
+    fails: [],
+  },
+  {
+    name: 'a target with constant-arrival-rate fails target-needs-max-throughput',
+    edit: (s) => {
+      s['target'] = { rate: 1000 };
+    },
+    fails: ['target-needs-max-throughput'],
+    paths: ['spec.target'],
+  },
+  {
+    name: 'sweep workers [1, 4, 2] fail sweep-workers-ascending at the third',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [1, 4, 2] };
+    },
+    fails: ['sweep-workers-ascending'],
+    paths: ['spec.sweep.workers[2]'],
+  },
+  {
+    name: 'sweep workers [2, 2] (a repeat) fail sweep-workers-ascending',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [2, 2] };
+    },
+    fails: ['sweep-workers-ascending'],
+    paths: ['spec.sweep.workers[1]'],
+  },
+  {
+    name: 'sweep workers of 16 ascending values pass (the last pair is checked too)',
+    edit: (s) => {
+      maxThroughput(s);
+      s.resources.memory = '2Gi';
+      s['sweep'] = { workers: Array.from({ length: 16 }, (_, i) => i + 1) };
+    },
+    fails: [],
+  },
+  {
+    name: 'sweep workers whose last pair descends fail sweep-workers-ascending',
+    edit: (s) => {
+      maxThroughput(s);
+      s.resources.memory = '2Gi';
+      s['sweep'] = { workers: [...Array.from({ length: 15 }, (_, i) => i + 2), 1] };
+    },
+    fails: ['sweep-workers-ascending'],
+    paths: ['spec.sweep.workers[15]'],
+  },
+  {
+    name: 'sweep cpu ["500m", "1.5", "2"] passes',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [1, 2], cpu: ['500m', '1.5', '2'] };
+    },
+    fails: [],
+  },
+  {
+    name: 'sweep cpu ["1", "500m"] fails sweep-cpu-ascending',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [1, 2], cpu: ['1', '500m'] };
+    },
+    fails: ['sweep-cpu-ascending'],
+    paths: ['spec.sweep.cpu[1]'],
+  },
+  {
+    name: 'sweep cpu ["500m", "0.5"] is one budget twice and fails sweep-cpu-ascending',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [1, 2], cpu: ['500m', '0.5'] };
+    },
+    fails: ['sweep-cpu-ascending'],
+  },
+  {
+    name: 'sweep cpu "5m" is below the resources bound and fails its quantity bound',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [1, 2], cpu: ['5m', '1'] };
+    },
+    fails: [quantityBound('spec.sweep.cpu[]')],
+    paths: ['spec.sweep.cpu[0]'],
+  },
+  {
+    name: 'sweep cpu "65" is above the resources bound and fails its quantity bound',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [1, 2], cpu: ['1', '65'] };
+    },
+    fails: [quantityBound('spec.sweep.cpu[]')],
+  },
+  {
+    name: 'a sweep of 5 variants x 13 worker counts (65 points) fails sweep-points-bounded',
+    edit: (s) => {
+      maxThroughput(s);
+      s.resources.memory = '2Gi';
+      s.variants = ['a', 'b', 'c', 'd', 'e'].map((name) => ({ name, model: 'thread', workers: 1 }));
+      s['sweep'] = { workers: Array.from({ length: 13 }, (_, i) => i + 1) };
+    },
+    fails: ['sweep-points-bounded'],
+    paths: ['spec.sweep'],
+  },
+  {
+    name: 'a sweep to 16 Node.js processes needs 688Mi: 512Mi fails memory-to-start though the variants say 4',
+    edit: (s) => {
+      maxThroughput(s);
+      s['sweep'] = { workers: [1, 16] };
+    },
+    fails: ['memory-to-start'],
+    paths: ['spec.resources.memory'],
+  },
 ];
+
+function maxThroughput(s: Spec): void {
+  s.load = { pattern: 'max-throughput', rate: 50, duration: '10s' } as never;
+}

@@ -17,6 +17,7 @@ import type {
   V1Service,
 } from '@kubernetes/client-node';
 import type { ConcurrencyExperiment, Variant } from '../../api/schema.ts';
+import { budgetOf } from '../../api/sweep.ts';
 import { workloadEnv } from '../workload-env.ts';
 import {
   childLabels,
@@ -145,7 +146,8 @@ export function workloadPod(
   tracesEndpoint: string | undefined,
 ): V1Pod {
   const name = cx.metadata.name;
-  const limits = { cpu: cx.spec.resources.cpu, memory: cx.spec.resources.memory };
+  // spec.resources, or a sweep point's own CPU (api/sweep.ts): the one reader of the budget.
+  const limits = budgetOf(cx.spec, variant);
   const image = cx.spec.workload.image ?? ctx.images.workload[cx.spec.workload.runtime];
   if (!image) throw new Error(`no workload image for runtime "${cx.spec.workload.runtime}"`);
   return {

@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { budgetOf } from '../../api/sweep.ts';
 import { parseCpuCores, parseMemoryBytes } from '../../api/units.ts';
 import type { WorkloadEvent } from '../../contracts/records.ts';
 import type { DeployedWorkload, Runtime, WorkloadLaunch } from '../types.ts';
@@ -244,7 +245,8 @@ function probeCgroups(layout: UsableLayout, prefix: string, cgroupParent: string
 }
 
 function defaultBudget(launch: WorkloadLaunch): Budget {
-  const r = launch.experiment.spec.resources;
+  // The variant's budget: spec.resources, or a sweep point's own CPU (api/sweep.ts).
+  const r = budgetOf(launch.experiment.spec, launch.variant);
   const parse = <T>(field: string, f: () => T): T => {
     try {
       return f();
