@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { parseDurationMillis } from '../api/units.ts';
 import { CrdMissingError } from '../controller/crd-check.ts';
 import { startOperator } from '../controller/operator.ts';
@@ -21,7 +21,9 @@ Options (environment variable in brackets):
   --namespaces a,b           namespaces to watch; empty: all [CONCLAB_WATCH_NAMESPACES]
   --bind-address IP          address of the HTTP server [CONCLAB_BIND_ADDRESS] (127.0.0.1)
   --http-port N              /healthz /readyz /metrics and /results/v1 [CONCLAB_HTTP_PORT] (8080)
-  --results-url URL          base URL load pods post results to (the Service) [CONCLAB_RESULTS_URL]
+  --results-url URL          base URL load pods post records to [CONCLAB_RESULTS_URL]
+  --results-service NAME     or: the operator's own Service, in the pod's namespace; load pods
+                             are given its ClusterIP and "http" port [CONCLAB_RESULTS_SERVICE]
   --leader-elect             elect a leader with a Lease [CONCLAB_LEADER_ELECT=true]
   --lease-namespace NS       [CONCLAB_LEASE_NAMESPACE] (the pod's namespace)
   --lease-name NAME          [CONCLAB_LEASE_NAME] (conclab-operator)
@@ -50,6 +52,7 @@ export async function operatorCommand(argv: string[]): Promise<number> {
         'http-port': { type: 'string' },
         'image-pull-policy': { type: 'string' },
         'results-url': { type: 'string' },
+        'results-service': { type: 'string' },
         'leader-elect': { type: 'boolean' },
         'lease-namespace': { type: 'string' },
         'lease-name': { type: 'string' },
@@ -122,7 +125,12 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     if (pullPolicy !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(pullPolicy)) {
       throw new UsageError(`--image-pull-policy ${JSON.stringify(pullPolicy)}: use Always, IfNotPresent or Never`);
     }
-    const resultsUrl = str('results-url', 'CONCLAB_RESULTS_URL');
+    const resultsService = str('results-service', 'CONCLAB_RESULTS_SERVICE');
+    const resultsUrl =
+      str('results-url', 'CONCLAB_RESULTS_URL') ??
+      (resultsService
+        ? await serviceUrl(kubeConfig, podNamespace ?? str('lease-namespace', 'CONCLAB_LEASE_NAMESPACE'), resultsService)
+        : undefined);
     const handle = await startOperator({
       kubeConfig,
       namespaces,
@@ -180,3 +188,26 @@ class UsageError extends Error {}
 
 /** The dispatcher's command interface (operator/cli/main.ts). */
 export const run = operatorCommand;
+
+/**
+ * The base URL of a Service by its ClusterIP and its "http" port (else its first), as pods
+ * reach it without cluster DNS. Retried briefly: at install the Service may trail the pod.
+ */
+async function serviceUrl(kubeConfig: KubeConfig, namespace: string | undefined, name: string): Promise<string> {
+  if (!namespace) throw new UsageError('--results-service needs the namespace: set POD_NAMESPACE or --lease-namespace');
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  let last = '';
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      const svc = await core.readNamespacedService({ namespace, name });
+      const ip = svc.spec?.clusterIP;
+      const port = svc.spec?.ports?.find((p) => p.name === 'http') ?? svc.spec?.ports?.[0];
+      if (ip && ip !== 'None' && port) return `http://${ip.includes(':') ? `[${ip}]` : ip}:${port.port}`;
+      last = 'it has no ClusterIP or port';
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`the results Service ${namespace}/${name} cannot be read (${last}); check that the chart installed it`);
+}

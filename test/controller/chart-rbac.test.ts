@@ -189,7 +189,7 @@ test.serial('the rendered Deployment runs non-root with probes and resources, bi
   t.like(env, {
     CONCLAB_BIND_ADDRESS: 'status.podIP',
     CONCLAB_WATCH_NAMESPACES: WATCHED,
-    CONCLAB_RESULTS_URL: 'http://conclab.conclab-system.svc:8080',
+    CONCLAB_RESULTS_SERVICE: 'conclab',
     CONCLAB_LEADER_ELECT: 'true',
   });
   const service = docs.find((d) => d?.kind === 'Service') as V1Service | undefined;
