@@ -353,7 +353,12 @@ export async function run(args: string[]): Promise<number> {
       // Exporters must present this run's token: nothing else that reaches the port can fill
       // the receiver or pass for this run's spans.
       const receiverToken = randomBytes(24).toString('base64url');
-      if (spec.tracing?.enabled ?? true) receiver = await startTraceReceiver({ token: receiverToken });
+      if (spec.tracing?.enabled ?? true) {
+        receiver = await startTraceReceiver({
+          token: receiverToken,
+          expect: { experiment: experiment.metadata.name, run: runId },
+        });
+      }
       const environment = describeEnvironment({
         runtime: runtime.name,
         cgroupVersion: runtime.cgroupVersion,

@@ -40,7 +40,8 @@ test('with a tracing target, the standard OTEL_* variables carry endpoint, token
     OTEL_TRACES_SAMPLER_ARG: '0.5',
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: tracing.tracesEndpoint,
-    OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'authorization=Bearer tok-123',
+    // Percent-encoded, as the OpenTelemetry spec wants values in this variable.
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'authorization=Bearer%20tok-123',
     CONCLAB_RUN: 'r9',
     CONCLAB_REPLICA: '1',
   });
