@@ -112,10 +112,10 @@ export function trialsNeeded(
   return { trials: hi, limit, power, alpha };
 }
 
-/** "about 9 trials per variant would detect a difference this size (80% power, alpha 0.05)". */
+/** "about 9 trials per variant would detect a difference this size with 80% power at alpha 0.05". */
 export function describeTrialsNeeded(t: TrialsNeeded): string {
-  const terms = `${Math.round(t.power * 100)}% power, alpha ${t.alpha}`;
+  const terms = `with ${Math.round(t.power * 100)}% power at alpha ${t.alpha}`;
   return t.trials === undefined
-    ? `more than ${t.limit} trials per variant would be needed to detect a difference this size (${terms}): it is small against the noise`
-    : `about ${t.trials} trials per variant would detect a difference this size (${terms})`;
+    ? `more than ${t.limit} trials per variant would be needed to detect a difference this size ${terms}: it is small against the noise`
+    : `about ${t.trials} trials per variant would detect a difference this size ${terms}`;
 }
