@@ -8,6 +8,7 @@
 // seconds of each variant with its fault and events, CPU, memory by process, context
 // switches, shared-state cost, the spread over workers, and the fairness evidence.
 
+import { capacityHtml } from './capacity.ts';
 import { fairnessChart } from './charts/fairness.ts';
 import { heroFigure } from './charts/hero.ts';
 import { percentileChart } from './charts/latency.ts';
@@ -147,6 +148,8 @@ export function renderHtml(input: ReportModel | JsonReport): string {
     body.push('<h3 id="capacity-search">Capacity search</h3>');
     body.push(htmlTable(search, 'search'));
   }
+  const capacitySection = capacityHtml(report, { table: (t) => htmlTable(t, 'capacity'), escape: escapeHtml });
+  if (capacitySection) body.push(capacitySection);
 
   // ---- per second ---------------------------------------------------------------------------
   body.push('<h2 id="per-second">Per second, per variant</h2>');

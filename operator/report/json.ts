@@ -12,6 +12,7 @@ import { ConcurrencyExperimentSpec, MODELS, VariantResult, Verdict } from '../ap
 import type { LatencySummary } from '../contracts/histogram.ts';
 // The record types are the contracts' own: a report carries what was measured in their shape.
 import { CapacitySearch, InjectedFault, ReplicaFacts, ResourceUsage, WorkloadEvent } from '../contracts/records.ts';
+import { CapacityPlanJson, capacityPlanJson } from './capacity-json.ts';
 import type { ReportModel, TrialSeries } from './model.ts';
 
 export const SCHEMA_VERSION = '1';
@@ -486,6 +487,9 @@ export const JsonReport = Type.Object(
         runtimeVersions: Type.Record(Type.String(), Type.String(), { description: 'Runtime name to version.' }),
         runtime: Str('Runtime description ("local cgroup v2", "kubernetes").'),
         warnings: Type.Array(Type.String(), { description: 'Warnings from the environment and runtime.' }),
+        images: Type.Optional(
+          Type.Array(Type.String(), { description: 'Container images the variants ran, with digests (cluster runs).' }),
+        ),
       },
       { description: 'The machine and tools.', ...closed },
     ),
@@ -500,6 +504,7 @@ export const JsonReport = Type.Object(
     warnings: Type.Array(Type.String(), { description: 'Problems that make figures less trustworthy.' }),
     caveats: Type.Array(Type.String(), { description: 'Standing limits of the method.' }),
     partial: Type.Boolean({ description: 'Same as run.partial, at the top for quick checks.' }),
+    capacityPlan: Type.Optional(CapacityPlanJson),
     omitted: Type.Optional(
       Type.Array(Type.String(), {
         description: 'Bulky per-trial data left out to fit a size limit (a ConfigMap holds at most 1 MiB).',
@@ -812,7 +817,14 @@ export function toJsonReport(model: ReportModel): JsonReport {
     warnings: [...model.warnings],
     caveats: [...model.caveats],
     partial: model.partial,
+    ...capacityPlanField(model),
   };
+}
+
+/** spec.sweep or spec.target: the capacity plan (capacity-json.ts); absent otherwise. */
+function capacityPlanField(model: ReportModel): { capacityPlan?: CapacityPlanJson } {
+  const plan = capacityPlanJson(model.capacityPlan, model.experiment.spec);
+  return plan ? { capacityPlan: plan } : {};
 }
 
 /** The report as pretty-printed JSON text. */

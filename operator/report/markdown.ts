@@ -1,5 +1,7 @@
 // The Markdown summary: what a platform engineer reads in a pull request or a ticket. Verdict
 // first, then the numbers behind it, then what could make them wrong.
+
+import { capacityBlocks } from './capacity.ts';
 import {
   blastTable,
   bytes,
@@ -147,6 +149,15 @@ export function renderMarkdown(input: ReportModel | JsonReport): string {
     );
     out.push('');
     out.push(markdownTable(search));
+    out.push('');
+  }
+
+  for (const block of capacityBlocks(report, {
+    table: markdownTable,
+    heading: (text, level) => `${'#'.repeat(level)} ${text}`,
+    paragraph: (text) => text,
+  })) {
+    out.push(block);
     out.push('');
   }
 

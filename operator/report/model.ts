@@ -3,6 +3,7 @@
 // generation is passed in so the same run always yields the same report.
 
 import type { BlastRadiusOptions } from '../analysis/blast-radius.ts';
+import { type CapacityPlan, capacityPlan } from '../analysis/capacity-plan.ts';
 import type { Environment, ExperimentRun } from '../analysis/run.ts';
 import { summarizeVariants, type VariantSummary } from '../analysis/variant-summary.ts';
 import { type DimensionVerdict, decideVerdict, type VerdictResult } from '../analysis/verdict.ts';
@@ -37,6 +38,8 @@ export interface ReportModel {
   variants: VariantSummary[];
   series: TrialSeries[];
   verdict: VerdictResult;
+  /** Capacity planning: the USL per variant over a sweep, the sizing answer for spec.target. */
+  capacityPlan: CapacityPlan;
   /** Problems that make figures less trustworthy, loudest first. */
   warnings: string[];
   /** Standing limits of the method, worded for the reader. */
@@ -124,7 +127,9 @@ export function buildReport(run: ExperimentRun, options: BuildReportOptions = {}
     ...(options.blastRadius === undefined ? {} : { blastRadius: options.blastRadius }),
   };
   const variants = summarizeVariants(run.experiment, run.trials, summaryOptions);
-  const verdict = decideVerdict(variants, options.alpha === undefined ? {} : { alpha: options.alpha });
+  const decided = decideVerdict(variants, options.alpha === undefined ? {} : { alpha: options.alpha });
+  const plan = capacityPlan(run.experiment.spec, variants);
+  const verdict = plan.sizingLine ? { ...decided, verdict: { ...decided.verdict, sizing: plan.sizingLine } } : decided;
   const unknown = [...new Set(run.trials.map((t) => t.variant))].filter(
     (name) => !sweepPoints(run.experiment.spec).some((v) => v.name === name),
   );
@@ -165,6 +170,7 @@ export function buildReport(run: ExperimentRun, options: BuildReportOptions = {}
     variants,
     series,
     verdict,
+    capacityPlan: plan,
     warnings,
     caveats: caveatsFor(run, variants, verdict.dimensions),
   };

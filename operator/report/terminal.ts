@@ -1,5 +1,7 @@
 // The compact table printed at the end of `conclab run`: aligned columns, the verdict, the
 // warnings. Colour only when asked for (a TTY that did not opt out), never in pipes or logs.
+
+import { capacityBlocks } from './capacity.ts';
 import {
   blastTable,
   contextSwitchTable,
@@ -108,6 +110,13 @@ export function renderTerminal(input: ReportModel | JsonReport, options: Termina
     out.push('');
     out.push(c('bold', 'capacity search (max-throughput)'));
     out.push(...alignTable(fitTable(search, options.widthColumns), header));
+  }
+  for (const block of capacityBlocks(report, {
+    table: (t) => alignTable(fitTable(t, options.widthColumns), header).join('\n'),
+    heading: (text) => `\n${c('bold', text.toLowerCase())}`,
+    paragraph: (text) => fitLine(text, undefined),
+  })) {
+    out.push(block);
   }
   const blast = blastTable(report);
   if (blast) {

@@ -204,3 +204,20 @@ test.serial('the chart check itself finds a chart without data, NaN coordinates 
     problems.join('\n'),
   );
 });
+
+test.serial('trials with a saturated load generator are marked in the first picture and its caption', async (t) => {
+  const experiment = readExample('quickstart.yaml');
+  const shapes = {
+    processes: (trial: number) => ({ rate: 120, unreliable: trial === 2 }),
+    threads: () => ({ rate: 120 }),
+  };
+  const model = buildReport(buildRunOf(experiment, shapes), { generatedAt: GENERATED_AT });
+  const { page, problems } = await open('saturated-generator', renderHtml(model));
+  t.deepEqual(problems, []);
+  // One trial of processes, in the throughput and the p99 panel.
+  t.is(await page.locator('#hero .trial-dot.suspect').count(), 2);
+  t.regex(
+    (await page.locator('#hero figcaption').textContent()) ?? '',
+    /Red dots: 1 trial\(s\) whose load generator was saturated/,
+  );
+});

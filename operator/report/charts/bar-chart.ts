@@ -34,6 +34,8 @@ export interface Bar {
   upper?: number;
   /** Per-trial values, drawn as dots over the bar. */
   dots?: number[];
+  /** Dots to draw as suspect (red), by index into dots: e.g. trials with a saturated generator. */
+  suspectDots?: number[];
   /** Stacked parts instead of one bar (their sum is the value). */
   segments?: Segment[];
   /** Text after the bar; the formatted value by default. */
@@ -141,15 +143,20 @@ function panelSvg(
         );
       }
       if (b.lower !== undefined && b.upper !== undefined && b.upper > b.lower) {
+        // An interval reaching below zero (few noisy trials) is cut at the axis, without a cap there.
+        const lo = Math.max(x(Math.max(b.lower, p.scale === 'log' ? domainLow : 0)), zero);
+        const hi = x(b.upper);
+        const loCap = b.lower >= (p.scale === 'log' ? domainLow : 0) ? `M${f(lo)},${f(cy - 5)}V${f(cy + 5)}` : '';
         parts.push(
-          `<path d="M${f(x(b.lower))},${f(cy)}H${f(x(b.upper))}M${f(x(b.lower))},${f(cy - 5)}V${f(cy + 5)}M${f(x(b.upper))},${f(cy - 5)}V${f(cy + 5)}" stroke="#222" stroke-width="1.4" fill="none" class="ci"/>`,
+          `<path d="M${f(lo)},${f(cy)}H${f(hi)}${loCap}M${f(hi)},${f(cy - 5)}V${f(cy + 5)}" stroke="#222" stroke-width="1.4" fill="none" class="ci"/>`,
         );
       }
-      for (const d of b.dots ?? []) {
+      (b.dots ?? []).forEach((d, i) => {
+        const suspect = b.suspectDots?.includes(i) === true;
         parts.push(
-          `<circle cx="${f(x(d))}" cy="${f(cy)}" r="3.2" fill="#fff" stroke="#222" stroke-width="1.2" class="mark trial-dot"/>`,
+          `<circle cx="${f(x(d))}" cy="${f(cy)}" r="3.2" fill="${suspect ? '#c0392b' : '#fff'}" stroke="${suspect ? '#c0392b' : '#222'}" stroke-width="1.2" class="mark trial-dot${suspect ? ' suspect' : ''}"/>`,
         );
-      }
+      });
       if (b.tick) {
         const tx = x(b.tick.value);
         parts.push(

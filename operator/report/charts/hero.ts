@@ -84,10 +84,19 @@ export function blastHero(report: JsonReport, colors: Colors): Hero | undefined 
   };
 }
 
+/** Indexes (into a variant's counted trials) of trials whose load generator was saturated. */
+function saturatedDots(report: JsonReport, variant: JsonReport['variants'][number]): number[] {
+  const counted = report.trials.filter(
+    (t) => t.variant === variant.name && (variant.trialsCounted?.includes(t.trial) ?? true),
+  );
+  return counted.flatMap((t, i) => (t.generator.unreliable ? [i] : []));
+}
+
 /** Throughput (or capacity), p99 and memory per variant, with every trial and the 95% CI. */
 export function comparisonHero(report: JsonReport, colors: Colors): Hero | undefined {
   const variants = report.variants.filter((v) => v.trials > 0);
   if (variants.length === 0) return undefined;
+  const saturated = variants.reduce((n, v) => n + saturatedDots(report, v).length, 0);
   const panels: BarPanel[] = [];
   const searched = variants.some((v) => v.searchedCapacity?.mean !== undefined);
   if (searched) {
@@ -122,6 +131,7 @@ export function comparisonHero(report: JsonReport, colors: Colors): Hero | undef
             color: colors.get(v.name) ?? '#333',
             ...ciOf(v.throughput),
             dots: v.throughput.values ?? [],
+            suspectDots: saturatedDots(report, v),
           },
         ],
       })),
@@ -140,6 +150,7 @@ export function comparisonHero(report: JsonReport, colors: Colors): Hero | undef
           color: colors.get(v.name) ?? '#333',
           ...(v.latency.p99CI ? { lower: v.latency.p99CI.lower, upper: v.latency.p99CI.upper } : {}),
           dots: v.latency.p99PerTrialMillis,
+          suspectDots: saturatedDots(report, v),
         },
       ],
     })),
@@ -165,6 +176,10 @@ export function comparisonHero(report: JsonReport, colors: Colors): Hero | undef
       })),
     });
   }
+  const suspect =
+    saturated > 0
+      ? ` Red dots: ${saturated} trial(s) whose load generator was saturated; their client-side figures describe the generator, not the server.`
+      : '';
   return {
     kind: 'comparison',
     svg: barChart({
@@ -174,9 +189,11 @@ export function comparisonHero(report: JsonReport, colors: Colors): Hero | undef
       panels,
       barHeight: 16,
     }),
-    caption: searched
-      ? "Capacity is the highest offered rate that met the SLO in each trial's search."
-      : "Throughput counts completed requests per second of the measured window; p99 is each trial's client-side p99 from the intended send time.",
+    caption: `${
+      searched
+        ? "Capacity is the highest offered rate that met the SLO in each trial's search."
+        : "Throughput counts completed requests per second of the measured window; p99 is each trial's client-side p99 from the intended send time."
+    }${suspect}`,
   };
 }
 

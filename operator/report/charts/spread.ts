@@ -57,7 +57,7 @@ export function spreadChart(report: JsonReport, colors: Colors): string | undefi
   const width = 1040;
   const stripHeight = 70;
   const top = 34;
-  const left = 150;
+  const left = 200;
   const right = 230;
   const parts: string[] = [];
   const yMax = Math.max(10, (max(all.flatMap((s) => s.shares.map((x) => x.percent))) ?? 0) * 1.15);
