@@ -50,6 +50,7 @@ export function trialRunner(
 }
 
 export { findMaxThroughput, type MaxThroughputResult } from './max-throughput.ts';
+export { type LoadPart, mergeLoadParts, mergeLoadResults } from './merge.ts';
 export { DEFAULT_SLO, type LoadSlo, sloFromApi } from './slo.ts';
 export type {
   CapacitySearch,

@@ -41,9 +41,10 @@ export interface LoadPlan {
   maxInFlight: number;
   timeoutMillis: number;
   /**
-   * Load generators (built-in driver: processes, each on its own CPU when given) that share
-   * the schedule, interleaved so their union is the single schedule; their results are merged
-   * exactly. Default 1: the driver runs in the calling process.
+   * Load generators of the built-in driver: processes (each on its own CPU when given) that
+   * share the schedule, interleaved so their union is the single schedule, with their results
+   * merged exactly. Default 1: the driver runs in the calling process. k6 ignores it (one k6
+   * process already uses every core it may).
    */
   generators?: number;
   /** Added to every request (ids for the workload's spans). */
