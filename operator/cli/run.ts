@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ExperimentRun } from '../analysis/run.ts';
 import type { ConcurrencyExperiment } from '../api/schema.ts';
-import { parseCpuCores, parseDurationMillis } from '../api/units.ts';
+import { parseDurationMillis } from '../api/units.ts';
 import { loadExperiments, ManifestError } from '../api/validate.ts';
 import { describeEnvironment } from '../engine/environment.ts';
 import { loadDriverFor } from '../engine/load-driver.ts';
@@ -42,6 +42,7 @@ import type { TraceReceiver } from '../telemetry/types.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './exit-codes.ts';
 import { type ClaimedDir, claimResultsDir, OutputDirError } from './output.ts';
 import { createProgress } from './progress.ts';
+import { runNotes, workloadCores } from './run-notes.ts';
 
 const DEFAULT_WAIT = '30m';
 
@@ -347,7 +348,7 @@ export async function run(args: string[]): Promise<number> {
       const swept = await runtime.sweepLeftovers();
       if (swept.length > 0) log(`removed ${swept.length} cgroup(s) left by a conclab run that was killed\n`);
       // The load generator must not share the workloads' CPU budget.
-      await runtime.pinLoadGenerator(parseCpuCores(spec.resources.cpu)).catch((err: unknown) => {
+      await runtime.pinLoadGenerator(workloadCores(spec)).catch((err: unknown) => {
         log(`warning: could not pin the load generator: ${String(err)}\n`);
       });
       // Exporters must present this run's token: nothing else that reaches the port can fill
@@ -370,6 +371,7 @@ export async function run(args: string[]): Promise<number> {
           `${spec.trials} trial(s) each, ${spec.resources.cpu} CPU / ${spec.resources.memory} per variant, runtime ${runtime.name}, ` +
           `results in ${dir}\n`,
       );
+      for (const note of runNotes(spec)) log(note);
       try {
         result = await runExperiment({
           experiment,

@@ -2,11 +2,19 @@
 // in each format, and the command's exit codes on bad usage. The path against a real cluster is
 // tested end to end in test/e2e/cluster-e2e.test.ts.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
-import { locateReport, ReportError, renderStoredReport } from '../../operator/cli/report.ts';
+import {
+  locateReport,
+  locateRun,
+  ReportError,
+  renderFolderReport,
+  renderStoredReport,
+} from '../../operator/cli/report.ts';
 import { toJsonReport } from '../../operator/report/json.ts';
 import { quickstartReport } from '../report/report-fixture.ts';
 
@@ -119,4 +127,73 @@ test('conclab report --help describes the command and its exit codes', async (t)
   const { stdout } = await run(process.execPath, [BIN, 'report', '--help']);
   t.regex(stdout, /^Usage: conclab report NAME \[-n NAMESPACE\] \[--format md\|json\|html\]/);
   t.regex(stdout, /1 {2}no report to print/);
+});
+
+// ---- a results folder of conclab run, and a past run of a scheduled experiment (issue 13)
+
+test('conclab report DIR renders the report.json of a results folder in each format', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'conclab-report-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const doc = toJsonReport(quickstartReport());
+  writeFileSync(join(dir, 'report.json'), JSON.stringify(doc));
+  const md = await run(process.execPath, [BIN, 'report', dir]);
+  t.regex(md.stdout, /^# conclab: default\/quickstart/);
+  const html = await run(process.execPath, [BIN, 'report', dir, '--format', 'html']);
+  t.regex(html.stdout, /^<!doctype html>/i);
+  const json = await run(process.execPath, [BIN, 'report', dir, '-f', 'json']);
+  t.deepEqual(JSON.parse(json.stdout), JSON.parse(JSON.stringify(doc)));
+});
+
+test('a folder without report.json is refused, saying what a results folder holds', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'conclab-report-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const err = await t.throwsAsync(run(process.execPath, [BIN, 'report', dir]));
+  t.is((err as unknown as { code: number }).code, 1);
+  t.regex(
+    (err as unknown as { stderr: string }).stderr,
+    /has no report\.json: it is not a results folder of conclab run/,
+  );
+  t.throws(() => renderFolderReport(join(dir, 'nope'), 'md'), {
+    instanceOf: ReportError,
+    message: /has no report\.json/,
+  });
+});
+
+test('a path that does not exist is not taken for an experiment name', async (t) => {
+  const err = await t.throwsAsync(run(process.execPath, [BIN, 'report', './no/such/folder']));
+  t.regex((err as unknown as { stderr: string }).stderr, /\.\/no\/such\/folder is not a folder/);
+});
+
+function scheduled(history: NonNullable<ConcurrencyExperiment['status']>['history']): ConcurrencyExperiment {
+  return { ...cx({ phase: 'Succeeded', history }), spec: { schedule: '0 3 * * *' } as ConcurrencyExperiment['spec'] };
+}
+const HISTORY = [
+  { startTime: '2026-03-02T03:00:01Z', phase: 'Succeeded' as const, reportRef: 'cx-quickstart-report-20260302t030000' },
+  { startTime: '2026-03-01T03:00:02Z', phase: 'Failed' as const },
+  { startTime: '2026-03-01T03:00:00Z', phase: 'Succeeded' as const, reportRef: 'cx-quickstart-report-20260301t030000' },
+];
+
+test('--run picks a run of status.history by its run id, its start time, or latest', (t) => {
+  const c = scheduled(HISTORY);
+  t.deepEqual(locateRun(c, '20260301t030000'), {
+    configMap: 'cx-quickstart-report-20260301t030000',
+    key: 'report.json',
+  });
+  t.deepEqual(locateRun(c, '2026-03-02T03:00:01Z'), {
+    configMap: 'cx-quickstart-report-20260302t030000',
+    key: 'report.json',
+  });
+  t.is(locateRun(c, 'latest').configMap, 'cx-quickstart-report-20260302t030000');
+});
+
+test('--run with a run that is not kept lists the runs that are', (t) => {
+  t.throws(() => locateRun(scheduled(HISTORY), '20250101t000000'), {
+    instanceOf: ReportError,
+    message:
+      /has no run "20250101t000000" with a report; runs kept in status\.history, newest first: 20260302t030000 \(started 2026-03-02T03:00:01Z, Succeeded\), 20260301t030000/,
+  });
+  t.throws(() => locateRun(cx({ phase: 'Succeeded' }), 'latest'), {
+    instanceOf: ReportError,
+    message: /no past run with a report in status\.history \(it has no spec\.schedule: omit --run for its report\)/,
+  });
 });
