@@ -54,3 +54,16 @@ if [[ $(id -u) -eq 0 ]]; then
 else
   echo "prepare: not root: skipping the real node's images (the real-node tests need root)" >&2
 fi
+
+# The Python workload's tracing environment (the pinned OpenTelemetry SDK from
+# workloads/python/requirements.txt), as `conclab run` prepares it for runtime: python, so the
+# Python span tests run instead of skipping. Cached per requirements hash; warm in about 2 s.
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "prepare: installing python3-venv (python3 -m venv needs it)"
+  apt_install python3-venv
+fi
+node_modules/node/bin/node --input-type=module -e "
+const { ensurePythonTracingEnv } = await import('./operator/runtime/local/python-env.ts');
+const env = await ensurePythonTracingEnv({ onProgress: (line) => console.log('prepare: python: ' + line) });
+console.log('prepare: python tracing environment ' + env.dir + ' (CPython ' + env.version + ')');
+"

@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { ExperimentRun } from '../analysis/run.ts';
+import { tracingOf } from '../api/defaults.ts';
 import type { ConcurrencyExperiment } from '../api/schema.ts';
 import { parseDurationMillis } from '../api/units.ts';
 import { loadExperiments, ManifestError } from '../api/validate.ts';
@@ -28,6 +29,7 @@ import { buildReport } from '../report/model.ts';
 import { renderTerminal, shouldUseColor } from '../report/terminal.ts';
 import { renderReport, writeReports } from '../report/write.ts';
 import { createLocalRuntime, type LocalRuntime } from '../runtime/local/index.ts';
+import { ensurePythonTracingEnv } from '../runtime/local/python-env.ts';
 import {
   acquireRunLock,
   DEFAULT_RUN_LOCK,
@@ -343,7 +345,9 @@ export async function run(args: string[]): Promise<number> {
     const runId = randomBytes(4).toString('hex');
     const progress = createProgress({ write: log, isTTY: process.stderr.isTTY === true });
     try {
-      runtime = createLocalRuntime();
+      const python = await pythonInterpreter(experiment, log);
+      runtime = createLocalRuntime(python.path ? { python: python.path } : {});
+      if (python.warning) runtime.warnings.push(python.warning);
       for (const w of runtime.warnings) log(`WARNING: ${w}\n`);
       const swept = await runtime.sweepLeftovers();
       if (swept.length > 0) log(`removed ${swept.length} cgroup(s) left by a conclab run that was killed\n`);
@@ -472,4 +476,24 @@ function parseCli(args: string[]) {
     json: values.json === true,
     waitMillis: parseWait(values.wait),
   };
+}
+
+/**
+ * runtime: python with tracing on: the interpreter of a prepared environment with the pinned
+ * OpenTelemetry SDK (built once, cached; see runtime/local/python-env.ts). When it cannot be
+ * prepared, the run goes on untraced with python3, and says so in the terminal and the report.
+ */
+async function pythonInterpreter(
+  experiment: ConcurrencyExperiment,
+  log: (text: string) => void,
+): Promise<{ path?: string; warning?: string }> {
+  if (experiment.spec.workload.runtime !== 'python' || !tracingOf(experiment.spec).enabled) return {};
+  try {
+    const env = await ensurePythonTracingEnv({ onProgress: (line) => log(`python: ${line}\n`) });
+    return { path: env.python };
+  } catch (err) {
+    return {
+      warning: `UNTRACED: the Python workloads run without the OpenTelemetry SDK, so the report has no server-side spans: ${(err as Error).message}`,
+    };
+  }
 }

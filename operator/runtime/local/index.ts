@@ -73,6 +73,8 @@ export interface LocalRuntimeOptions {
    * running workloads/node/main.ts, or `python3 workloads/python/main.py`.
    */
   workloadCommand?: string[];
+  /** Interpreter for runtime: python (default python3 on PATH); see python-env.ts. */
+  python?: string;
   /** Working directory of the workload; default: the repository root. */
   cwd?: string;
   /** How long a workload may take to print its ready line. Default 30000. */
@@ -127,10 +129,14 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DEFAULT_ENTRY = path.join(REPO_ROOT, 'workloads/node/main.ts');
 const PYTHON_ENTRY = path.join(REPO_ROOT, 'workloads/python/main.py');
 
-/** The default workload command for a launch's language runtime. */
-export function defaultWorkloadCommand(launch: WorkloadLaunch): string[] {
+/**
+ * The default workload command for a launch's language runtime. `python`: the interpreter
+ * for runtime: python (a prepared environment with the OpenTelemetry SDK, see python-env.ts;
+ * default python3 on PATH, which serves untraced without the SDK).
+ */
+export function defaultWorkloadCommand(launch: WorkloadLaunch, python = 'python3'): string[] {
   return launch.experiment.spec.workload.runtime === 'python'
-    ? ['python3', PYTHON_ENTRY]
+    ? [python, PYTHON_ENTRY]
     : [process.execPath, DEFAULT_ENTRY];
 }
 const MAX_OBSERVED_LINES = 10_000;
@@ -333,7 +339,7 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
   }
 
   function argvFor(replica: Replica, placement: CpuPlacement, launchSpec: WorkloadLaunch): string[] {
-    const argvBase = options.workloadCommand ?? defaultWorkloadCommand(launchSpec);
+    const argvBase = options.workloadCommand ?? defaultWorkloadCommand(launchSpec, options.python);
     const pin = placement.workloadCpus ? ['taskset', '-c', formatCpuList(placement.workloadCpus)] : [];
     if (replica.group)
       return ['/bin/sh', '-c', ENTER_SCRIPT, 'conclab-enter', ...procsFiles(replica.group), '--', ...pin, ...argvBase];
@@ -469,14 +475,18 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
   }
 
   /** Another live conclab's workloads on this machine share its CPUs: the report must say so. */
+  const sharingWith = new Set<number>();
   function warnIfShared(): void {
     if (mode.kind !== 'cgroup') return;
     for (const other of liveOtherOwners(mode.layout, { cgroupParent, selfPid: process.pid })) {
-      const experiments = [...new Set(other.groups.map((g) => parseGroupOwner(g)?.rest.replace(/-t\d+-[^-]*$/, '')))];
+      // Once per other process, naming what it ran when first seen.
+      if (sharingWith.has(other.pid)) continue;
+      sharingWith.add(other.pid);
+      const names = [...new Set(other.groups.map((g) => parseGroupOwner(g)?.rest.replace(/-t\d+-[^-]*$/, '')))];
       warn(
-        `MACHINE SHARED: another conclab (pid ${other.pid}; ${experiments.join(', ')}) ran workloads on this machine ` +
-          'while this run measured: both compete for the same CPUs and memory bandwidth, so the figures of both are ' +
-          'disturbed. Run one experiment at a time (conclab run waits for another conclab run by itself).',
+        `MACHINE SHARED: another conclab process (pid ${other.pid}, workloads ${names.join(', ')}) ran workloads on ` +
+          'this machine while this run measured: both compete for the same CPUs and memory bandwidth, so the figures ' +
+          'of both are disturbed. Run one experiment at a time (conclab run waits for another conclab run by itself).',
       );
     }
   }
