@@ -371,7 +371,7 @@ cgroupTest(
     const first = realRuntime(t);
     const d = await first.start(launchOf(experiment('beside'), 1));
     t.is(inHierarchies().length, 3, 'a live owner keeps its groups');
-    const shared = first.warnings.find((w) => w.startsWith('MACHINE SHARED') && w.includes(`pid ${owner.pid};`));
+    const shared = first.warnings.find((w) => w.startsWith('MACHINE SHARED') && w.includes(`pid ${owner.pid},`));
     t.truthy(shared, first.warnings.join('\n'));
     t.regex(shared!, /killed-owner-processes/);
     await first.stop(d);
