@@ -205,6 +205,12 @@ export function customResourceDefinition(): JsonSchema {
               jsonPath: '.status.verdict.capacity',
               description: 'max-throughput: the capacity the search found per variant.',
             },
+            {
+              name: 'Sizing',
+              type: 'string',
+              jsonPath: '.status.verdict.sizing',
+              description: 'spec.target: pods per variant (range) x workers x CPU, and which needs less CPU.',
+            },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
           schema: { openAPIV3Schema: openApiSchema() },

@@ -9,6 +9,11 @@ export const ConditionType = {
   Progressing: 'Progressing',
   /** True when the run failed or the spec is invalid. */
   Degraded: 'Degraded',
+  /**
+   * Scheduled experiments: True when the last run regressed against the runs before it (the
+   * winner flipped, or a variant's capacity, throughput or p99 moved beyond its interval).
+   */
+  Regressed: 'Regressed',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -32,5 +37,13 @@ export const Reason = {
   NotStarted: 'NotStarted',
   /** A scheduled experiment waits for its first cron tick. */
   WaitingForSchedule: 'WaitingForSchedule',
+  /** Regressed True: the last run is worse than the runs before it beyond their noise. */
+  RegressionDetected: 'RegressionDetected',
+  /** Regressed False after it was True: the last run is back in the range of the runs before. */
+  RegressionCleared: 'RegressionCleared',
+  /** Regressed False: the last run is within the range of the runs before it. */
+  WithinRange: 'WithinRange',
+  /** Regressed False: no earlier finished run to compare with (or none could be read). */
+  NoBaseline: 'NoBaseline',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -611,7 +611,7 @@ export const SizingResult = Type.Object(
 export const SizingStatus = Type.Object(
   {
     rate: Type.Number({ description: 'The rate planned for: target.rate x (1 + headroom), requests per second.' }),
-    variants: Type.Array(SizingResult, { description: 'Per variant.', maxItems: 8 }),
+    variants: Type.Array(SizingResult, { description: 'Per variant (and CPU budget of a CPU sweep).', maxItems: 32 }),
     lessCpu: Type.Optional(
       Type.String({ description: 'The variant that needs less CPU beyond the uncertainty.', maxLength: 40 }),
     ),

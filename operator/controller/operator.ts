@@ -309,6 +309,7 @@ export async function startOperator(options: OperatorOptions): Promise<OperatorH
         ...(options.scheduleClock ? { scheduleNow: options.scheduleClock } : {}),
         log: (level, m) => log(level, m),
         environment,
+        metrics,
       });
       metrics.reconciled('success');
       options.onReconciled?.(cx, action);

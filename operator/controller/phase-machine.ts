@@ -15,7 +15,7 @@ import type { V1ConfigMap, V1Pod, V1Secret, V1Service } from '@kubernetes/client
 import type { Environment } from '../analysis/run.ts';
 import { tracingOf } from '../api/defaults.ts';
 import { Reason } from '../api/reasons.ts';
-import type { ConcurrencyExperiment, Phase, VariantResult, Verdict } from '../api/schema.ts';
+import type { ConcurrencyExperiment, Phase, SizingStatus, VariantResult, Verdict } from '../api/schema.ts';
 import { type TrialRecord, trialRecordProblems } from '../contracts/records.ts';
 import { assembleRun } from '../engine/assemble.ts';
 import { planTrials, runVariant } from '../engine/plan.ts';
@@ -49,6 +49,7 @@ import {
   WORK_PORT,
   workloadPod,
 } from '../runtime/kube/pod-spec.ts';
+import { sizingStatusOf } from './status.ts';
 
 export const REPORT_KEY = 'report.json';
 
@@ -106,6 +107,8 @@ export interface PhaseDecision {
   currentTrial?: number;
   results?: VariantResult[];
   verdict?: Verdict;
+  /** spec.target: the sizing answer of the report. */
+  sizing?: SizingStatus;
   reportRef?: { configMap: string; key: string };
   /** Look again after this long even if nothing changes (a deadline is due). */
   requeueAfterMillis?: number;
@@ -279,7 +282,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   // The report exists: the run is done; only tidying remains.
   const report = current.configMaps.find((c) => c.metadata?.name === reportName);
   if (report) {
-    let parsed: Pick<JsonReport, 'results' | 'verdict'> | undefined;
+    let parsed: Pick<JsonReport, 'results' | 'verdict' | 'capacityPlan' | 'config'> | undefined;
     try {
       parsed = JSON.parse(report.data?.[REPORT_KEY] ?? '') as JsonReport;
     } catch {
@@ -292,6 +295,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
       reason: Reason.Completed,
       message: parsed?.verdict.summary ?? `report in ConfigMap ${reportName}`,
       ...(parsed ? { results: parsed.results, verdict: parsed.verdict } : {}),
+      ...sizingOf(parsed),
       reportRef,
     };
   }
@@ -333,6 +337,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
       message: `all ${plan.length} trials measured; writing the report`,
       results: built.results,
       verdict: built.verdict,
+      ...sizingOf(built),
     };
   }
 
@@ -495,6 +500,12 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
       ...stepInfo,
     };
   }
+}
+
+/** status.sizing from a report that has a sizing answer (spec.target). */
+function sizingOf(report: Pick<JsonReport, 'capacityPlan' | 'config'> | undefined): { sizing?: SizingStatus } {
+  const sizing = report?.config ? sizingStatusOf(report) : undefined;
+  return sizing ? { sizing } : {};
 }
 
 function ref(kind: ChildRef['kind'], o: { metadata?: { name?: string } }): ChildRef {

@@ -5,11 +5,13 @@
 
 import { randomBytes } from 'node:crypto';
 import type { V1ConfigMap, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
+import { detectRegression, type RunFigures } from '../analysis/regression.ts';
 import type { Environment } from '../analysis/run.ts';
-import { Reason } from '../api/reasons.ts';
+import { ConditionType, Reason } from '../api/reasons.ts';
 import type { ConcurrencyExperiment } from '../api/schema.ts';
 import { parseDurationMillis } from '../api/units.ts';
 import { checkObject } from '../api/validate.ts';
+import { parseJsonReport } from '../report/json.ts';
 import {
   childLabels,
   childSelector,
@@ -24,17 +26,20 @@ import { ownerReference, type PodContext } from '../runtime/kube/pod-spec.ts';
 import { lagsBehind } from './cache-lag.ts';
 import { ControllerError, ErrorKind, statusCodeOf } from './errors.ts';
 import type { KubeClient } from './kube-client.ts';
+import { experimentFigures, type OperatorMetrics } from './metrics.ts';
 import {
   type Child,
   type ChildRef,
   decidePhase,
   type PhaseDecision,
   type PhaseTimeouts,
+  REPORT_KEY,
   timeMillis,
 } from './phase-machine.ts';
-import { recordRun, reportsToDelete } from './run-history.ts';
+import { runFiguresOf } from './run-figures.ts';
+import { type RunRecord, recordRun, reportsToDelete } from './run-history.ts';
 import { decideSchedule, type ScheduleDecision } from './schedule.ts';
-import { buildStatus, rfc3339, statusDiffers } from './status.ts';
+import { buildStatus, rfc3339, type StatusInput, statusDiffers } from './status.ts';
 
 export interface ReconcileContext {
   client: KubeClient;
@@ -51,6 +56,8 @@ export interface ReconcileContext {
   log(level: 'info' | 'warn' | 'error', message: string): void;
   /** Recorded in reports (the operator's side; the nodes' facts come from the records). */
   environment: Environment;
+  /** The experiments' last finished run as Prometheus gauges (capacity, p99, regression). */
+  metrics?: OperatorMetrics;
 }
 
 export interface Action {
@@ -205,6 +212,7 @@ async function reconcileScheduled(
   const carried = {
     ...(status.results ? { results: status.results } : {}),
     ...(status.verdict ? { verdict: status.verdict } : {}),
+    ...(status.sizing ? { sizing: status.sizing } : {}),
     ...(status.reportRef ? { reportRef: status.reportRef } : {}),
   };
 
@@ -267,6 +275,11 @@ async function reconcileScheduled(
       experiment.spec.historyLimit,
     );
   }
+  // A run that succeeds now is judged against the earlier runs' reports (Regressed).
+  const regression =
+    endsNow && decision.phase === 'Succeeded' && decision.reportRef
+      ? await judgeRun(ctx, experiment, observed.configMaps, decision.reportRef.configMap, status.history ?? [])
+      : undefined;
   const latestReport = decision.reportRef ?? status.reportRef;
   const reports = observed.configMaps
     .filter((c) => c.metadata?.labels?.[LABEL_ROLE] === 'report' && !c.metadata.deletionTimestamp)
@@ -284,6 +297,7 @@ async function reconcileScheduled(
     ...decision,
     ...(lastScheduleTime ? { lastScheduleTime } : {}),
     ...(history ? { history } : {}),
+    ...(regression ? { regression } : {}),
     newRun,
   };
   if (decision.phase === 'Failed') {
@@ -293,10 +307,77 @@ async function reconcileScheduled(
     await act(ctx, runCx, decision);
     await writeStatus(ctx, current, input);
   }
+  if (regression?.reason === Reason.RegressionDetected || regression?.reason === Reason.RegressionCleared) {
+    // The hook for alerting: a Warning with the numbers when a run regressed, a Normal when it is back.
+    const type = regression.status === 'True' ? 'Warning' : 'Normal';
+    ctx.log(
+      regression.status === 'True' ? 'warn' : 'info',
+      `${namespace}/${name}: ${regression.reason}: ${regression.message}`,
+    );
+    await ctx.client
+      .recordEvent(current, type, regression.reason, regression.message, new Date(ctx.now()))
+      .catch((err: unknown) => ctx.log('warn', `event not recorded: ${(err as Error).message}`));
+  }
   // A tick missed while the run went on is due as soon as it ends: look again shortly.
   const requeues = [sched.requeueAfterMillis, decision.requeueAfterMillis ?? Number.POSITIVE_INFINITY];
   if (endsNow) requeues.push(1000);
   return { requeueAfterMillis: Math.max(1, Math.min(...requeues, MAX_SCHEDULE_REQUEUE_MILLIS)), phase: decision.phase };
+}
+
+/** A run's JSON report, from the cache or else the API server; undefined when it cannot be read. */
+async function readReport(ctx: ReconcileContext, namespace: string, cached: V1ConfigMap[], name: string) {
+  const text =
+    cached.find((c) => c.metadata?.name === name)?.data?.[REPORT_KEY] ??
+    (await ctx.client.getConfigMap(namespace, name))?.data?.[REPORT_KEY];
+  if (text === undefined) return undefined;
+  try {
+    return parseJsonReport(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The Regressed condition for a run that just succeeded: its report against the reports of the
+ * earlier runs status.history keeps (analysis/regression.ts). A report that cannot be read is
+ * left out and said so; with none left there is no baseline.
+ */
+async function judgeRun(
+  ctx: ReconcileContext,
+  cx: ConcurrencyExperiment,
+  cached: V1ConfigMap[],
+  reportName: string,
+  history: RunRecord[],
+): Promise<StatusInput['regression']> {
+  const namespace = cx.metadata.namespace ?? 'default';
+  const current = await readReport(ctx, namespace, cached, reportName);
+  if (!current) return undefined;
+  const earlier: RunFigures[] = [];
+  const unread: string[] = [];
+  for (const r of history) {
+    if (r.phase !== 'Succeeded' || !r.reportRef || r.reportRef === reportName) continue;
+    const report = await readReport(ctx, namespace, cached, r.reportRef).catch(() => undefined);
+    if (report) earlier.push(runFiguresOf(report, r.startTime));
+    else unread.push(r.reportRef);
+  }
+  const previouslyRegressed = cx.status?.conditions?.some(
+    (c) => c.type === ConditionType.Regressed && c.status === 'True',
+  );
+  const result = detectRegression(earlier, runFiguresOf(current, current.run.startedAt), {
+    ...(previouslyRegressed === undefined ? {} : { previouslyRegressed }),
+  });
+  const skipped = unread.length > 0 ? ` (reports not readable, left out: ${unread.join(', ')})` : '';
+  const message = `${result.message}${skipped}`;
+  switch (result.status) {
+    case 'regressed':
+      return { status: 'True', reason: Reason.RegressionDetected, message };
+    case 'cleared':
+      return { status: 'False', reason: Reason.RegressionCleared, message };
+    case 'ok':
+      return { status: 'False', reason: Reason.WithinRange, message };
+    default:
+      return { status: 'False', reason: Reason.NoBaseline, message };
+  }
 }
 
 function podRef(name: string | undefined): ChildRef {
@@ -363,6 +444,15 @@ async function writeStatus(
 ): Promise<void> {
   const now = new Date(ctx.now());
   const status = buildStatus(cx, input, now);
+  if (status.phase === 'Succeeded') {
+    // Idempotent, so also after an operator restart: the gauges show the last finished run.
+    const regressed = status.conditions?.find((c) => c.type === ConditionType.Regressed)?.status;
+    const figures = experimentFigures(
+      { metadata: cx.metadata, status },
+      regressed === undefined ? undefined : regressed === 'True',
+    );
+    if (figures) ctx.metrics?.recordExperiment(figures);
+  }
   if (!statusDiffers(cx.status, status)) return;
   await ctx.client.applyStatus(cx, status);
   // An Event per transition (phase or reason), for `kubectl describe cx`; never fails the reconcile.

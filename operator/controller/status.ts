@@ -3,7 +3,14 @@
 // because they record when something changed, not what is.
 
 import { ConditionType, Reason } from '../api/reasons.ts';
-import type { ConcurrencyExperiment, ConcurrencyExperimentStatus, Condition, Phase } from '../api/schema.ts';
+import type {
+  ConcurrencyExperiment,
+  ConcurrencyExperimentStatus,
+  Condition,
+  Phase,
+  SizingStatus,
+} from '../api/schema.ts';
+import type { JsonReport } from '../report/json.ts';
 
 export interface StatusInput {
   phase: Phase;
@@ -20,6 +27,13 @@ export interface StatusInput {
   history?: ConcurrencyExperimentStatus['history'];
   /** A scheduled run starts now: startTime and completionTime of the previous run do not carry over. */
   newRun?: boolean;
+  /** spec.target: the sizing answer of the last finished run. */
+  sizing?: SizingStatus;
+  /**
+   * Scheduled experiments, when a run has just finished: the Regressed condition to set.
+   * Absent: the condition stays as it was (it describes the last finished run).
+   */
+  regression?: { status: 'True' | 'False'; reason: Reason; message: string };
 }
 
 type CondStatus = Condition['status'];
@@ -68,6 +82,21 @@ export function buildStatus(cx: ConcurrencyExperiment, input: StatusInput, now: 
       };
     },
   );
+  // Regressed describes the last finished run: set when a run finishes, carried until the next.
+  const regressed = input.regression
+    ? { type: ConditionType.Regressed, ...input.regression }
+    : previous.conditions?.find((c) => c.type === ConditionType.Regressed);
+  if (regressed) {
+    const old = previous.conditions?.find((c) => c.type === ConditionType.Regressed);
+    conditions.push({
+      type: ConditionType.Regressed,
+      status: regressed.status,
+      reason: regressed.reason,
+      message: regressed.message.slice(0, 32_000),
+      lastTransitionTime: old && old.status === regressed.status ? old.lastTransitionTime : nowIso,
+      observedGeneration: input.regression ? generation : (old?.observedGeneration ?? generation),
+    });
+  }
   const sameRun = previous.observedGeneration === generation && !input.newRun;
   const terminal = input.phase === 'Succeeded' || input.phase === 'Failed';
   const status: ConcurrencyExperimentStatus = {
@@ -81,10 +110,60 @@ export function buildStatus(cx: ConcurrencyExperiment, input: StatusInput, now: 
   if (input.currentTrial !== undefined) status.currentTrial = input.currentTrial;
   if (input.results) status.results = input.results;
   if (input.verdict) status.verdict = input.verdict;
+  if (input.sizing) status.sizing = input.sizing;
   if (input.reportRef) status.reportRef = input.reportRef;
   if (input.lastScheduleTime) status.lastScheduleTime = input.lastScheduleTime;
   if (input.history) status.history = input.history;
   return status;
+}
+
+/** ceil to whole MiB, as a quantity: "200Mi". */
+function mebibytes(bytes: number): string {
+  return `${Math.ceil(bytes / 1048576)}Mi`;
+}
+
+/** Cores as a quantity: "1", "1.5", "250m". */
+function cores(c: number): string {
+  return Number.isInteger(c) ? String(c) : `${Math.round(c * 1000)}m`;
+}
+
+/**
+ * Pure: status.sizing from a report's capacity plan, or undefined without a sizing answer.
+ * Ranges whose end is unbounded (absent in the report) are left out rather than invented.
+ */
+export function sizingStatusOf(report: Pick<JsonReport, 'capacityPlan' | 'config'>): SizingStatus | undefined {
+  const plan = report.capacityPlan;
+  const sizing = plan?.sizing;
+  if (!plan || !sizing) return undefined;
+  const range = (r: { expected?: number; pessimistic?: number; optimistic?: number } | undefined) =>
+    r?.expected !== undefined && r.pessimistic !== undefined && r.optimistic !== undefined
+      ? { expected: r.expected, pessimistic: r.pessimistic, optimistic: r.optimistic }
+      : undefined;
+  const variants = sizing.models.slice(0, 32).map((m) => {
+    const series = plan.series.find((s) => s.label === m.model);
+    const name = series?.variant ?? m.model;
+    const model = series?.model ?? report.config.variants.find((v) => v.name === name)?.model ?? 'unknown';
+    if (!m.sizable) return { variant: name.slice(0, 40), model, reason: (m.reason ?? 'not sizable').slice(0, 1024) };
+    const replicas = range(m.replicas);
+    const totalCpu = range(m.totalCpuCores);
+    return {
+      variant: name.slice(0, 40),
+      model,
+      ...(m.workersPerPod !== undefined ? { workers: m.workersPerPod } : {}),
+      ...(m.cpuCoresPerPod !== undefined ? { cpu: cores(m.cpuCoresPerPod) } : {}),
+      ...(m.memoryBytesPerPod !== undefined ? { memory: mebibytes(m.memoryBytesPerPod) } : {}),
+      ...(replicas ? { replicas } : {}),
+      ...(totalCpu ? { totalCpu } : {}),
+    };
+  });
+  const lessSeries = sizing.lessCpu.clear ? plan.series.find((s) => s.label === sizing.lessCpu.model) : undefined;
+  const less = lessSeries?.variant ?? sizing.lessCpu.model;
+  return {
+    rate: sizing.target.plannedRequestsPerSecond,
+    variants,
+    ...(sizing.lessCpu.clear && less ? { lessCpu: less.slice(0, 40) } : {}),
+    summary: sizing.summary.slice(0, 4096),
+  };
 }
 
 /** Seconds precision, as metav1.Time serializes. */
