@@ -23,8 +23,12 @@ import type { MeanEstimate } from './stats.ts';
 import { describeUsl, fitUsl, type UslResult } from './usl.ts';
 import type { VariantSummary } from './variant-summary.ts';
 
-/** Search ends that leave capacity unreached: the variant may sustain more than was found. */
-const UNREACHED_ENDS = new Set(['max-rate', 'driver-saturated']);
+/**
+ * Search ends that leave capacity unreached: the variant served the highest rate tried. (A
+ * search the load generator ended, driver-saturated, is no bound at all: its trials carry the
+ * report's generator warnings.)
+ */
+const UNREACHED_ENDS = new Set(['max-rate']);
 
 export interface CapacityPoint {
   /** The point's variant name (VARIANT-wN, or the manifest variant without a sweep). */

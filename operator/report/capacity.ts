@@ -85,7 +85,8 @@ export function uslPointsTable(s: Series): Table {
     headers: ['workers', 'measured capacity, req/s', 'trials', 'USL predicts', 'mean residual'],
     align: ['right', 'right', 'right', 'right', 'right'],
     rows: s.points.map((p) => {
-      const ci = p.lower !== undefined && p.upper !== undefined ? ` (${n3(p.lower)}–${n3(p.upper)})` : '';
+      // A t interval of a few trials can reach below 0; capacity cannot.
+      const ci = p.lower !== undefined && p.upper !== undefined ? ` (${n3(Math.max(0, p.lower))}–${n3(p.upper)})` : '';
       const mine = fitted?.filter((r) => r.n === p.workers) ?? [];
       const predicted = mine[0]?.predicted;
       const residual = mine.length ? mine.reduce((a, r) => a + r.residual, 0) / mine.length : undefined;

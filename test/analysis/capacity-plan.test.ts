@@ -15,7 +15,11 @@ const law = (variant: string, n: number) => {
   return usl(n, g, a, b);
 };
 
-function planOf(experiment = sweepExperiment(), lawOf = law, options: { end?: 'converged' | 'max-rate' } = {}) {
+function planOf(
+  experiment = sweepExperiment(),
+  lawOf = law,
+  options: { end?: 'converged' | 'max-rate' | 'driver-saturated' } = {},
+) {
   const run = sweepRun(experiment, lawOf, options);
   return capacityPlan(experiment.spec, summarizeVariants(experiment, run.trials, { seed: 1 }));
 }
@@ -112,6 +116,11 @@ test('the sizing answer carries the capacity interval into a replica range and n
 test('a search that ended at its rate limit makes the capacity a lower bound', (t) => {
   const plan = planOf(sweepExperiment(), law, { end: 'max-rate' });
   t.true(plan.series.every((s) => s.points.every((p) => p.lowerBound)));
+  const saturated = planOf(sweepExperiment(), law, { end: 'driver-saturated' });
+  t.true(
+    saturated.series.every((s) => s.points.every((p) => !p.lowerBound)),
+    'a saturated generator bounds nothing',
+  );
 });
 
 test('without a target the plan says how to get a sizing answer', (t) => {

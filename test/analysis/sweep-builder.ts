@@ -49,7 +49,7 @@ export function sweepExperiment(
 export function sweepRun(
   experiment: ConcurrencyExperiment,
   law: (variant: string, workers: number) => number,
-  options: { end?: 'converged' | 'max-rate' } = {},
+  options: { end?: 'converged' | 'max-rate' | 'driver-saturated' } = {},
 ): ExperimentRun {
   const points = new Map(sweepPoints(experiment.spec).map((p) => [p.name, p]));
   const records: TrialRecord[] = planTrials(experiment.spec).map((p) => {
