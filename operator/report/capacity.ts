@@ -95,7 +95,12 @@ export function uslPointsTable(s: Series): Table {
         `${p.lowerBound ? '≥ ' : ''}${n3(p.capacity)}${ci}`,
         String(p.trials),
         n3(predicted),
-        residual === undefined ? '–' : `${residual >= 0 ? '+' : ''}${n3(residual)}`,
+        // Below a thousandth of the capacity a residual is rounding: an exact fit, shown as 0.
+        residual === undefined
+          ? '–'
+          : Math.abs(residual) < 1e-3 * Math.max(1, p.capacity)
+            ? '0'
+            : `${residual > 0 ? '+' : ''}${n3(residual)}`,
       ];
     }),
   };

@@ -4,6 +4,7 @@
 
 import type { Environment, ExperimentRun } from '../../operator/analysis/run.ts';
 import type { ConcurrencyExperiment, FaultKind } from '../../operator/api/schema.ts';
+import { sweepPoints } from '../../operator/api/sweep.ts';
 import { encodeHistogram, newHistogram } from '../../operator/contracts/histogram.ts';
 import type {
   CapacitySearch,
@@ -278,7 +279,9 @@ export function buildRunOf(
   options: { partial?: boolean } = {},
 ): ExperimentRun {
   const trials = experiment.spec.trials;
-  const names = experiment.spec.variants.map((v) => v.name);
+  // Every point a run measures: the variants, or each point of a sweep (api/sweep.ts).
+  const points = sweepPoints(experiment.spec);
+  const names = points.map((v) => v.name);
   const records: TrialRecord[] = [];
   const slotMillis = 40_000;
   for (let i = 1; i <= trials; i++) {
@@ -286,7 +289,7 @@ export function buildRunOf(
       const shape = shapes[name];
       if (!shape) throw new Error(`buildRunOf: no shape for variant ${name}`);
       const base = T0 + ((i - 1) * names.length + k) * slotMillis;
-      const variant = experiment.spec.variants[k];
+      const variant = points[k];
       records.push(
         buildTrial({ variant: name, trial: i, startedAtMillis: base, workers: variant?.workers, ...shape(i) }),
       );

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConcurrencyExperiment, Variant } from '../../operator/api/schema.ts';
+import { sweepPoints } from '../../operator/api/sweep.ts';
 import { parseCpuCores, parseDurationMillis, parseMemoryBytes } from '../../operator/api/units.ts';
 import { parseExperiment } from '../../operator/api/validate.ts';
 import type { CapacitySearch, ThroughputStep } from '../../operator/contracts/records.ts';
@@ -247,6 +248,24 @@ function behaviours(file: string, experiment: ConcurrencyExperiment): Record<str
         },
       };
     }
+    case 'sweep.yaml': {
+      // Per sweep point: 10 ms of CPU per request under 1.5 CPU, so ~100 req/s at one worker and
+      // ~145 from two on (the budget), a little less at four (more workers, more switching).
+      const capacity: Record<number, number> = { 1: 98, 2: 146, 4: 140 };
+      const rates = [80, 160, 120, 140, 150, 145];
+      return Object.fromEntries(
+        sweepPoints(experiment.spec).map((p) => [
+          p.name,
+          {
+            search: (t: number) =>
+              searchOf((capacity[p.workers] ?? 100) - 2 * (t - 1) - (p.model === 'thread' ? 3 : 0), rates, (r) =>
+                r <= (capacity[p.workers] ?? 100) ? 60 + r / 4 : 400,
+              ),
+            p99Millis: () => 90,
+          },
+        ]),
+      );
+    }
     default:
       throw new Error(`example-reports: no behaviour for examples/${file}; add one so its report is tested`);
   }
@@ -258,7 +277,7 @@ export function exampleReport(file: string, override?: (e: ConcurrencyExperiment
   override?.(experiment);
   const byVariant = behaviours(file, experiment);
   const shapes = Object.fromEntries(
-    experiment.spec.variants.map((v) => {
+    sweepPoints(experiment.spec).map((v) => {
       const b = byVariant[v.name];
       if (!b) throw new Error(`example-reports: examples/${file} has variant ${v.name} without a behaviour`);
       return [v.name, shapeFor(experiment, v, b)];

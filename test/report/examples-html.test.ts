@@ -42,6 +42,7 @@ function expectedCharts(file: string): string[] {
   const extra: Record<string, string[]> = {
     'python-gil.yaml': ['load-throughput', 'load-latency'],
     'shared-state.yaml': ['shared-state'],
+    'sweep.yaml': ['load-throughput', 'load-latency', 'usl-fit'],
   };
   return [...always, ...(extra[file] ?? [])];
 }
