@@ -363,9 +363,15 @@ async function judgeRun(
   const previouslyRegressed = cx.status?.conditions?.some(
     (c) => c.type === ConditionType.Regressed && c.status === 'True',
   );
-  const result = detectRegression(earlier, runFiguresOf(current, current.run.startedAt), {
-    ...(previouslyRegressed === undefined ? {} : { previouslyRegressed }),
-  });
+  let result: ReturnType<typeof detectRegression>;
+  try {
+    result = detectRegression(earlier, runFiguresOf(current, current.run.startedAt), {
+      ...(previouslyRegressed === undefined ? {} : { previouslyRegressed }),
+    });
+  } catch (err) {
+    // Same reports, same outcome: retrying cannot help, so the run is recorded as not judged.
+    return { status: 'False', reason: Reason.NoBaseline, message: `not judged: ${(err as Error).message}` };
+  }
   const skipped = unread.length > 0 ? ` (reports not readable, left out: ${unread.join(', ')})` : '';
   const message = `${result.message}${skipped}`;
   switch (result.status) {

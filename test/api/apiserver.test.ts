@@ -260,6 +260,7 @@ test.serial('status is written through the status subresource and shown in the p
       'P99',
       'BLAST-RADIUS',
       'CAPACITY',
+      'SIZING',
       'AGE',
     ]);
     t.deepEqual(row?.split(/\s+/).slice(0, 6), [

@@ -73,6 +73,7 @@ test('the committed CRD parses as a v1 CRD with status subresource, short name a
       'P99=.status.verdict.p99Delta',
       'Blast-Radius=.status.verdict.blastRadius',
       'Capacity=.status.verdict.capacity',
+      'Sizing=.status.verdict.sizing',
       'Age=.metadata.creationTimestamp',
     ],
   );

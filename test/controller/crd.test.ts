@@ -99,5 +99,5 @@ test('kubectl get cx shows phase, winner, differences and blast radius columns',
     '-o',
     'jsonpath={.spec.versions[0].additionalPrinterColumns[*].name}',
   ]);
-  t.is(crd.stdout, 'Phase Winner Throughput P99 Blast-Radius Age');
+  t.is(crd.stdout, 'Phase Winner Throughput P99 Blast-Radius Capacity Sizing Age');
 });
