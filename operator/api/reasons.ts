@@ -31,6 +31,8 @@ export const Reason = {
   LoadFailed: 'LoadFailed',
   LoadTimedOut: 'LoadTimedOut',
   CleanupTimedOut: 'CleanupTimedOut',
+  /** A step's pod stayed unschedulable (its requests do not fit any node) past the grace. */
+  Unschedulable: 'Unschedulable',
   ResultInvalid: 'ResultInvalid',
   AnalysisFailed: 'AnalysisFailed',
   Deleting: 'Deleting',

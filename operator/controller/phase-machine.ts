@@ -62,6 +62,11 @@ export interface PhaseTimeouts {
   cleanupMillis: number;
   /** How long after a load pod succeeded its record may take to arrive. */
   resultGraceMillis: number;
+  /**
+   * How long a step's pod may stay unschedulable before the run fails naming why (long enough
+   * for a cluster autoscaler to add a node; a fixed cluster fails sooner than the deadlines).
+   */
+  unschedulableMillis: number;
 }
 
 export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
@@ -69,6 +74,7 @@ export const DEFAULT_TIMEOUTS: PhaseTimeouts = {
   loadGraceMillis: 2 * 60_000,
   cleanupMillis: 2 * 60_000,
   resultGraceMillis: 60_000,
+  unschedulableMillis: 2 * 60_000,
 };
 
 export interface PhaseInput {
@@ -170,13 +176,34 @@ export function podProblem(pod: V1Pod, deploying: boolean): string | undefined {
   return undefined;
 }
 
+/** The scheduler's reason a pod has no node, and since when; undefined when it is scheduled or pending for another reason. */
+export function unschedulable(pod: V1Pod): { message: string; sinceMillis: number } | undefined {
+  const c = (pod.status?.conditions ?? []).find((x) => x.type === 'PodScheduled');
+  if (c?.status !== 'False' || c.reason !== 'Unschedulable') return undefined;
+  const since = timeMillis(c.lastTransitionTime ?? pod.metadata?.creationTimestamp);
+  return { message: c.message ?? 'no node fits', sinceMillis: Number.isFinite(since) ? since : Number.NaN };
+}
+
+/** Fails the run when a pod stayed unschedulable past the grace; else undefined. */
+function unschedulableFailure(pods: readonly V1Pod[], nowMillis: number, graceMillis: number): string | undefined {
+  for (const p of pods) {
+    const u = unschedulable(p);
+    if (u && Number.isFinite(u.sinceMillis) && nowMillis - u.sinceMillis >= graceMillis) {
+      return `pod ${p.metadata?.name} cannot be scheduled for ${Math.round((nowMillis - u.sinceMillis) / 1000)}s: ${u.message} (its requests are spec.resources, or the chart's loadResources for a load pod: make them fit a node)`;
+    }
+  }
+  return undefined;
+}
+
 function waitingReasons(pods: V1Pod[]): string {
-  const reasons = pods.flatMap((p) =>
-    (p.status?.containerStatuses ?? [])
+  const reasons = pods.flatMap((p) => {
+    const u = unschedulable(p);
+    if (u) return [`${p.metadata?.name}: unschedulable: ${u.message}`];
+    return (p.status?.containerStatuses ?? [])
       .map((c) => c.state?.waiting?.reason)
       .filter((r): r is string => Boolean(r))
-      .map((r) => `${p.metadata?.name}: ${r}`),
-  );
+      .map((r) => `${p.metadata?.name}: ${r}`);
+  });
   return reasons.length ? ` (${reasons.join(', ')})` : '';
 }
 
@@ -417,6 +444,9 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     if (problem) return fail(Reason.WorkloadFailed, `${where}: ${problem}`, step);
   }
 
+  const stuck = unschedulableFailure(load ? [...present, load] : present, nowMillis, timeouts.unschedulableMillis);
+  if (stuck) return fail(Reason.Unschedulable, `${where}: ${stuck}`, step);
+
   const allReady = present.length === workloadNames.length && present.every(isReady);
   if (!allReady && !load) {
     const created = present.map((p) => timeMillis(p.metadata?.creationTimestamp)).filter(Number.isFinite);
@@ -437,7 +467,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
       remove: [],
       phase: 'Running',
       reason: Reason.DeployingWorkload,
-      message: `${where}: ${present.filter(isReady).length}/${variant.replicas} workload pod(s) ready`,
+      message: `${where}: ${present.filter(isReady).length}/${variant.replicas} workload pod(s) ready${waitingReasons(present)}`,
       requeueAfterMillis: Math.max(1000, deadline - nowMillis),
       ...stepInfo,
     };
@@ -490,13 +520,16 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   return waitLoad(deadline);
 
   function waitLoad(deadlineMillis: number): PhaseDecision {
+    const waiting = load ? unschedulable(load) : undefined;
+    // Unschedulable: look again when its grace ends, not only at the load deadline.
+    const due = waiting ? Math.min(deadlineMillis, waiting.sinceMillis + timeouts.unschedulableMillis) : deadlineMillis;
     return {
       ...base,
       remove: [],
       phase: 'Running',
       reason: Reason.RunningLoad,
-      message: `${where}: load running`,
-      requeueAfterMillis: Math.max(1000, deadlineMillis - nowMillis),
+      message: `${where}: ${waiting ? `the load pod waits for a node (${waiting.message})` : 'load running'}`,
+      requeueAfterMillis: Math.max(1000, (Number.isFinite(due) ? due : deadlineMillis) - nowMillis),
       ...stepInfo,
     };
   }

@@ -530,3 +530,45 @@ test('a scheduled run names and labels its children by its tick; another run’s
   t.is(fresh.apply[0]?.metadata?.name, 'cx-e-20260101t110000-a-t1');
   t.is(fresh.apply[0]?.metadata?.labels?.['conclab.dev/run'], '20260101t110000');
 });
+
+test('a pod the scheduler cannot place is waited for (an autoscaler may add a node), then fails naming why', (t) => {
+  const unschedulableFor = (millis: number): Partial<V1Pod> => ({
+    status: {
+      phase: 'Pending',
+      conditions: [
+        {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          message: '0/1 nodes are available: 1 Insufficient cpu.',
+          lastTransitionTime: new Date(NOW - millis),
+        },
+      ],
+    },
+  });
+  const early = decidePhase(input({ pods: [pod('cx-e-a-t1', 'a', 1, 'workload', unschedulableFor(5000))] }));
+  t.is(early.phase, 'Running');
+  t.regex(early.message, /unschedulable: 0\/1 nodes are available: 1 Insufficient cpu/);
+  const late = decidePhase(
+    input({ pods: [pod('cx-e-a-t1', 'a', 1, 'workload', unschedulableFor(DEFAULT_TIMEOUTS.unschedulableMillis))] }),
+  );
+  t.is(late.phase, 'Failed');
+  t.is(late.reason, 'Unschedulable');
+  t.regex(
+    late.message,
+    /^variant a trial 1: pod cx-e-a-t1 cannot be scheduled for 120s: 0\/1 nodes .*Insufficient cpu.*loadResources/,
+  );
+  // The load pod, too: a waiting message, then a failure before the (much later) load deadline.
+  const workload = pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'));
+  const waiting = decidePhase(
+    input({ pods: [workload, pod('cx-e-a-t1-load', 'a', 1, 'load', unschedulableFor(1000))] }),
+  );
+  t.regex(waiting.message, /the load pod waits for a node \(0\/1 nodes/);
+  t.is(waiting.requeueAfterMillis, DEFAULT_TIMEOUTS.unschedulableMillis - 1000);
+  const failed = decidePhase(
+    input({
+      pods: [workload, pod('cx-e-a-t1-load', 'a', 1, 'load', unschedulableFor(DEFAULT_TIMEOUTS.unschedulableMillis))],
+    }),
+  );
+  t.is(failed.reason, 'Unschedulable');
+});

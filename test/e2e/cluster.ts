@@ -1,211 +1,149 @@
-// The whole cluster path on one machine, for end-to-end tests: the real control plane
-// (test/cluster), the chart's ServiceAccount and RBAC rendered by helm and applied, the test
-// node agent playing the kubelet, and the REAL operator as a child process (`conclab
-// operator`) with a kubeconfig that impersonates the chart's ServiceAccount, so it has exactly
-// the chart's rights. Everything is torn down by stop(), also after a failed test.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+// The whole cluster path on a REAL single-node Kubernetes (test/cluster: kubelet, containerd,
+// runc, CNI, kube-proxy; images built from the project's Dockerfiles), with the operator
+// installed as a user installs it: `helm install` of charts/conclab. The tests talk to it only
+// through kubectl, the API and `conclab report`, as a user does. Each test file gets a
+// namespace and an operator release of its own on the one shared cluster of the run.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
-import { requireClusterBinaries } from '../cluster/binaries.ts';
-import { type ControlPlane, serviceAccountUser, startControlPlane } from '../cluster/control-plane.ts';
-import { type NodeAgent, startNodeAgent } from '../cluster/node-agent/node-agent.ts';
-import { Api, createNamespace, installCrd, ROOT } from '../controller/helpers.ts';
+import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
+import { type InstalledOperator, installOperator } from '../cluster/operator-install.ts';
+import type { RealCluster } from '../cluster/real-cluster.ts';
+import { useSharedCluster } from '../cluster/shared-cluster.ts';
+import { Api, ROOT } from '../controller/helpers.ts';
 
-const run = promisify(execFile);
-export const RELEASE_NAMESPACE = 'conclab-system';
 export const CONCLAB_BIN = join(ROOT, 'operator', 'cli', 'conclab.js');
 
-export interface OperatorProcess {
-  readonly child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
 export interface E2eCluster {
-  readonly cp: ControlPlane;
-  readonly agent: NodeAgent;
+  readonly cluster: RealCluster;
   readonly api: Api;
+  /** The namespace this file's experiments run in. */
   readonly namespace: string;
-  readonly operator: OperatorProcess;
+  readonly operator: InstalledOperator;
   /** Writes a manifest to a temp file and `kubectl apply -f`s it (as a user would). */
   applyManifest(doc: unknown): Promise<void>;
   /** Runs `conclab ARGS` against the cluster (admin kubeconfig). */
   conclab(args: string[]): Promise<{ stdout: string; stderr: string; code: number }>;
-  /** Operator output and node agent log, for failure messages. */
-  diagnostics(): string;
+  /** Polls the experiment until `done`; fails with the operator's log and the pods' state. */
+  waitForExperiment(
+    name: string,
+    done: (cx: ConcurrencyExperiment) => boolean,
+    timeoutMillis: number,
+    onTick?: () => Promise<void>,
+  ): Promise<ConcurrencyExperiment>;
+  /** Children of an experiment still present. */
+  leftovers(name: string): Promise<{ pods: string[]; configMaps: string[]; services: string[] }>;
+  /** Waits (bounded) until nothing of the experiment but its report is left. */
+  waitForNoLeftovers(
+    name: string,
+    timeoutMillis?: number,
+  ): Promise<{ pods: string[]; configMaps: string[]; services: string[] }>;
+  /** The operator's log and the experiment's pods, for failure messages. */
+  diagnostics(): Promise<string>;
   stop(): Promise<void>;
 }
 
-/** The chart rendered for `namespace`, reduced to the ServiceAccount and its RBAC (no kubelet would run the Deployment's image). */
-async function chartRbac(cp: ControlPlane, namespace: string): Promise<string> {
-  const { helm } = requireClusterBinaries(['helm'], cp.binaries);
-  const { stdout } = await run(
-    helm,
-    [
-      'template',
-      'conclab',
-      join(ROOT, 'charts', 'conclab'),
-      '--namespace',
-      RELEASE_NAMESPACE,
-      '--set',
-      `watchNamespaces={${namespace}}`,
-    ],
-    { maxBuffer: 16 * 1024 * 1024 },
-  );
-  return stdout
-    .split(/^---$/m)
-    .filter((doc) => /^kind: (ServiceAccount|Role|RoleBinding)\s*$/m.test(doc))
-    .join('\n---\n');
-}
-
-async function startOperatorProcess(
-  kubeconfig: string,
-  namespace: string,
-  agentLog: string[],
-): Promise<OperatorProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      CONCLAB_BIN,
-      'operator',
-      '--kubeconfig',
-      kubeconfig,
-      '--namespaces',
-      namespace,
-      '--bind-address',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--otlp-port',
-      '0',
-      '--deploy-timeout',
-      '60s',
-      '--leader-elect',
-      '--lease-namespace',
-      RELEASE_NAMESPACE,
-    ],
-    { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  const append = (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-    if (output.length > 400_000) output = output.slice(-200_000);
-  };
-  child.stdout?.on('data', append);
-  child.stderr?.on('data', append);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // Started when it says where it serves; an early exit (CRD missing, RBAC refused) fails at once.
-  const deadline = Date.now() + 30_000;
-  for (let i = 0; i < 1000 && !/serving http/.test(output); i++) {
-    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // Gone.
-      }
-      throw new Error(`conclab operator did not start:\n${output}\nnode agent:\n${agentLog.join('\n')}`);
-    }
-    await sleep(100);
-  }
-  let stopping: Promise<void> | undefined;
-  return {
-    child,
-    output: () => output,
-    stop: () => {
-      stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        try {
-          process.kill(-(child.pid as number), 'SIGTERM');
-        } catch {
-          return;
-        }
-        await Promise.race([exited, sleep(15_000)]);
-        try {
-          process.kill(-(child.pid as number), 'SIGKILL');
-        } catch {
-          // Exited on SIGTERM.
-        }
-        await Promise.race([exited, sleep(5000)]);
-      })();
-      return stopping;
-    },
-  };
-}
-
-export async function startE2eCluster(namespace: string): Promise<E2eCluster> {
-  const agentLog: string[] = [];
-  const cp = await startControlPlane();
-  let agent: NodeAgent | undefined;
-  let operator: OperatorProcess | undefined;
+export async function startE2eCluster(file: string): Promise<E2eCluster> {
+  const cluster = await useSharedCluster({ holder: file });
   const tmp = mkdtempSync(join(tmpdir(), 'conclab-e2e-'));
+  let operator: InstalledOperator | undefined;
   const stop = async () => {
-    await operator?.stop();
-    await agent?.stop();
-    await cp.stop();
+    await operator?.uninstall().catch(() => {});
+    await cluster.stop();
     rmSync(tmp, { recursive: true, force: true });
   };
+  let namespace: string;
   try {
-    await installCrd(cp);
-    await createNamespace(cp, RELEASE_NAMESPACE);
-    await createNamespace(cp, namespace);
-    const rbac = await cp.kubectl(['apply', '-f', '-'], { input: await chartRbac(cp, namespace) });
-    if (rbac.code !== 0) throw new Error(`applying the chart's RBAC failed: ${rbac.stderr}`);
-    agent = await startNodeAgent({
-      kubeConfig: cp.kubeConfig(),
-      initialBackoffMillis: 2000,
-      maxGraceMillis: 5000,
-      heartbeatMillis: 2000,
-      log: (line) => agentLog.push(`${new Date().toISOString()} ${line}`),
+    namespace = await cluster.createNamespace('e2e');
+    const releaseNamespace = await cluster.createNamespace('conclab-op');
+    operator = await installOperator(cluster, {
+      namespace: releaseNamespace,
+      watchNamespaces: [namespace],
+      // Images are in the node's containerd only; the k6 image is not: Never makes a missing
+      // image fail at once (ErrImageNeverPull) instead of backing off pulls.
+      // The node has 2 CPUs: the operator (100m), a workload budget of up to 1500m and the
+      // load pod (400m) fit together.
+      set: ['experimentImages.pullPolicy=Never', 'deployTimeout=90s', 'loadResources.cpu=400m'],
     });
-    const asChart = await cp.writeImpersonatingKubeconfig(serviceAccountUser(RELEASE_NAMESPACE, 'conclab'));
-    operator = await startOperatorProcess(asChart, namespace, agentLog);
   } catch (err) {
     await stop();
     throw err;
   }
-  const api = new Api(cp.kubeConfig());
-  let manifests = 0;
+  const api = new Api(cluster.kubeConfig());
   const op = operator;
-  const node = agent;
+  let manifests = 0;
+  const leftovers = async (name: string) => {
+    const selector = `conclab.dev/experiment=${name}`;
+    const [pods, cms, services] = await Promise.all([
+      api.core.listNamespacedPod({ namespace, labelSelector: selector }),
+      api.core.listNamespacedConfigMap({ namespace, labelSelector: selector }),
+      api.core.listNamespacedService({ namespace, labelSelector: selector }),
+    ]);
+    return {
+      pods: pods.items.map((p) => p.metadata?.name ?? ''),
+      configMaps: cms.items
+        .filter((m) => m.metadata?.labels?.['conclab.dev/role'] !== 'report')
+        .map((m) => m.metadata?.name ?? ''),
+      services: services.items.map((s) => s.metadata?.name ?? ''),
+    };
+  };
+  const diagnostics = async () => {
+    const logs = await cluster.kubectl(['logs', '-n', op.namespace, `deployment/${op.deployment}`, '--tail=80']);
+    const pods = await cluster.kubectl(['get', 'pods', '-n', namespace, '-o', 'wide']);
+    return `--- operator log ---\n${logs.stdout}${logs.stderr}\n--- pods ---\n${pods.stdout}`;
+  };
   return {
-    cp,
-    agent: node,
+    cluster,
     api,
     namespace,
     operator: op,
     applyManifest: async (doc) => {
-      const file = join(tmp, `manifest-${++manifests}.yaml`);
-      writeFileSync(file, typeof doc === 'string' ? doc : stringify(doc));
-      const r = await cp.kubectl(['apply', '-n', namespace, '-f', file]);
-      if (r.code !== 0) throw new Error(`kubectl apply -f ${file} failed: ${r.stderr}`);
+      const path = join(tmp, `manifest-${++manifests}.yaml`);
+      writeFileSync(path, typeof doc === 'string' ? doc : stringify(doc));
+      const r = await cluster.kubectl(['apply', '-n', namespace, '-f', path]);
+      if (r.code !== 0) throw new Error(`kubectl apply -f ${path} failed: ${r.stderr}`);
     },
     conclab: (args) =>
       new Promise((resolve) => {
         execFile(
           process.execPath,
-          [CONCLAB_BIN, ...args, '--kubeconfig', cp.kubeconfigPath],
-          { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 },
+          [CONCLAB_BIN, ...args, '--kubeconfig', cluster.kubeconfigPath],
+          { cwd: ROOT, maxBuffer: 32 * 1024 * 1024 },
           (error, stdout, stderr) => {
             const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
             resolve({ stdout, stderr, code });
           },
         );
       }),
-    diagnostics: () =>
-      `--- operator output ---\n${op.output().slice(-20_000)}\n--- node agent ---\n${agentLog.slice(-200).join('\n')}`,
+    waitForExperiment: async (name, done, timeoutMillis, onTick) => {
+      const deadline = Date.now() + timeoutMillis;
+      let last: ConcurrencyExperiment | undefined;
+      for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+        last = await api.cx(namespace, name);
+        if (last && done(last)) return last;
+        await onTick?.();
+        await sleep(500);
+      }
+      throw new Error(
+        `experiment ${name} not done within ${timeoutMillis} ms; last status: ${JSON.stringify(last?.status, null, 2)}\n${await diagnostics()}`,
+      );
+    },
+    leftovers,
+    waitForNoLeftovers: async (name, timeoutMillis = 60_000) => {
+      const deadline = Date.now() + timeoutMillis;
+      let left = await leftovers(name);
+      while (left.pods.length + left.configMaps.length + left.services.length > 0 && Date.now() < deadline) {
+        await sleep(500);
+        left = await leftovers(name);
+      }
+      return left;
+    },
+    diagnostics,
     stop,
   };
-}
-
-/** An example manifest with durations shortened for a test; `edit` changes the parsed object. */
-export function shortenedExample(file: string, edit: (doc: Manifest) => void): Manifest {
-  const doc = parse(readFileSync(join(ROOT, 'examples', file), 'utf8')) as Manifest;
-  edit(doc);
-  return doc;
 }
 
 /** A parsed example manifest, edited by tests. */
@@ -216,8 +154,69 @@ export interface Manifest {
     trials?: number;
     faults?: Record<string, unknown>[];
     tracing?: Record<string, unknown>;
+    slo?: Record<string, unknown>;
     workload: Record<string, unknown>;
     resources: { cpu: string; memory: string };
-    variants: { name: string; model: string; workers: number }[];
+    variants: { name: string; model: string; workers: number; replicas?: number }[];
   };
+}
+
+/** An example manifest with durations shortened for a test; `edit` changes the parsed object. */
+export function shortenedExample(file: string, edit: (doc: Manifest) => void): Manifest {
+  const doc = parse(readFileSync(join(ROOT, 'examples', file), 'utf8')) as Manifest;
+  edit(doc);
+  return doc;
+}
+
+/** The report as `conclab report NAME --format json` prints it. */
+export interface ReportJson {
+  results: {
+    name: string;
+    throughput: number;
+    capacity?: number;
+    restarts?: number;
+    search?: { trial: number; steps: string }[];
+  }[];
+  verdict: { summary: string; capacity?: string };
+  environment: { cgroupVersion: string; kernel: string; cores: number; images?: string[] };
+  variants: {
+    name: string;
+    resources?: {
+      cpuSeconds: { mean?: number };
+      throttledSeconds: { mean?: number };
+      peakMemoryBytes: { max: number };
+      oomKills?: number;
+      restarts: number;
+    };
+    searchedCapacity?: { mean?: number };
+    blastRadius?: { restarts: number; workersReplaced: number; coldStartSeconds?: { mean?: number } };
+  }[];
+  trials: {
+    variant: string;
+    trial: number;
+    search?: { capacity: number; steps: unknown[] };
+    usage?: {
+      cpuSeconds: number;
+      throttledSeconds: number;
+      peakMemoryBytes: number;
+      oomKills?: number;
+      limits: { cpuCores: number; memoryBytes: number; source: string };
+    };
+    requestsPerReplica?: number[];
+    replicas?: {
+      replica: number;
+      requestsReceived?: number;
+      limits?: { cpuCores: number; memoryBytes: number; source: string };
+      image?: string;
+    }[];
+    events: {
+      kind: string;
+      replica?: number;
+      worker?: number;
+      coldStartMillis?: number;
+      exit?: string;
+      oomKilled?: boolean;
+    }[];
+    faults: { kind: string }[];
+  }[];
 }
