@@ -45,7 +45,8 @@ export function usage(): string {
     "  -h, --help     show this help, or a command's help after its name (conclab validate --help)",
     '  -v, --version  print the conclab version',
     '',
-    'Exit codes: 0 success, 1 the command found a problem (invalid manifest, failed run), 2 usage error.',
+    'Exit codes: 0 success, 1 the command found a problem (invalid manifest, failed run), 2 usage error,',
+    '  128 + signal number when interrupted (130 for Ctrl-C).',
   ].join('\n');
 }
 

@@ -17,7 +17,6 @@ import {
   childSelector,
   FINALIZER,
   LABEL_ROLE,
-  MAX_EXPERIMENT_NAME,
   reportConfigMapName,
   runOf,
   tokenSecretName,
@@ -77,11 +76,6 @@ export function specProblems(cx: ConcurrencyExperiment): { experiment?: Concurre
       .replace(/^\./, '');
     problems.push(path ? `${path}: ${message}` : message);
   });
-  if (cx.metadata.name.length > MAX_EXPERIMENT_NAME) {
-    problems.push(
-      `metadata.name: is ${cx.metadata.name.length} characters; allowed: at most ${MAX_EXPERIMENT_NAME} in a cluster (it becomes a label value of every pod)`,
-    );
-  }
   if (problems.length > 0 || !experiment) return { problems };
   return { experiment: { ...experiment, ...(cx.status ? { status: cx.status } : {}) }, problems };
 }

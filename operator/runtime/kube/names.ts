@@ -18,8 +18,6 @@ export const FINALIZER = 'conclab.dev/cleanup';
 
 export type ChildRole = 'workload' | 'load' | 'result' | 'report' | 'token' | 'otlp';
 
-/** Longest experiment name that keeps every child name a valid label value and pod name. */
-export const MAX_EXPERIMENT_NAME = 63;
 
 /**
  * The run id of a scheduled experiment's current run: its cron tick (status.lastScheduleTime)
