@@ -203,7 +203,7 @@ test.serial('runs an experiment through every phase as pods become ready and res
 
   const printed = await plane().kubectl(['get', 'cx', '-n', ns]);
   t.is(printed.code, 0, printed.stderr);
-  t.regex(printed.stdout, /NAME\s+PHASE\s+WINNER\s+THROUGHPUT\s+P99\s+BLAST-RADIUS\s+AGE/);
+  t.regex(printed.stdout, /NAME\s+PHASE\s+WINNER\s+THROUGHPUT\s+P99\s+BLAST-RADIUS\s+CAPACITY\s+SIZING\s+AGE/);
   t.regex(printed.stdout, /demo\s+Succeeded/);
   t.true((await op.metrics.value('conclab_reconciles_total', { result: 'success' })) > 0);
   const metrics = await (await fetch(`${op.url}/metrics`)).text();
