@@ -406,6 +406,28 @@ const CROSS_FIELD_RULES: readonly CelRule[] = [
     },
   },
   {
+    id: 'generators-within-max-in-flight',
+    scope: 'spec.load',
+    // Each generator sends under maxInFlight / generators of the cap: at least one request each.
+    rule: '!has(self.generators) || !has(self.maxInFlight) || self.generators <= self.maxInFlight',
+    message: 'generators must not exceed maxInFlight: each generator keeps at least one request in flight',
+    fieldPath: '.generators',
+    check(spec) {
+      const load = fields(fields(spec)?.['load']);
+      const generators = load?.['generators'];
+      const maxInFlight = load?.['maxInFlight'];
+      if (typeof generators !== 'number' || typeof maxInFlight !== 'number' || generators <= maxInFlight) return [];
+      return [
+        {
+          path: 'spec.load.generators',
+          value: generators,
+          problem: `is above maxInFlight (${maxInFlight}): each generator sends under maxInFlight / generators of the cap`,
+          allowed: `at most ${maxInFlight} generators, or a larger maxInFlight`,
+        },
+      ];
+    },
+  },
+  {
     id: 'fault-variants-exist',
     scope: 'spec',
     rule: '!has(self.faults) || self.faults.all(f, !has(f.variants) || f.variants.all(n, self.variants.exists(v, v.name == n)))',

@@ -261,6 +261,17 @@ export const Load = Type.Object(
       maximum: 100000,
       default: 512,
     }),
+    // Optional in the type (as tracing's fields) so literal Load objects need not name it; the
+    // API server and applyDefaults fill in 1, and readers say `?? 1`.
+    generators: Type.Optional(
+      Type.Integer({
+        description:
+          "Load generators that share the trial's schedule, merged exactly: local generator processes pinned to CPUs outside the workloads' budget, or load pods in a cluster. Generator g of N sends every N-th request of the one schedule (g, g+N, ...; k6 splits it with its execution segments) under maxInFlight / N of the cap, so together they offer exactly the rate; with k6 and in both placements it means the same. At most maxInFlight.",
+        minimum: 1,
+        maximum: 16,
+        default: 1,
+      }),
+    ),
     timeout: Duration(
       'A request not answered within this time counts as a timeout error.',
       { min: '1ms', max: '10m' },

@@ -102,6 +102,28 @@ export const cases: Case[] = [
     paths: ['spec.load.stages'],
   },
   {
+    name: '4 load generators under maxInFlight 4 pass generators-within-max-in-flight',
+    edit: (s) => {
+      Object.assign(load(s), { generators: 4, maxInFlight: 4 });
+    },
+    fails: [],
+  },
+  {
+    name: '8 load generators under maxInFlight 4 fail generators-within-max-in-flight',
+    edit: (s) => {
+      Object.assign(load(s), { generators: 8, maxInFlight: 4 });
+    },
+    fails: ['generators-within-max-in-flight'],
+    paths: ['spec.load.generators'],
+  },
+  {
+    name: '16 load generators under the default maxInFlight pass',
+    edit: (s) => {
+      load(s)['generators'] = 16;
+    },
+    fails: [],
+  },
+  {
     name: 'a fault naming an unknown variant fails fault-variants-exist at that name',
     edit: (s) => {
       s['faults'] = [{ kind: 'abort', at: '5s', variants: ['threads', 'fork'] }];
