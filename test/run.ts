@@ -2,6 +2,7 @@
 // and people both read: `tests: N passed, N failed`. Arguments pass through to ava
 // (`npm test -- test/api/**`). Exits non-zero when a test failed or none ran.
 import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { stopSharedClusterIfIdle, takeLease } from './cluster/shared-lease.ts';
 import { summarizeTap } from './tap-summary.ts';
@@ -22,15 +23,35 @@ if (process.env.CONCLAB_SKIP_PREPARE !== '1') {
 // the first such file starts it). This lease keeps it up between files; it stops when the run ends.
 const releaseCluster = takeLease('npm test (test/run.ts)');
 
-const ava = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.js', '--tap', ...process.argv.slice(2)], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
+// Two phases on a small machine: first every test file as ava schedules them (files run
+// concurrently), then the end-to-end files ALONE, one at a time: they measure real workloads on
+// the real node, and a concurrent file competing for the same 2 CPUs would make their figures
+// (and assertions on them) depend on what else happens to run. Arguments select files for one
+// phase only (`npm test -- test/load/`).
+const args = process.argv.slice(2);
+const SERIAL_ALONE = ['e2e'];
+const concurrent = readdirSync('test', { withFileTypes: true })
+  .filter((d) => d.isDirectory() && !SERIAL_ALONE.includes(d.name))
+  .map((d) => `test/${d.name}/**/*.test.ts`);
+const phases: string[][] = args.length
+  ? [args]
+  : [
+      ['test/*.test.ts', ...concurrent],
+      ['--concurrency', '1', '--serial', ...SERIAL_ALONE.map((d) => `test/${d}/**/*.test.ts`)],
+    ];
 const lines: string[] = [];
-createInterface({ input: ava.stdout }).on('line', (line) => {
-  lines.push(line);
-  console.log(line);
-});
-const code: number = await new Promise((resolve) => ava.on('close', (c) => resolve(c ?? 1)));
+let code = 0;
+for (const phase of phases) {
+  const ava = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.js', '--tap', ...phase], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  createInterface({ input: ava.stdout }).on('line', (line) => {
+    lines.push(line);
+    console.log(line);
+  });
+  const phaseCode: number = await new Promise((resolve) => ava.on('close', (c) => resolve(c ?? 1)));
+  if (phaseCode !== 0) code = phaseCode;
+}
 releaseCluster();
 await stopSharedClusterIfIdle();
 const { passed, failed, skipped } = summarizeTap(lines);

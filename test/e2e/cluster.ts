@@ -184,7 +184,7 @@ export interface ReportJson {
     resources?: {
       cpuSeconds: { mean?: number };
       throttledSeconds: { mean?: number };
-      peakMemoryBytes: { max: number };
+      peakMemoryBytes: { mean?: number };
       oomKills?: number;
       restarts: number;
     };
