@@ -2,6 +2,7 @@
 // Names are a pure function of (experiment, variant, trial, replica), so a restarted
 // operator re-derives them and server-side apply turns a repeated create into a no-op:
 // children are never duplicated.
+import { createHash } from 'node:crypto';
 
 export const LABEL_EXPERIMENT = 'conclab.dev/experiment';
 export const LABEL_VARIANT = 'conclab.dev/variant';
@@ -17,7 +18,6 @@ export const MANAGED_BY = 'conclab-operator';
 export const FINALIZER = 'conclab.dev/cleanup';
 
 export type ChildRole = 'workload' | 'load' | 'result' | 'report' | 'token' | 'otlp';
-
 
 /**
  * The run id of a scheduled experiment's current run: its cron tick (status.lastScheduleTime)
@@ -67,9 +67,20 @@ export function reportConfigMapName(experiment: string, run?: string): string {
   return run ? `cx-${experiment}-report-${run}` : `cx-${experiment}-report`;
 }
 
-/** The Service in front of the current step's load pod: workloads export their spans to it. */
+/** Service names are DNS-1035 labels: at most 63 characters. */
+const MAX_SERVICE_NAME = 63;
+
+/**
+ * The Service in front of the current step's load pod: workloads export their spans to it.
+ * A name that would be too long for a Service keeps its start and gets a hash of the whole,
+ * so it stays unique and deterministic.
+ */
 export function otlpServiceName(experiment: string, run?: string): string {
-  return run ? `cx-${experiment}-${run}-otlp` : `cx-${experiment}-otlp`;
+  const full = run ? `cx-${experiment}-${run}-otlp` : `cx-${experiment}-otlp`;
+  if (full.length <= MAX_SERVICE_NAME) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 10);
+  const room = MAX_SERVICE_NAME - 'cx--'.length - hash.length - '-otlp'.length;
+  return `cx-${experiment.slice(0, room).replace(/-+$/, '')}-${hash}-otlp`;
 }
 
 /**

@@ -153,3 +153,17 @@ test('the cluster report is the shared, schema-valid JSON report, with the statu
   t.truthy(report.verdict.summary);
   t.is(report.trials.length, 6);
 });
+
+test('the OTLP Service name is a DNS-1035 label even for the longest experiment name and a run id', async (t) => {
+  const { otlpServiceName } = await import('../../../operator/runtime/kube/names.ts');
+  const long = 'e'.repeat(63);
+  const a = otlpServiceName(long, '20261201t230000');
+  const b = otlpServiceName(`${'e'.repeat(62)}f`, '20261201t230000');
+  for (const n of [a, b, otlpServiceName('quickstart'), otlpServiceName('q', '20261201t230000')]) {
+    t.true(n.length <= 63, n);
+    t.regex(n, /^[a-z]([-a-z0-9]*[a-z0-9])?$/);
+  }
+  t.not(a, b, 'different experiments keep different Services');
+  t.is(otlpServiceName(long, '20261201t230000'), a, 'deterministic');
+  t.is(otlpServiceName('quickstart'), 'cx-quickstart-otlp', 'short names stay readable');
+});
