@@ -27,22 +27,19 @@ import { runGenerators } from './generators.ts';
 import { type LoadPart, p99Millis } from './merge.ts';
 import { validateLoadPlan } from './plan-validation.ts';
 import { planSegments, rateAtMillis, type ScheduleShare, SendTimes } from './schedule.ts';
-import type { ErrorKind, LoadPlan, LoadProgress, LoadResult, SecondSample, TargetLoad } from './types.ts';
+import type {
+  BuiltinLoadOptions,
+  ErrorKind,
+  LoadPlan,
+  LoadProgress,
+  LoadResult,
+  SecondSample,
+  TargetLoad,
+} from './types.ts';
+
+export type { BuiltinLoadOptions };
 
 export { newErrorCounts };
-
-export interface BuiltinLoadOptions {
-  /** Send-time slip p99 above which the result is marked unreliable. Default 25 ms. */
-  maxSendSlipP99Millis?: number;
-  /** Event-loop delay (max) above which the result is marked unreliable. Default 200 ms. */
-  maxEventLoopLagMillis?: number;
-  /**
-   * CPUs to pin the generator processes to (generator g on cpus[g % cpus.length]), chosen
-   * outside the workloads' budget. Given, the load runs in generator processes even when
-   * plan.generators is 1, since only a process can be pinned (with taskset).
-   */
-  cpus?: number[];
-}
 
 /** How one generator of several runs its share (set by generators.ts in each process). */
 export interface PartOptions extends BuiltinLoadOptions {

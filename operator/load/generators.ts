@@ -12,11 +12,13 @@
 // loaded, so their per-second rows line up and add by second.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import type { BuiltinLoadOptions } from './builtin.ts';
 import { findOnPath } from './k6-runner.ts';
 import { type LoadPart, mergeLoadParts } from './merge.ts';
 import { LoadPlanError } from './plan-validation.ts';
-import type { LoadPlan, LoadProgress, LoadResult } from './types.ts';
+import { combinedProgress, sharePlan } from './share.ts';
+import type { BuiltinLoadOptions, LoadPlan, LoadProgress, LoadResult } from './types.ts';
+
+export { generatorCap } from './share.ts';
 
 /** What a generator process is told, and what it answers (generator-process.ts). */
 export type ToGenerator =
@@ -41,11 +43,6 @@ const READY_TIMEOUT_MILLIS = 30_000;
 const START_LEAD_MILLIS = 100;
 
 const GENERATOR_SCRIPT = new URL('./generator-process.ts', import.meta.url).pathname;
-
-/** One generator's share of the in-flight cap. */
-export function generatorCap(maxInFlight: number, generators: number): number {
-  return Math.max(1, Math.floor(maxInFlight / generators));
-}
 
 interface Generator {
   child: ChildProcess;
@@ -95,8 +92,8 @@ export async function runGeneratorParts(
       'generators are to be pinned to CPUs but no "taskset" is on PATH; install util-linux or pass no cpus',
     );
   }
-  const { onProgress, signal, ...serializable } = plan;
-  const share = { ...serializable, maxInFlight: generatorCap(plan.maxInFlight, count) };
+  const { onProgress, signal } = plan;
+  const { onProgress: _onProgress, signal: _signal, ...share } = sharePlan(plan, count);
   const { cpus: _cpus, ...childOptions } = options;
 
   const generators = Array.from({ length: count }, (_, g) =>
@@ -175,18 +172,10 @@ export async function runGeneratorParts(
 }
 
 function reportProgress(onProgress: (p: LoadProgress) => void, latest: readonly (LoadProgress | undefined)[]): void {
-  const [lead] = latest;
-  if (!lead) return;
-  const sum = (f: (p: LoadProgress) => number) => latest.reduce((a, p) => a + (p ? f(p) : 0), 0);
+  const progress = combinedProgress(latest);
+  if (!progress) return;
   try {
-    onProgress({
-      elapsedMillis: lead.elapsedMillis,
-      measuring: lead.measuring,
-      currentRate: lead.currentRate,
-      sent: sum((p) => p.sent),
-      completed: sum((p) => p.completed),
-      errors: sum((p) => p.errors),
-    });
+    onProgress(progress);
   } catch {
     // A broken progress display must not break a measurement.
   }

@@ -41,10 +41,10 @@ export interface LoadPlan {
   maxInFlight: number;
   timeoutMillis: number;
   /**
-   * Load generators of the built-in driver: processes (each on its own CPU when given) that
-   * share the schedule, interleaved so their union is the single schedule, with their results
-   * merged exactly. Default 1: the driver runs in the calling process. k6 ignores it (one k6
-   * process already uses every core it may).
+   * Load generators that share the schedule, interleaved so their union is the single
+   * schedule, with their parts merged exactly: processes of the built-in driver (each on its
+   * own CPU when given), or k6 runs (each its execution segment). Default 1: the driver runs
+   * in the calling process. In a cluster the load pods are the generators (parts.ts).
    */
   generators?: number;
   /** Added to every request (ids for the workload's spans). */
@@ -62,4 +62,18 @@ export interface LoadProgress {
   sent: number;
   completed: number;
   errors: number;
+}
+
+/** Options of the built-in driver (health thresholds, generator placement). */
+export interface BuiltinLoadOptions {
+  /** Send-time slip p99 above which the result is marked unreliable. Default 25 ms. */
+  maxSendSlipP99Millis?: number;
+  /** Event-loop delay (max) above which the result is marked unreliable. Default 200 ms. */
+  maxEventLoopLagMillis?: number;
+  /**
+   * CPUs to pin the generator processes to (generator g on cpus[g % cpus.length]), chosen
+   * outside the workloads' budget. Given, the load runs in generator processes even when
+   * plan.generators is 1, since only a process can be pinned (with taskset).
+   */
+  cpus?: number[];
 }
