@@ -129,7 +129,11 @@ export async function operatorCommand(argv: string[]): Promise<number> {
     const resultsUrl =
       str('results-url', 'CONCLAB_RESULTS_URL') ??
       (resultsService
-        ? await serviceUrl(kubeConfig, podNamespace ?? str('lease-namespace', 'CONCLAB_LEASE_NAMESPACE'), resultsService)
+        ? await serviceUrl(
+            kubeConfig,
+            podNamespace ?? str('lease-namespace', 'CONCLAB_LEASE_NAMESPACE'),
+            resultsService,
+          )
         : undefined);
     const handle = await startOperator({
       kubeConfig,
@@ -209,5 +213,7 @@ async function serviceUrl(kubeConfig: KubeConfig, namespace: string | undefined,
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
-  throw new Error(`the results Service ${namespace}/${name} cannot be read (${last}); check that the chart installed it`);
+  throw new Error(
+    `the results Service ${namespace}/${name} cannot be read (${last}); check that the chart installed it`,
+  );
 }

@@ -459,7 +459,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
         step,
       );
     }
-    const missing = workloadNames.flatMap((n, i) => (workloads[i] ? [] : [i]));
+    const missing = workloadNames.flatMap((_, i) => (workloads[i] ? [] : [i]));
     return {
       ...base,
       apply: missing.map((i) => workloadPod(cx, variant, step.trial, i, input.ctx, tracesEndpoint)),

@@ -13,8 +13,8 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { encodeHistogram, newHistogram, recordMillis } from '../../operator/contracts/histogram.ts';
 import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
+import { encodeHistogram, newHistogram, recordMillis } from '../../operator/contracts/histogram.ts';
 import { type OperatorHandle, type OperatorOptions, startOperator } from '../../operator/controller/operator.ts';
 import type { ControlPlane } from '../cluster/control-plane.ts';
 import { waitForCrdEstablished } from './crd-established.ts';
