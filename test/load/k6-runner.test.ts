@@ -36,6 +36,7 @@ async function fakeK6(t: ExecutionContext, summary: unknown, code: number, sampl
     '#!/bin/sh',
     '# FAKE k6 for tests: args are run --quiet --no-color --out json=FILE SCRIPT',
     `samples=''`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
     'for a; do case "$a" in json=*) samples="${a#json=}";; esac; done',
     'for last; do :; done',
     `out=$(sed -n 's/^const SUMMARY_PATH = "\\(.*\\)";$/\\1/p' "$last")`,
