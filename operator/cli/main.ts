@@ -28,6 +28,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "measure one trial of a variant's pods and post the record (what load pods run)",
     load: () => import('./trial.ts'),
   },
+  generate: {
+    summary: "run a share of a trial's load when its load pod asks (what generator pods run)",
+    load: () => import('./generate.ts'),
+  },
 };
 
 export function usage(): string {

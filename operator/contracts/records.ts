@@ -78,6 +78,17 @@ export const LoadResult = Type.Object({
   generators: Opt(
     Type.Integer({ minimum: 1, description: 'Generator threads/processes/pods whose parts were merged.' }),
   ),
+  parts: Opt(
+    Type.Array(
+      Type.Object({
+        generator: Int('Generator index (0-based): it sent requests generator, generator + N, ... of the schedule.'),
+        scheduled: Int('Requests of its share scheduled in the measured window.'),
+        sent: Int('Requests it sent.'),
+        completed: Int('Requests it had answered successfully.'),
+      }),
+      { description: 'What each generator of a merged result did, in generator order (absent for one generator).' },
+    ),
+  ),
   saturation: Saturation,
   partial: Bool('The run was stopped early (interrupted).'),
   latencyHistogramSynthesized: Opt(

@@ -3,7 +3,9 @@
 // merge is exact when the parts carry what a record alone cannot: counts add, HDR latency
 // histograms add, per-second rows add by second with each second's p99 read from the sum
 // of that second's histograms (a max of p99s would only bound it), perTarget adds by replica,
-// and the send-slip p99 comes from the summed slip histograms.
+// and the send-slip p99 comes from the summed slip histograms. The merge is marked exact only
+// when every part is: one part whose histogram was rebuilt from a k6 summary makes the whole
+// approximate (latencyHistogramSynthesized). `parts` keeps each generator's counts, by index.
 import { decodeHistogram, encodeHistogram, type Histogram, newHistogram } from '../contracts/histogram.ts';
 import { ERROR_KINDS } from '../contracts/records.ts';
 import type { LoadResult, SecondSample, TargetLoad } from './types.ts';
@@ -40,8 +42,11 @@ export function mergeLoadParts(parts: readonly LoadPart[]): LoadPart {
   const errors = Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as LoadResult['errors'];
   for (const r of results) for (const k of ERROR_KINDS) errors[k] += r.errors[k] ?? 0;
 
-  // Per second: counts add; the latency histograms of one second add, then give its p99.
-  const length = Math.max(...results.map((r) => r.perSecond.length));
+  // Per second: counts add; the latency histograms of one second add, then give its p99. A
+  // part that sent requests without a series (a k6 summary) leaves the merge without one: a
+  // series of only the other parts' requests would pass for all of them.
+  const seriesComplete = results.every((r) => r.perSecond.length > 0 || r.scheduled === 0);
+  const length = seriesComplete ? Math.max(...results.map((r) => r.perSecond.length)) : 0;
   const exact = parts.every((p) => p.perSecondLatency !== undefined);
   const perSecond: SecondSample[] = [];
   const perSecondLatency: string[] = [];
@@ -96,6 +101,12 @@ export function mergeLoadParts(parts: readonly LoadPart[]): LoadPart {
     perSecond,
     ...(perTarget ? { perTarget } : {}),
     generators,
+    parts: results.map((r, generator) => ({
+      generator,
+      scheduled: r.scheduled,
+      sent: r.sent,
+      completed: r.completed,
+    })),
     saturation: {
       unreliable: unreliable.length > 0,
       sendSlipP99Millis: slip ? p99Millis(slip) : Math.max(...results.map((r) => r.saturation.sendSlipP99Millis)),
@@ -110,7 +121,7 @@ export function mergeLoadParts(parts: readonly LoadPart[]): LoadPart {
   const cpu = parts.every((p) => p.cpuSeconds !== undefined);
   return {
     result,
-    ...(exact ? { perSecondLatency } : {}),
+    ...(exact && seriesComplete ? { perSecondLatency } : {}),
     ...(slip ? { sendSlip: encodeHistogram(slip) } : {}),
     ...(cpu ? { cpuSeconds: parts.reduce((a, p) => a + (p.cpuSeconds ?? 0), 0) } : {}),
   };
