@@ -27,7 +27,17 @@ export interface TrialSummary {
   inFlightAtEnd: number;
   /** (errors + dropped) / scheduled: requests the user did not get served. */
   failedShare: number;
+  /**
+   * Client latency from the intended send time of EVERY scheduled request: successes at
+   * their latency, failures when they failed, timeouts at the timeout, dropped and unanswered
+   * requests at the timeout, so failures cannot flatter it. Successes alone where the driver
+   * gave no such histogram (latencyOfAll false).
+   */
   latency: LatencySummary;
+  /** Latency of the successful requests alone, shown beside. */
+  latencySuccesses: LatencySummary;
+  /** latency counts every scheduled request (false: successes only, an older or k6-summary result). */
+  latencyOfAll: boolean;
   usage: ResourceUsage | undefined;
   generator: { unreliable: boolean; sendSlipP99Millis: number; eventLoopLagMaxMillis: number; reason?: string };
   partial: boolean;
@@ -113,8 +123,15 @@ export interface VariantSummary {
   throughput: MeanEstimate & { values: number[] };
   offeredRate: number;
   latency: {
-    /** Client side, from intended send time, merged across trials. */
+    /**
+     * Client side, from intended send time, merged across trials: every scheduled request
+     * (failures at the time they failed, timeouts at the timeout) where the driver gave it.
+     */
     client: LatencySummary;
+    /** The successful requests alone. */
+    successes: LatencySummary;
+    /** client counts every scheduled request in every counted trial. */
+    clientOfAll: boolean;
     /** p99 per trial, its mean and a bootstrap interval over trials. */
     p99PerTrial: number[];
     p99: { mean: number; ci: (Interval & { level: number }) | undefined };
@@ -250,7 +267,9 @@ export function summarizeTrial(record: TrialRecord, options: SummaryOptions = {}
     dropped: load.dropped,
     inFlightAtEnd: load.inFlightAtEnd,
     failedShare: load.scheduled > 0 ? (errors + load.dropped) / load.scheduled : 0,
-    latency: summarize(decodeHistogram(load.latencyHistogram)),
+    latency: summarize(decodeHistogram(load.latencyHistogramAll ?? load.latencyHistogram)),
+    latencySuccesses: summarize(decodeHistogram(load.latencyHistogram)),
+    latencyOfAll: load.latencyHistogramAll !== undefined,
     usage: record.usage,
     generator: { ...load.saturation },
     partial: load.partial,
@@ -493,8 +512,20 @@ export function summarizeVariant(
   }
   const countedRecords = mine.filter((r) => counted.some((t) => t.trial === r.trial));
   const throughputs = counted.map((t) => t.throughput);
-  const client = summarize(mergeHistograms(countedRecords.map((r) => decodeHistogram(r.load.latencyHistogram))));
-  const p99PerTrial = counted.map((t) => t.latency.p99Millis);
+  // Honest latency: every scheduled request where every counted trial has it, so failures
+  // cannot flatter the figure; else successes alone, said so.
+  const clientOfAll =
+    countedRecords.length > 0 && countedRecords.every((r) => r.load.latencyHistogramAll !== undefined);
+  const successes = summarize(mergeHistograms(countedRecords.map((r) => decodeHistogram(r.load.latencyHistogram))));
+  const client = clientOfAll
+    ? summarize(mergeHistograms(countedRecords.map((r) => decodeHistogram(r.load.latencyHistogramAll as string))))
+    : successes;
+  if (!clientOfAll && countedRecords.length > 0 && counted.some((t) => t.errors + t.dropped > 0)) {
+    warnings.push(
+      `variant ${variant.name}: latency percentiles count successful requests only (the load driver gave no histogram of every request), and ${counted.reduce((n, t) => n + t.errors + t.dropped, 0)} requests failed or were dropped: the tail is better than users saw`,
+    );
+  }
+  const p99PerTrial = counted.map((t) => (clientOfAll ? t.latency.p99Millis : t.latencySuccesses.p99Millis));
   const synthesized = perTrial.filter((t) => t.latencyHistogramSynthesized);
   if (synthesized.length > 0) {
     warnings.push(
@@ -614,6 +645,8 @@ export function summarizeVariant(
     offeredRate: mean(counted.map((t) => t.offeredRate)) || 0,
     latency: {
       client,
+      successes,
+      clientOfAll,
       p99PerTrial,
       p99: {
         mean: mean(p99PerTrial) || 0,

@@ -238,10 +238,13 @@ export function variantResults(summaries: readonly VariantSummary[]): VariantRes
     const row: VariantResult = {
       name: s.name,
       throughput: Number.isFinite(s.throughput.mean) ? s.throughput.mean : 0,
-      p50Millis: s.latency.client.p50Millis,
-      p99Millis: s.latency.client.p99Millis,
       errorRate: s.errors.rate,
     };
+    // A variant never measured has no latency (not 0 ms).
+    if (s.latency.client.count > 0) {
+      row.p50Millis = s.latency.client.p50Millis;
+      row.p99Millis = s.latency.client.p99Millis;
+    }
     if (s.throughput.ci) row.throughputCI = s.throughput.ci.halfWidth;
     if (s.resources) {
       row.peakMemoryBytes = s.resources.peakMemoryBytes.max;

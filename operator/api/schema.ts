@@ -501,8 +501,18 @@ export const VariantResult = Type.Object(
     throughputCI: Type.Optional(
       Type.Number({ description: 'Half-width of the 95% confidence interval of throughput.' }),
     ),
-    p50Millis: Type.Number({ description: 'Median latency in milliseconds (client side, from intended send time).' }),
-    p99Millis: Type.Number({ description: '99th percentile latency in milliseconds (client side).' }),
+    p50Millis: Type.Optional(
+      Type.Number({
+        description:
+          'Median latency in milliseconds (client side, from intended send time, of every scheduled request: failures at the time they failed, timeouts at the timeout); absent when nothing was measured.',
+      }),
+    ),
+    p99Millis: Type.Optional(
+      Type.Number({
+        description:
+          '99th percentile latency in milliseconds (client side, as p50Millis); absent when nothing was measured.',
+      }),
+    ),
     errorRate: Type.Number({ description: 'Share of requests that failed.' }),
     peakMemoryBytes: Type.Optional(Type.Number({ description: 'Peak memory of the variant in bytes.' })),
     cpuSeconds: Type.Optional(Type.Number({ description: 'CPU time the variant used per trial, in seconds.' })),

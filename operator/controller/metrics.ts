@@ -260,7 +260,7 @@ export function experimentFigures(
     variants: results.map((r) => ({
       variant: r.name,
       ...(r.capacity === undefined ? {} : { capacityRequestsPerSecond: r.capacity }),
-      ...(Number.isFinite(r.p99Millis) ? { p99Seconds: r.p99Millis / 1000 } : {}),
+      ...(r.p99Millis !== undefined && Number.isFinite(r.p99Millis) ? { p99Seconds: r.p99Millis / 1000 } : {}),
     })),
   };
 }

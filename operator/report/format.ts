@@ -60,17 +60,19 @@ export interface Table {
 
 /** The per-variant results table. */
 export function resultsTable(report: JsonReport): Table {
+  // A variant without a measured request has no latency: a dash, never 0 ms.
+  const lat = (v: Variant, x: number) => (v.latency.client.count > 0 ? ms(x) : '–');
   const rows = report.variants.map((v) => [
     v.name,
     v.model,
     String(v.workers),
-    withCI(v.throughput),
-    ms(v.latency.client.p50Millis),
-    ms(v.latency.client.p90Millis),
-    ms(v.latency.client.p99Millis),
-    ms(v.latency.client.p999Millis),
-    ms(v.latency.client.maxMillis),
-    percent(v.errors.rate * 100, 2),
+    v.trials > 0 ? withCI(v.throughput) : '–',
+    lat(v, v.latency.client.p50Millis),
+    lat(v, v.latency.client.p90Millis),
+    lat(v, v.latency.client.p99Millis),
+    lat(v, v.latency.client.p999Millis),
+    lat(v, v.latency.client.maxMillis),
+    v.errors.scheduled > 0 ? percent(v.errors.rate * 100, 2) : '–',
     String(v.errors.dropped),
     v.resources ? withCI(v.resources.cpuSeconds) : '–',
     v.resources ? withCI(v.resources.throttledSeconds) : '–',

@@ -185,6 +185,13 @@ const Trial = Type.Object(
     inFlightAtEnd: Int('Requests outstanding when the trial ended.'),
     failedShare: Num('(errors + dropped) / scheduled.'),
     latency: Latency,
+    latencySuccesses: Type.Optional(Latency),
+    latencyOfAll: Type.Optional(
+      Type.Boolean({
+        description:
+          'latency counts every scheduled request (failures when they failed, timeouts at the timeout); false: successes only.',
+      }),
+    ),
     latencyHistogram: Str('Encoded HDR histogram of client latency (microseconds), mergeable.'),
     latencyHistogramSynthesized: Type.Optional(
       Type.Boolean({
@@ -243,6 +250,13 @@ const VariantJson = Type.Object(
     latency: Type.Object(
       {
         client: Latency,
+        successes: Type.Optional(Latency),
+        clientOfAll: Type.Optional(
+          Type.Boolean({
+            description:
+              'client counts every scheduled request in every trial: failures at the time they failed, timeouts at the timeout, dropped requests at the timeout.',
+          }),
+        ),
         p99PerTrialMillis: Type.Array(Type.Number(), { description: 'Client p99 of each trial, ms.' }),
         p99MeanMillis: Num('Mean of the per-trial p99, ms.'),
         p99CI: Type.Optional(Interval),
@@ -641,6 +655,8 @@ function trialJson(t: TrialSummary, series: TrialSeries | undefined): Type.Stati
     inFlightAtEnd: t.inFlightAtEnd,
     failedShare: t.failedShare,
     latency: latency(t.latency),
+    latencySuccesses: latency(t.latencySuccesses),
+    latencyOfAll: t.latencyOfAll,
     latencyHistogram: series?.latencyHistogram ?? '',
     latencyHistogramSynthesized: t.latencyHistogramSynthesized ? true : undefined,
     usage: t.usage ? defined({ ...t.usage, limits: { ...t.usage.limits } }) : undefined,
@@ -676,6 +692,8 @@ function variantJson(v: VariantSummary): Type.Static<typeof VariantJson> {
     offeredRate: v.offeredRate,
     latency: defined({
       client: latency(v.latency.client),
+      successes: latency(v.latency.successes),
+      clientOfAll: v.latency.clientOfAll,
       p99PerTrialMillis: [...v.latency.p99PerTrial],
       p99MeanMillis: v.latency.p99.mean,
       p99CI: v.latency.p99.ci ? { ...v.latency.p99.ci } : undefined,

@@ -174,3 +174,46 @@ test('OOM kills, k6-synthesized histograms and truncated span timelines are flag
     undefined,
   );
 });
+
+test('latency counts every scheduled request: timeouts at the timeout cannot flatter the tail, successes are shown beside', async (t) => {
+  const { encodeHistogram, newHistogram, recordMillis } = await import('../../operator/contracts/histogram.ts');
+  const { variantResults } = await import('../../operator/analysis/verdict.ts');
+  // A hung worker: 66 of 100 requests answered in 5 ms, 34 timed out at 2 s (as the issue saw:
+  // p99 12.6 ms of successes with 34% of requests failed).
+  const records = [1, 2, 3].map((trial) => {
+    const r = buildTrial({ variant: 'process', trial, rate: 100, seconds: 1, p50Millis: 5, p99Millis: () => 12 });
+    const all = newHistogram();
+    for (let i = 0; i < 66; i++) recordMillis(all, 5);
+    for (let i = 0; i < 34; i++) recordMillis(all, 2000);
+    r.load = {
+      ...r.load,
+      completed: 66,
+      errors: { ...r.load.errors, timeout: 34 },
+      latencyHistogramAll: encodeHistogram(all),
+    };
+    return r;
+  });
+  const s = summarizeVariant(experiment, processVariant, records);
+  t.true(s.latency.clientOfAll);
+  t.true(s.latency.client.p99Millis >= 1990, `honest p99 ${s.latency.client.p99Millis}`);
+  t.true(s.latency.successes.p99Millis < 20, `successes p99 ${s.latency.successes.p99Millis}`);
+  t.true(
+    s.latency.p99PerTrial.every((p) => p >= 1990),
+    'the verdict judges the honest per-trial p99',
+  );
+  t.true((variantResults([s])[0]?.p99Millis ?? 0) >= 1990, 'status shows the honest p99');
+  // Without the all-requests histogram (an old or k6-summary result) it says the tail is flattered.
+  const old = records.map((r) => ({ ...r, load: { ...r.load, latencyHistogramAll: undefined } }));
+  const o = summarizeVariant(experiment, processVariant, old);
+  t.false(o.latency.clientOfAll);
+  t.true(o.warnings.some((w) => /count successful requests only .* the tail is better than users saw/.test(w)));
+});
+
+test('a variant never measured has no latency in status: no 0 ms figures', async (t) => {
+  const { variantResults } = await import('../../operator/analysis/verdict.ts');
+  const s = summarizeVariant(experiment, processVariant, []);
+  const row = variantResults([s])[0];
+  t.is(row?.p50Millis, undefined);
+  t.is(row?.p99Millis, undefined);
+  t.true(s.warnings.some((w) => /no trials were recorded/.test(w)));
+});
