@@ -351,10 +351,15 @@ export async function run(args: string[]): Promise<number> {
       for (const w of runtime.warnings) log(`WARNING: ${w}\n`);
       const swept = await runtime.sweepLeftovers();
       if (swept.length > 0) log(`removed ${swept.length} cgroup(s) left by a conclab run that was killed\n`);
-      // The load generator must not share the workloads' CPU budget.
-      await runtime.pinLoadGenerator(workloadCores(spec)).catch((err: unknown) => {
-        log(`warning: could not pin the load generator: ${String(err)}\n`);
-      });
+      // The load generator must not share the workloads' CPU budget: this process, and with
+      // spec.load.generators > 1 the generator processes, on the CPUs kept for it.
+      const generatorCpus = await runtime
+        .pinLoadGenerator(workloadCores(spec), process.pid, spec.load.generators ?? 1)
+        .then((placement) => placement.driverCpus)
+        .catch((err: unknown) => {
+          log(`warning: could not pin the load generator: ${String(err)}\n`);
+          return undefined;
+        });
       // Exporters must present this run's token: nothing else that reaches the port can fill
       // the receiver or pass for this run's spans.
       const receiverToken = randomBytes(24).toString('base64url');
@@ -380,7 +385,7 @@ export async function run(args: string[]): Promise<number> {
         result = await runExperiment({
           experiment,
           runtime: interruptible(runtime, abort.signal, setPhase),
-          drive: loadDriverFor(experiment, parseDurationMillis),
+          drive: loadDriverFor(experiment, parseDurationMillis, generatorCpus ? { cpus: generatorCpus } : {}),
           ...(receiver ? { receiver, receiverToken } : {}),
           run: runId,
           parseMillis: parseDurationMillis,

@@ -37,7 +37,8 @@ export function formatCpuList(cpus: number[]): string {
 
 /**
  * Decides who runs where. `mode` 'cgroup': the quota enforces the budget, so the workload may
- * use every CPU but the driver's; the driver gets a CPU of its own only when the others still
+ * use every CPU but the driver's; the driver gets CPUs of its own (the first ones: one per load
+ * generator, spec.load.generators, as many as the others spare) only when the others still
  * cover ceil(cpuCores). `mode` 'affinity': the workload gets exactly max(1, floor(cpuCores))
  * CPUs (the last ones) and the driver the rest, if any.
  */
@@ -45,12 +46,15 @@ export function planCpuPlacement(input: {
   cpus: number[];
   cpuCores: number;
   mode: 'cgroup' | 'affinity';
+  /** Load generators that want a CPU each (default 1). */
+  generators?: number;
 }): CpuPlacement {
   const { cpus, cpuCores, mode } = input;
   const n = cpus.length;
   if (mode === 'cgroup') {
     const need = Math.ceil(cpuCores);
-    if (n >= need + 1) return { workloadCpus: cpus.slice(1), driverCpus: cpus.slice(0, 1), warnings: [] };
+    const spare = Math.min(Math.max(1, input.generators ?? 1), n - need);
+    if (spare >= 1) return { workloadCpus: cpus.slice(spare), driverCpus: cpus.slice(0, spare), warnings: [] };
     return {
       workloadCpus: undefined,
       driverCpus: undefined,

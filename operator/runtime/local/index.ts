@@ -116,8 +116,10 @@ export interface LocalRuntime extends Runtime {
   /**
    * Pins a process (default: this one, which runs the load driver) to CPUs that workloads do not
    * use, when the machine has one to spare for the given CPU budget; otherwise adds a warning.
+   * With several load generators it keeps up to one CPU each (as many as the budget spares);
+   * the placement's driverCpus are where the generator processes go (loadDriverFor's cpus).
    */
-  pinLoadGenerator(cpuCores: number, pid?: number): Promise<CpuPlacement>;
+  pinLoadGenerator(cpuCores: number, pid?: number, generators?: number): Promise<CpuPlacement>;
   /**
    * Removes the groups of runs that are gone (owner pid and start time match no live process),
    * killing what is left in them; returns their names. start() does it once by itself.
@@ -469,6 +471,8 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
   }
 
   let swept: Promise<string[]> | undefined;
+  /** Load generators pinLoadGenerator kept CPUs for: workloads keep off the same CPUs. */
+  let loadGenerators = 1;
   async function sweepDeadOwners(): Promise<string[]> {
     if (mode.kind !== 'cgroup') return [];
     return sweepStaleGroups(mode.layout, { cgroupParent }).catch(() => []);
@@ -631,7 +635,12 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
       hookExit(true);
       const budget = budgetOf(launchSpec);
       validateBudget(budget);
-      const placement = planCpuPlacement({ cpus, cpuCores: budget.cpuCores, mode: mode.kind });
+      const placement = planCpuPlacement({
+        cpus,
+        cpuCores: budget.cpuCores,
+        mode: mode.kind,
+        generators: loadGenerators,
+      });
       for (const w of placement.warnings) warn(w);
       // Checked before anything starts: a bad duration fails here, naming the field.
       workloadEnv(launchSpec);
@@ -785,8 +794,9 @@ export function createLocalRuntime(options: LocalRuntimeOptions = {}): LocalRunt
       return swept;
     },
 
-    async pinLoadGenerator(cpuCores: number, pid: number = process.pid): Promise<CpuPlacement> {
-      const placement = planCpuPlacement({ cpus, cpuCores, mode: mode.kind });
+    async pinLoadGenerator(cpuCores: number, pid: number = process.pid, generators = 1): Promise<CpuPlacement> {
+      loadGenerators = generators;
+      const placement = planCpuPlacement({ cpus, cpuCores, mode: mode.kind, generators });
       for (const w of placement.warnings) warn(w);
       if (placement.driverCpus) await pinProcess(pid, placement.driverCpus);
       return placement;

@@ -20,6 +20,23 @@ test('with cgroups, the generator gets the first CPU when the rest still cover t
   });
 });
 
+test('with cgroups, N load generators get up to N CPUs of their own, as many as the budget spares', (t) => {
+  t.like(planCpuPlacement({ cpus: [0, 1, 2, 3, 4, 5], cpuCores: 2, mode: 'cgroup', generators: 3 }), {
+    workloadCpus: [3, 4, 5],
+    driverCpus: [0, 1, 2],
+    warnings: [],
+  });
+  t.like(
+    planCpuPlacement({ cpus: [0, 1, 2, 3], cpuCores: 2.5, mode: 'cgroup', generators: 4 }),
+    { workloadCpus: [1, 2, 3], driverCpus: [0] },
+    'the budget needs 3 CPUs: one is left for all four generators',
+  );
+  t.like(planCpuPlacement({ cpus: [0, 1], cpuCores: 1.5, mode: 'cgroup', generators: 2 }), {
+    workloadCpus: undefined,
+    driverCpus: undefined,
+  });
+});
+
 test('with cgroups and no CPU to spare, nothing is pinned and the sharing is reported', (t) => {
   const p = planCpuPlacement({ cpus: [0, 1], cpuCores: 1.5, mode: 'cgroup' });
   t.is(p.workloadCpus, undefined);
