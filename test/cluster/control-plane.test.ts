@@ -128,13 +128,8 @@ test('the generated CRD applies, kubectl explain documents cx.spec, and kubectl 
   const root = join(import.meta.dirname, '..', '..');
   const applied = await cp.kubectl(['apply', '-f', join(root, 'crds', 'conclab.dev_concurrencyexperiments.yaml')]);
   t.is(applied.code, 0, applied.stderr);
-  const established = await cp.kubectl([
-    'wait',
-    '--for=condition=Established',
-    'crd/concurrencyexperiments.conclab.dev',
-    '--timeout=60s',
-  ]);
-  t.is(established.code, 0, established.stderr);
+  // Polled, not `kubectl wait`: that fails at once while a new CRD has no conditions yet.
+  await waitForCrdEstablished(cp.kubeConfig(), 'concurrencyexperiments.conclab.dev');
 
   // Discovery of a new CRD can lag a moment behind Established; explain retries a bounded few times.
   let explain = await cp.kubectl(['explain', 'cx.spec']);
@@ -172,6 +167,7 @@ test('stop() leaves no process and no temp dir', async (t) => {
 test('when the test process is SIGKILLed, the watchdog removes both processes and the temp dir', async (t) => {
   const script = `
 import { startControlPlane } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, 'control-plane.ts')).href)};
+import { waitForCrdEstablished } from '../controller/crd-established.ts';
 const cp = await startControlPlane();
 console.log(JSON.stringify({ pids: cp.pids, dir: cp.dir }));
 setInterval(() => {}, 1000);
