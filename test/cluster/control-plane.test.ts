@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { ApiException, CoreV1Api } from '@kubernetes/client-node';
 import test from 'ava';
+import { waitForCrdEstablished } from '../controller/crd-established.ts';
 import { clusterBinaries, requireClusterBinaries, requiredModuleVersion } from './binaries.ts';
 import { type ControlPlane, serviceAccountUser, startControlPlane } from './control-plane.ts';
 
@@ -167,7 +168,6 @@ test('stop() leaves no process and no temp dir', async (t) => {
 test('when the test process is SIGKILLed, the watchdog removes both processes and the temp dir', async (t) => {
   const script = `
 import { startControlPlane } from ${JSON.stringify(pathToFileURL(join(import.meta.dirname, 'control-plane.ts')).href)};
-import { waitForCrdEstablished } from '../controller/crd-established.ts';
 const cp = await startControlPlane();
 console.log(JSON.stringify({ pids: cp.pids, dir: cp.dir }));
 setInterval(() => {}, 1000);
