@@ -4,6 +4,8 @@
 // receives the workloads' spans itself (OTLP/HTTP on CONCLAB_OTLP_PORT, the experiment's token
 // required), and POSTs the TrialRecord to $CONCLAB_RESULTS_URL with that token, retrying until
 // a 2xx. On failure the reason goes to /dev/termination-log, where the operator reads it.
+// With spec.load.generators > 1 the assignment names the trial's generator pods: this load pod
+// is generator 0 and hands them the other shares of every plan (engine/load-driver.ts).
 import { readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -69,6 +71,13 @@ export async function run(argv: string[]): Promise<number> {
       });
     }
     const k6Dir = process.env['CONCLAB_K6_PATH'];
+    const generators = assignment.generators ?? [];
+    const drive = loadDriverFor(experiment, parseDurationMillis, {
+      ...(k6Dir ? { k6PathEnv: k6Dir } : {}),
+      ...(generators.length > 0 || (experiment.spec.load.generators ?? 1) > 1
+        ? { remote: { urls: generators, token } }
+        : {}),
+    });
     const record = await runTrial(
       {
         experiment,
@@ -78,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
         ...(assignment.run ? { run: assignment.run } : {}),
       },
       {
-        drive: loadDriverFor(experiment, parseDurationMillis, k6Dir ? { k6PathEnv: k6Dir } : {}),
+        drive,
         ...(receiver ? { receiver } : {}),
         parseMillis: parseDurationMillis,
         // The kubelet restarts a container after a back-off: give it longer than a local restart.
@@ -138,12 +147,17 @@ export function parseAssignment(text: string): TrialAssignment {
   ) {
     throw new Error('the assignment needs targets: [{workUrl, adminUrl}] with one entry per replica');
   }
+  const generators = raw.generators;
+  if (generators !== undefined && !(Array.isArray(generators) && generators.every((g) => typeof g === 'string'))) {
+    throw new Error('the assignment\'s generators must be the generator pods\' base URLs: ["http://IP:PORT", ...]');
+  }
   return {
     experiment,
     variant: raw.variant,
     trial: raw.trial as number,
     ...(typeof raw.run === 'string' ? { run: raw.run } : {}),
     targets,
+    ...(generators?.length ? { generators } : {}),
   };
 }
 

@@ -7,8 +7,10 @@
 //
 // The operator only places: a run is the engine's planned trials (planTrials, A B B A ...),
 // one step at a time so variants never share the nodes' CPU:
-//   OTLP Service + token -> workload pods -> all Ready -> load pod (the trial runner, the same
-//   code `conclab run` runs) -> its TrialRecord in a result ConfigMap -> remove the step's pods.
+//   OTLP Service + token -> workload pods (and, with spec.load.generators = N > 1, N - 1
+//   generator pods) -> all Ready -> load pod (the trial runner, the same code `conclab run`
+//   runs, given the generators' URLs) -> its TrialRecord in a result ConfigMap -> remove the
+//   step's pods.
 // When every step has a record: the same record assembly and report as a local run
 // (engine/assemble.ts, operator/report) -> Analyzing (apply the report ConfigMap) -> Succeeded.
 import type { V1ConfigMap, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
@@ -25,6 +27,7 @@ import { type JsonReport, toJsonReport } from '../report/json.ts';
 import { buildReport } from '../report/model.ts';
 import {
   childLabels,
+  generatorPodName,
   LABEL_GENERATION,
   LABEL_ROLE,
   LABEL_RUN,
@@ -40,6 +43,8 @@ import {
 } from '../runtime/kube/names.ts';
 import {
   ADMIN_PORT,
+  GENERATE_PORT,
+  generatorPod,
   loadPod,
   OTLP_PORT,
   otlpService,
@@ -438,36 +443,71 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   const present = workloads.filter((p): p is V1Pod => p !== undefined);
   const loadName = loadPodName(name, step.variant, step.trial, run);
   const load = current.pods.find((p) => p.metadata?.name === loadName);
+  // Generator pods 1 .. N-1 (the load pod is generator 0): deployed with the workloads, and
+  // Ready before the load pod starts, which hands them their shares of every plan.
+  const generatorNames = Array.from({ length: (cx.spec.load.generators ?? 1) - 1 }, (_, i) =>
+    generatorPodName(name, step.variant, step.trial, i + 1, run),
+  );
+  const generators = generatorNames.map((n) => current.pods.find((p) => p.metadata?.name === n));
+  const presentGenerators = generators.filter((p): p is V1Pod => p !== undefined);
 
   for (const pod of present) {
     const problem = podProblem(pod, !load);
     if (problem) return fail(Reason.WorkloadFailed, `${where}: ${problem}`, step);
   }
+  // Once the load pod has finished, its generators have nothing left to do.
+  const loadFinished = load?.status?.phase === 'Succeeded';
+  for (const pod of loadFinished ? [] : presentGenerators) {
+    const problem = podProblem(pod, !load);
+    if (problem) return fail(Reason.LoadFailed, `${where}: load generator ${problem}`, step);
+  }
+  if (load && !loadFinished) {
+    const gone = generatorNames.find((_, i) => !generators[i]);
+    if (gone) return fail(Reason.LoadFailed, `${where}: load generator pod ${gone} is gone while the load ran`, step);
+  }
 
-  const stuck = unschedulableFailure(load ? [...present, load] : present, nowMillis, timeouts.unschedulableMillis);
+  const stuck = unschedulableFailure(
+    [...present, ...presentGenerators, ...(load ? [load] : [])],
+    nowMillis,
+    timeouts.unschedulableMillis,
+  );
   if (stuck) return fail(Reason.Unschedulable, `${where}: ${stuck}`, step);
 
-  const allReady = present.length === workloadNames.length && present.every(isReady);
+  const allReady =
+    present.length === workloadNames.length &&
+    present.every(isReady) &&
+    presentGenerators.length === generatorNames.length &&
+    presentGenerators.every(isReady);
   if (!allReady && !load) {
-    const created = present.map((p) => timeMillis(p.metadata?.creationTimestamp)).filter(Number.isFinite);
+    const deploying = [...present, ...presentGenerators];
+    const created = deploying.map((p) => timeMillis(p.metadata?.creationTimestamp)).filter(Number.isFinite);
     const startMillis = created.length ? Math.min(...created) : nowMillis;
     const deadline = startMillis + timeouts.deployMillis;
     if (nowMillis >= deadline) {
       return fail(
         Reason.WorkloadNotReady,
-        `${where}: pods not ready within ${Math.round(timeouts.deployMillis / 1000)}s${waitingReasons(present)}`,
+        `${where}: pods not ready within ${Math.round(timeouts.deployMillis / 1000)}s${waitingReasons(deploying)}`,
         step,
       );
     }
     const missing = workloadNames.flatMap((_, i) => (workloads[i] ? [] : [i]));
+    const missingGenerators = generatorNames.flatMap((_, i) => (generators[i] ? [] : [i + 1]));
+    const generatorsReady = generatorNames.length
+      ? `, ${presentGenerators.filter(isReady).length}/${generatorNames.length} load generator pod(s) ready`
+      : '';
     return {
       ...base,
-      apply: missing.map((i) => workloadPod(cx, variant, step.trial, i, input.ctx, tracesEndpoint)),
+      apply: [
+        ...missing.map((i) => workloadPod(cx, variant, step.trial, i, input.ctx, tracesEndpoint)),
+        ...missingGenerators.map((g) =>
+          generatorPod({ cx, variant: step.variant, trial: step.trial, generator: g }, input.ctx),
+        ),
+      ],
       ensureToken: true,
       remove: [],
       phase: 'Running',
       reason: Reason.DeployingWorkload,
-      message: `${where}: ${present.filter(isReady).length}/${variant.replicas} workload pod(s) ready${waitingReasons(present)}`,
+      message: `${where}: ${present.filter(isReady).length}/${variant.replicas} workload pod(s) ready${generatorsReady}${waitingReasons(deploying)}`,
       requeueAfterMillis: Math.max(1000, deadline - nowMillis),
       ...stepInfo,
     };
@@ -478,9 +518,21 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
       const ip = current.pods.find((p) => p.metadata?.name === n)?.status?.podIP;
       return { workUrl: `http://${ip}:${WORK_PORT}`, adminUrl: `http://${ip}:${ADMIN_PORT}` };
     });
+    const generatorUrls = presentGenerators.map((p) => `http://${p.status?.podIP}:${GENERATE_PORT}`);
     return {
       ...base,
-      apply: [loadPod({ cx, variant: step.variant, trial: step.trial, targets }, input.ctx)],
+      apply: [
+        loadPod(
+          {
+            cx,
+            variant: step.variant,
+            trial: step.trial,
+            targets,
+            ...(generatorUrls.length ? { generators: generatorUrls } : {}),
+          },
+          input.ctx,
+        ),
+      ],
       ensureToken: true,
       remove: [],
       phase: 'Running',

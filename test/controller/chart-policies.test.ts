@@ -38,7 +38,7 @@ async function render(sets: string[]): Promise<{ kind?: string; metadata?: { nam
     .filter(Boolean);
 }
 
-test('the results endpoint admits only load pods of the watched namespaces, and load pods only workload pods', async (t) => {
+test('the results endpoint admits only load pods of the watched namespaces, load pods only workload pods, generator pods only load pods', async (t) => {
   const docs = await render(['watchNamespaces={team-a,team-b}']);
   const policies = docs.filter((d) => d.kind === 'NetworkPolicy') as Policy[];
   const operator = policies.find((p) => p.metadata?.namespace === 'conclab-system');
@@ -51,6 +51,17 @@ test('the results endpoint admits only load pods of the watched namespaces, and 
     t.deepEqual(p.spec?.podSelector?.matchLabels, { 'conclab.dev/role': 'load' });
     t.deepEqual(p.spec?.ingress?.[0]?.ports, [{ port: 4318, protocol: 'TCP' }]);
     t.deepEqual(p.spec?.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels, { 'conclab.dev/role': 'workload' });
+  }
+  const generatorPolicies = policies.filter((p) => p.metadata?.name === 'conclab-generator-pods');
+  t.deepEqual(generatorPolicies.map((p) => p.metadata?.namespace).sort(), ['team-a', 'team-b']);
+  for (const p of generatorPolicies) {
+    t.deepEqual(p.spec?.podSelector?.matchLabels, { 'conclab.dev/role': 'generator' });
+    t.deepEqual(p.spec?.ingress?.[0]?.ports, [{ port: 8090, protocol: 'TCP' }]);
+    t.deepEqual(
+      p.spec?.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels,
+      { 'conclab.dev/role': 'load' },
+      'generator pods take shares only from load pods',
+    );
   }
 });
 

@@ -46,7 +46,7 @@ function pod(
   name: string,
   variant: string,
   trial: number,
-  role: 'workload' | 'load',
+  role: 'workload' | 'load' | 'generator',
   extra: Partial<V1Pod> = {},
 ): V1Pod {
   return {
@@ -571,4 +571,161 @@ test('a pod the scheduler cannot place is waited for (an autoscaler may add a no
     }),
   );
   t.is(failed.reason, 'Unschedulable');
+});
+
+// ---- spec.load.generators > 1: generator pods, then the load pod with their URLs ------------
+
+const twoGenerators = () => cx({ load: { rate: 10, duration: '10s', warmUp: '2s', generators: 3 } });
+const generatorsReady = () => [
+  pod('cx-e-a-t1-load-g1', 'a', 1, 'generator', ready('10.0.1.1')),
+  pod('cx-e-a-t1-load-g2', 'a', 1, 'generator', ready('10.0.1.2')),
+];
+
+test('generators: 3 deploys two generator pods with the workload, under the load budget, ready when they listen', (t) => {
+  const d = decidePhase(input({ cx: twoGenerators() }));
+  t.is(d.reason, 'DeployingWorkload');
+  t.true(d.ensureToken, 'generator pods read the token from the Secret');
+  t.deepEqual(
+    d.apply.map((c) => c.metadata?.name),
+    ['cx-e-a-t1', 'cx-e-a-t1-load-g1', 'cx-e-a-t1-load-g2'],
+  );
+  const g = d.apply[1] as V1Pod;
+  t.is(g.metadata?.labels?.['conclab.dev/role'], 'generator', 'not selected by the OTLP Service: it gets no spans');
+  t.like(g.metadata?.labels, { 'conclab.dev/variant': 'a', 'conclab.dev/trial': '1' });
+  t.is(g.spec?.restartPolicy, 'Never');
+  const c = g.spec?.containers[0];
+  t.deepEqual(c?.args, ['generate']);
+  t.deepEqual(c?.resources, { requests: { cpu: '1', memory: '256Mi' }, limits: { cpu: '1', memory: '256Mi' } });
+  t.deepEqual(c?.readinessProbe?.httpGet, { path: '/readyz', port: 8090 });
+  const env = (name: string) => c?.env?.find((e) => e.name === name);
+  t.deepEqual(env('CONCLAB_TOKEN')?.valueFrom?.secretKeyRef, { name: 'cx-e-results-token', key: 'token' });
+  t.deepEqual(env('CONCLAB_HOST')?.valueFrom?.fieldRef, { fieldPath: 'status.podIP' });
+  t.is(env('CONCLAB_GENERATE_PORT')?.value, '8090');
+  t.is(g.spec?.initContainers, undefined, 'no k6 for the built-in driver');
+});
+
+test('the load pod waits until every generator pod is Ready', (t) => {
+  const w = pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'));
+  const [g1, g2] = generatorsReady();
+  const pending = pod('cx-e-a-t1-load-g2', 'a', 1, 'generator', { status: { phase: 'Pending' } });
+  const waiting = decidePhase(input({ cx: twoGenerators(), pods: [w, g1 as V1Pod, pending] }));
+  t.is(waiting.reason, 'DeployingWorkload');
+  t.deepEqual(waiting.apply, []);
+  t.regex(waiting.message, /1\/1 workload pod\(s\) ready, 1\/2 load generator pod\(s\) ready/);
+  const missing = decidePhase(input({ cx: twoGenerators(), pods: [w, g1 as V1Pod] }));
+  t.deepEqual(
+    missing.apply.map((c) => c.metadata?.name),
+    ['cx-e-a-t1-load-g2'],
+    'only the missing generator is applied',
+  );
+
+  const go = decidePhase(input({ cx: twoGenerators(), pods: [w, g1 as V1Pod, g2 as V1Pod] }));
+  t.is(go.reason, 'RunningLoad');
+  const load = go.apply[0] as V1Pod;
+  t.is(load.metadata?.name, 'cx-e-a-t1-load');
+  const assignment = JSON.parse(
+    load.spec?.containers[0]?.env?.find((e) => e.name === 'CONCLAB_TRIAL_JSON')?.value ?? '{}',
+  ) as TrialAssignment;
+  t.deepEqual(assignment.generators, ['http://10.0.1.1:8090', 'http://10.0.1.2:8090'], 'in generator order');
+});
+
+test('one generator (the default) makes no generator pod and no generators in the assignment', (t) => {
+  const d = decidePhase(input({ pods: [pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'))] }));
+  const assignment = JSON.parse(
+    (d.apply[0] as V1Pod).spec?.containers[0]?.env?.find((e) => e.name === 'CONCLAB_TRIAL_JSON')?.value ?? '{}',
+  ) as TrialAssignment;
+  t.is(assignment.generators, undefined);
+});
+
+test('a generator pod that fails fails the run naming it, before or during the load', (t) => {
+  const w = pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'));
+  const [g1] = generatorsReady();
+  const failed = pod('cx-e-a-t1-load-g2', 'a', 1, 'generator', {
+    status: {
+      phase: 'Failed',
+      containerStatuses: [
+        {
+          name: 'generate',
+          image: 'x',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode: 2, reason: 'Error', message: 'CONCLAB_TOKEN must hold the token' } },
+        },
+      ],
+    },
+  });
+  const load = pod('cx-e-a-t1-load', 'a', 1, 'load', { status: { phase: 'Running' } });
+  for (const pods of [
+    [w, g1 as V1Pod, failed],
+    [w, g1 as V1Pod, failed, load],
+  ]) {
+    const d = decidePhase(input({ cx: twoGenerators(), pods }));
+    t.is(d.phase, 'Failed');
+    t.is(d.reason, 'LoadFailed');
+    t.regex(d.message, /^variant a trial 1: load generator pod cx-e-a-t1-load-g2 failed: .*CONCLAB_TOKEN/);
+    t.true(
+      d.remove.some((r) => r.name === 'cx-e-a-t1-load-g1'),
+      'and everything goes',
+    );
+  }
+});
+
+test('a generator pod gone while the load runs fails the run; once the load pod is done it does not matter', (t) => {
+  const w = pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'));
+  const [g1] = generatorsReady();
+  const running = pod('cx-e-a-t1-load', 'a', 1, 'load', { status: { phase: 'Running' } });
+  const d = decidePhase(input({ cx: twoGenerators(), pods: [w, g1 as V1Pod, running] }));
+  t.is(d.reason, 'LoadFailed');
+  t.is(d.message, 'variant a trial 1: load generator pod cx-e-a-t1-load-g2 is gone while the load ran');
+  const done = pod('cx-e-a-t1-load', 'a', 1, 'load', { status: { phase: 'Succeeded' } });
+  t.is(decidePhase(input({ cx: twoGenerators(), pods: [w, done] })).reason, 'RunningLoad', 'waits for the record');
+});
+
+test('an unschedulable generator pod fails the run after the grace, naming it and the load budget', (t) => {
+  const w = pod('cx-e-a-t1', 'a', 1, 'workload', ready('10.0.0.1'));
+  const [g1] = generatorsReady();
+  const since = new Date(NOW - DEFAULT_TIMEOUTS.unschedulableMillis);
+  const g2 = pod('cx-e-a-t1-load-g2', 'a', 1, 'generator', {
+    status: {
+      phase: 'Pending',
+      conditions: [
+        {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          message: '0/1 nodes are available: 1 Insufficient cpu.',
+          lastTransitionTime: since,
+        },
+      ],
+    },
+  });
+  const d = decidePhase(input({ cx: twoGenerators(), pods: [w, g1 as V1Pod, g2] }));
+  t.is(d.reason, 'Unschedulable');
+  t.regex(d.message, /pod cx-e-a-t1-load-g2 cannot be scheduled .*Insufficient cpu.*loadResources/);
+});
+
+test('generator pods of an earlier step are removed before the next step starts', (t) => {
+  const d = decidePhase(
+    input({
+      cx: twoGenerators(),
+      configMaps: [result('a', 1, 10)],
+      pods: generatorsReady(),
+    }),
+  );
+  t.is(d.reason, 'WaitingForCleanup');
+  t.deepEqual(
+    d.remove.map((r) => r.name),
+    ['cx-e-a-t1-load-g1', 'cx-e-a-t1-load-g2'],
+  );
+});
+
+test('with k6 the generator pods get the k6 program as the load pod does', (t) => {
+  const d = decidePhase(
+    input({ cx: cx({ load: { driver: 'k6', rate: 10, duration: '10s', warmUp: '2s', generators: 2 } }) }),
+  );
+  const g = d.apply.find((c) => c.metadata?.name === 'cx-e-a-t1-load-g1') as V1Pod;
+  t.is(g.spec?.initContainers?.[0]?.name, 'k6');
+  t.is(g.spec?.initContainers?.[0]?.image, DEFAULT_IMAGES.k6);
+  t.is(g.spec?.containers[0]?.env?.find((e) => e.name === 'CONCLAB_K6_PATH')?.value, '/k6');
 });

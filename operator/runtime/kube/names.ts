@@ -17,7 +17,7 @@ export const MANAGED_BY = 'conclab-operator';
 
 export const FINALIZER = 'conclab.dev/cleanup';
 
-export type ChildRole = 'workload' | 'load' | 'result' | 'report' | 'token' | 'otlp';
+export type ChildRole = 'workload' | 'load' | 'generator' | 'result' | 'report' | 'token' | 'otlp';
 
 /**
  * The run id of a scheduled experiment's current run: its cron tick (status.lastScheduleTime)
@@ -55,6 +55,14 @@ export function workloadPodName(
 
 export function loadPodName(experiment: string, variant: string, trial: number, run?: string): string {
   return `${stepName(experiment, variant, trial, run)}-load`;
+}
+
+/**
+ * Generator pod g (1-based; the load pod is generator 0) of a trial with spec.load.generators
+ * > 1: `conclab generate`, running its share of the load when the load pod asks.
+ */
+export function generatorPodName(experiment: string, variant: string, trial: number, generator: number, run?: string) {
+  return `${loadPodName(experiment, variant, trial, run)}-g${generator}`;
 }
 
 /** Holds the TrialRecord of one (variant, trial), written by the operator's results endpoint. */

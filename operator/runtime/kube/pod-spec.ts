@@ -4,7 +4,9 @@
 //
 // A step (variant, trial) is: the variant's workload pods, then one load pod that runs the
 // trial runner (`conclab trial`, the same code `conclab run` runs in process) against them and
-// posts its TrialRecord to the operator. The workloads export their spans to that load pod
+// posts its TrialRecord to the operator. With spec.load.generators = N > 1, N - 1 generator
+// pods (`conclab generate`) come first; the load pod runs share 0 of every plan and hands them
+// the others (operator/load/remote-generator.ts), each under the load pods' own budget. The workloads export their spans to that load pod
 // through the experiment's OTLP Service, so every trial's spans are aggregated by the trial
 // runner of that trial: nothing is split between operator replicas or lost on failover.
 import type {
@@ -21,6 +23,7 @@ import { budgetOf } from '../../api/sweep.ts';
 import { workloadEnv } from '../workload-env.ts';
 import {
   childLabels,
+  generatorPodName,
   LABEL_EXPERIMENT,
   LABEL_ROLE,
   LABEL_RUN,
@@ -38,6 +41,8 @@ export const ADMIN_PORT = 8081;
 export const OTLP_PORT = 4318;
 /** Where the k6 init container copies the k6 program for the trial runner to run it. */
 export const K6_DIR = '/k6';
+/** Port of `conclab generate` in a generator pod (operator/load/remote-generator.ts). */
+export const GENERATE_PORT = 8090;
 
 export interface PodImages {
   /** Workload image per runtime, used when spec.workload.image is not set. */
@@ -223,6 +228,11 @@ export interface TrialAssignment {
   trial: number;
   run?: string;
   targets: { workUrl: string; adminUrl: string }[];
+  /**
+   * Base URLs of the trial's generator pods (generator 1, 2, ... of spec.load.generators), which
+   * run the other shares of every plan; empty or absent with one generator.
+   */
+  generators?: string[];
 }
 
 export interface LoadPodInput {
@@ -231,6 +241,22 @@ export interface LoadPodInput {
   trial: number;
   /** The variant's ready pods, one per replica in replica order. */
   targets: { workUrl: string; adminUrl: string }[];
+  /** The trial's ready generator pods, as base URLs, in generator order. */
+  generators?: string[];
+}
+
+/** The k6 init container: only the program is taken, copied for a process of ours to run. */
+function k6InitContainer(ctx: PodContext, resources: V1Container['resources']): V1Container {
+  return {
+    name: 'k6',
+    image: ctx.images.k6,
+    ...(ctx.imagePullPolicy ? { imagePullPolicy: ctx.imagePullPolicy } : {}),
+    command: ['sh', '-c', `cp "$(command -v k6)" ${K6_DIR}/k6`],
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    ...(resources ? { resources } : {}),
+    securityContext: RESTRICTED_CONTAINER,
+    volumeMounts: [{ name: 'k6', mountPath: K6_DIR }],
+  };
 }
 
 /**
@@ -254,24 +280,12 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
     trial,
     ...(run ? { run } : {}),
     targets: input.targets,
+    ...(input.generators?.length ? { generators: input.generators } : {}),
   };
   const pull = ctx.imagePullPolicy ? { imagePullPolicy: ctx.imagePullPolicy } : {};
   const isK6 = cx.spec.load.driver === 'k6';
-  const initContainers: V1Container[] = isK6
-    ? [
-        {
-          name: 'k6',
-          image: ctx.images.k6,
-          ...pull,
-          // Only the program is taken: k6 runs as a separate process of the trial runner.
-          command: ['sh', '-c', `cp "$(command -v k6)" ${K6_DIR}/k6`],
-          terminationMessagePolicy: 'FallbackToLogsOnError',
-          resources,
-          securityContext: RESTRICTED_CONTAINER,
-          volumeMounts: [{ name: 'k6', mountPath: K6_DIR }],
-        },
-      ]
-    : [];
+  // k6 runs as a separate process of the trial runner.
+  const initContainers: V1Container[] = isK6 ? [k6InitContainer(ctx, resources)] : [];
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -303,6 +317,76 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
           ],
           ports: [{ name: 'otlp', containerPort: OTLP_PORT, protocol: 'TCP' }],
           // Our own message when conclab trial writes one; the log tail when it crashed without.
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+          resources,
+          securityContext: RESTRICTED_CONTAINER,
+          volumeMounts: [
+            { name: 'tmp', mountPath: '/tmp' },
+            ...(isK6 ? [{ name: 'k6', mountPath: K6_DIR, readOnly: true }] : []),
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+        ...(isK6 ? [{ name: 'k6', emptyDir: { sizeLimit: '256Mi' } }] : []),
+      ],
+    },
+  };
+}
+
+/**
+ * Generator pod g (1-based) of one (variant, trial), for spec.load.generators > 1: `conclab
+ * generate` serves on GENERATE_PORT of the pod IP and runs the share of every plan the trial's
+ * load pod hands it, with the experiment's token required. It injects no faults and receives no
+ * spans (its role is not the OTLP Service's `load`). Ready once it listens; the load pod is
+ * created only when every generator pod is Ready. Under the load pods' budget, never the
+ * workload's; with load.driver k6 it gets the k6 program as the load pod does.
+ */
+export function generatorPod(
+  input: { cx: ConcurrencyExperiment; variant: string; trial: number; generator: number },
+  ctx: PodContext,
+): V1Pod {
+  const { cx, variant, trial, generator } = input;
+  const name = cx.metadata.name;
+  const run = runOf(cx);
+  const resources = { requests: { ...ctx.loadResources }, limits: { ...ctx.loadResources } };
+  const isK6 = cx.spec.load.driver === 'k6';
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: generatorPodName(name, variant, trial, generator, run),
+      namespace: cx.metadata.namespace ?? 'default',
+      labels: childLabels(name, 'generator', cx.metadata.generation ?? 0, { variant, trial }, run),
+      ownerReferences: [ownerReference(cx)],
+    },
+    spec: {
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      // It stops on SIGTERM at once (a running share is aborted): the next step waits for it.
+      terminationGracePeriodSeconds: 10,
+      securityContext: POD_SECURITY,
+      ...(isK6 ? { initContainers: [k6InitContainer(ctx, resources)] } : {}),
+      containers: [
+        {
+          name: 'generate',
+          image: ctx.images.conclab,
+          ...(ctx.imagePullPolicy ? { imagePullPolicy: ctx.imagePullPolicy } : {}),
+          args: ['generate'],
+          env: [
+            tokenEnv(name),
+            podIpEnv('CONCLAB_HOST'),
+            { name: 'CONCLAB_GENERATE_PORT', value: String(GENERATE_PORT) },
+            ...(isK6 ? [{ name: 'CONCLAB_K6_PATH', value: K6_DIR }] : []),
+          ],
+          ports: [{ name: 'generate', containerPort: GENERATE_PORT, protocol: 'TCP' }],
+          readinessProbe: {
+            httpGet: { path: '/readyz', port: GENERATE_PORT },
+            periodSeconds: 1,
+            failureThreshold: 3,
+            timeoutSeconds: 2,
+          },
           terminationMessagePolicy: 'FallbackToLogsOnError',
           resources,
           securityContext: RESTRICTED_CONTAINER,

@@ -5,7 +5,14 @@ import type { ConcurrencyExperiment } from '../../../operator/api/schema.ts';
 import { checkObject } from '../../../operator/api/validate.ts';
 import { clusterEnvironment, clusterReport } from '../../../operator/controller/phase-machine.ts';
 import { validateJsonReport } from '../../../operator/report/json.ts';
-import { DEFAULT_IMAGES, loadPod, type TrialAssignment, workloadPod } from '../../../operator/runtime/kube/pod-spec.ts';
+import {
+  DEFAULT_IMAGES,
+  generatorPod,
+  loadPod,
+  RESTRICTED_CONTAINER,
+  type TrialAssignment,
+  workloadPod,
+} from '../../../operator/runtime/kube/pod-spec.ts';
 import { buildTrial } from '../../analysis/records-builder.ts';
 
 function cx(spec: Record<string, unknown> = {}): ConcurrencyExperiment {
@@ -121,9 +128,28 @@ test('imagePullPolicy from the context reaches every container of experiment pod
   const e = cx({ load: { driver: 'k6', rate: 5 } });
   const w = workloadPod(e, e.spec.variants[0]!, 1, 0, never, TRACES);
   const l = loadPod({ cx: e, variant: 'p', trial: 1, targets: [] }, never);
-  const containers = [...(w.spec?.containers ?? []), ...(l.spec?.containers ?? []), ...(l.spec?.initContainers ?? [])];
-  t.is(containers.length, 3);
+  const g = generatorPod({ cx: e, variant: 'p', trial: 1, generator: 1 }, never);
+  const containers = [
+    ...(w.spec?.containers ?? []),
+    ...(l.spec?.containers ?? []),
+    ...(l.spec?.initContainers ?? []),
+    ...(g.spec?.containers ?? []),
+    ...(g.spec?.initContainers ?? []),
+  ];
+  t.is(containers.length, 5);
   t.true(containers.every((c) => c.imagePullPolicy === 'Never'));
+});
+
+test('a generator pod runs conclab generate under the restricted standard, owned by the experiment', (t) => {
+  const e = cx({ load: { rate: 5, generators: 2 } });
+  const g = generatorPod({ cx: e, variant: 'p', trial: 2, generator: 1 }, ctx);
+  t.is(g.metadata?.name, 'cx-e-p-t2-load-g1');
+  t.is(g.metadata?.ownerReferences?.[0]?.uid, 'u');
+  t.is(g.metadata?.labels?.['conclab.dev/generation'], '3');
+  t.false(g.spec?.automountServiceAccountToken ?? true, 'it needs no API access');
+  t.like(g.spec?.securityContext, { runAsNonRoot: true });
+  t.deepEqual(g.spec?.containers[0]?.securityContext, RESTRICTED_CONTAINER);
+  t.is(g.spec?.containers[0]?.image, DEFAULT_IMAGES.conclab);
 });
 
 test('the cluster report is the shared, schema-valid JSON report, with the status rows inside', (t) => {
