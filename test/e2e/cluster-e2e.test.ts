@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { stringify } from 'yaml';
 import { parseCpuCores, parseMemoryBytes } from '../../operator/api/units.ts';
+import type { TrialRecord } from '../../operator/contracts/records.ts';
 import { CONCLAB_BIN, type E2eCluster, type ReportJson, shortenedExample, startE2eCluster } from './cluster.ts';
 
 let cluster: E2eCluster | undefined;
@@ -421,5 +422,93 @@ test.serial(
         `${variant}: the same fields filled in both placements`,
       );
     }
+  },
+);
+
+// ---- load that never limits the measurement ----------------------------------------------
+// spec.load.generators: 2 in a cluster: a generator pod (`conclab generate`) beside each
+// trial's load pod, both under the chart's load budget (400m here), each sending its half of
+// the one schedule from a common start; the load pod merges the two parts exactly into the
+// trial's record. Budget: 500m workload + 2 x 400m load pods + the operator fit the 2 CPUs.
+test.serial(
+  'generators: 2 runs a generator pod beside each load pod, and one merged result holds both pods’ requests at the plan’s rate',
+  async (t) => {
+    t.timeout(300_000);
+    const rate = 40;
+    const manifest = shortenedExample('quickstart.yaml', (doc) => {
+      doc.metadata.name = 'twoload';
+      doc.spec.resources = { cpu: '500m', memory: '256Mi' };
+      doc.spec.variants = [
+        { name: 'processes', model: 'process', workers: 2 },
+        { name: 'threads', model: 'thread', workers: 2 },
+      ];
+      doc.spec.load = { ...doc.spec.load, rate, duration: '4s', warmUp: '1s', generators: 2 };
+      doc.spec.trials = 1;
+    });
+    await c().applyManifest(manifest);
+    // Result ConfigMaps and generator pods are removed once the report is written: read them
+    // while the run goes, as a user would with kubectl get.
+    const generatorPods = new Set<string>();
+    const records = new Map<string, TrialRecord>();
+    const cx = await c().waitForExperiment(
+      'twoload',
+      (x) => x.status?.phase === 'Succeeded' || x.status?.phase === 'Failed',
+      240_000,
+      async () => {
+        for (const pod of await c().api.pods(c().namespace, 'twoload')) {
+          if (pod.metadata?.labels?.['conclab.dev/role'] === 'generator') generatorPods.add(pod.metadata.name ?? '');
+        }
+        const cms = await c().api.core.listNamespacedConfigMap({
+          namespace: c().namespace,
+          labelSelector: 'conclab.dev/experiment=twoload,conclab.dev/role=result',
+        });
+        for (const cm of cms.items) {
+          const record = JSON.parse(cm.data?.['record.json'] ?? '{}') as TrialRecord;
+          records.set(record.variant, record);
+        }
+      },
+    );
+    t.is(cx.status?.phase, 'Succeeded', `${JSON.stringify(cx.status?.conditions)}\n${await c().diagnostics()}`);
+    t.deepEqual(
+      [...generatorPods].sort(),
+      ['cx-twoload-processes-t1-load-g1', 'cx-twoload-threads-t1-load-g1'],
+      'one generator pod per trial, beside its load pod',
+    );
+    t.deepEqual([...records.keys()].sort(), ['processes', 'threads'], 'both records were seen');
+    for (const [variant, record] of records) {
+      const load = record.load;
+      const parts = load.parts ?? [];
+      t.log(
+        `${variant}: scheduled ${load.scheduled} (plan ${rate * 4}), sent ${load.sent}, completed ${load.completed}; ` +
+          `parts ${parts.map((p) => `g${p.generator} ${p.sent}/${p.completed}`).join(', ')}; ` +
+          `the workload counted ${record.replicas?.[0]?.requestsReceived}`,
+      );
+      t.is(load.generators, 2, `${variant}: two load pods merged`);
+      t.is(load.scheduled, rate * 4, `${variant}: together exactly the plan: ${rate} req/s for 4 s`);
+      t.deepEqual(
+        parts.map((p) => [p.generator, p.scheduled]),
+        [
+          [0, (rate * 4) / 2],
+          [1, (rate * 4) / 2],
+        ],
+        `${variant}: each pod sent its half`,
+      );
+      t.true(
+        parts.every((p) => p.completed > 0),
+        `${variant}: both pods' requests were answered`,
+      );
+      t.is(
+        parts.reduce((a, p) => a + p.sent, 0),
+        load.sent,
+        `${variant}: the merge holds every request of both`,
+      );
+      t.false(load.latencyHistogramSynthesized ?? false, `${variant}: exact`);
+      // Server side: the workload received the requests of both pods.
+      t.true(
+        (record.replicas?.[0]?.requestsReceived ?? 0) >= load.completed,
+        `${variant}: the workload counted ${record.replicas?.[0]?.requestsReceived} of ${load.completed}`,
+      );
+    }
+    t.deepEqual(await c().waitForNoLeftovers('twoload'), { pods: [], configMaps: [], services: [] });
   },
 );
