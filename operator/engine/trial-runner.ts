@@ -136,7 +136,14 @@ export async function runTrial(input: TrialInput, deps: TrialDeps): Promise<Tria
     const withFaults = async (plan: LoadPlan): Promise<LoadResult> => {
       const injection = scheduleFaults(input, deps, plan, faults, warn, emit);
       try {
-        return await deps.drive(plan);
+        // Time 0 may lie ahead of the call (several generators start together): faults follow it.
+        return await deps.drive({
+          ...plan,
+          onTimeZero: (epochMillis) => {
+            injection.retime(epochMillis);
+            plan.onTimeZero?.(epochMillis);
+          },
+        });
       } finally {
         await injection.settle();
       }
@@ -256,7 +263,11 @@ function processMemory(state: ReplicaState): ProcessMemory[] {
   return (state.last?.processes ?? []).map((p) => ({ replica: state.replica, ...p }));
 }
 
-/** Faults of the variant, each injected into one worker of replica 0 at warm-up + at. */
+/**
+ * Faults of the variant, each injected into one worker of replica 0 at warm-up + at. Timed from
+ * the call, which is when a driver's clock starts unless it says otherwise: `retime` moves the
+ * faults not yet injected to the time 0 the driver fixed (generators start a little ahead).
+ */
 function scheduleFaults(
   input: TrialInput,
   deps: TrialDeps,
@@ -264,40 +275,46 @@ function scheduleFaults(
   injected: InjectedFault[],
   warn: (m: string) => void,
   emit: (e: TrialEvent) => void,
-): { settle(): Promise<void> } {
+): { retime(timeZeroEpochMillis: number): void; settle(): Promise<void> } {
   const { experiment, variant, trial, targets } = input;
   const adminUrl = targets[0]?.adminUrl;
   const pending: Promise<void>[] = [];
-  const timers: NodeJS.Timeout[] = [];
-  // The driver starts its clock right after it is called, so timers set now line up with its
-  // window (analysis places the fault by its recorded epoch time, so a few ms do not matter).
+  const due: { timer: NodeJS.Timeout; fire: () => void; offsetMillis: number; fired: () => boolean }[] = [];
+  // Analysis places the fault by its recorded epoch time, so a few ms do not matter.
   const startMillis = Date.now();
   for (const fault of adminUrl ? faultsFor(experiment.spec.faults, variant) : []) {
     const worker = faultWorker(fault, variant.workers);
-    const dueMillis = startMillis + plan.warmUpMillis + deps.parseMillis(fault.at);
-    const timer = setTimeout(
-      () => {
-        const record: InjectedFault = { kind: fault.kind, replica: 0, worker, atMillis: Date.now() };
-        // Recorded only once the supervisor accepted it: a refused fault broke nothing.
-        pending.push(
-          injectFault(adminUrl as string, fault.kind, worker).then(
-            () => {
-              record.acceptedAtMillis = Date.now();
-              injected.push(record);
-              emit({ type: 'fault', fault: record });
-            },
-            (err: unknown) =>
-              warn(`fault ${fault.kind} in ${variant.name} trial ${trial} was not injected: ${String(err)}`),
-          ),
-        );
-      },
-      Math.max(0, dueMillis - Date.now()),
-    );
-    timers.push(timer);
+    const offsetMillis = plan.warmUpMillis + deps.parseMillis(fault.at);
+    let fired = false;
+    const fire = () => {
+      fired = true;
+      const record: InjectedFault = { kind: fault.kind, replica: 0, worker, atMillis: Date.now() };
+      // Recorded only once the supervisor accepted it: a refused fault broke nothing.
+      pending.push(
+        injectFault(adminUrl as string, fault.kind, worker).then(
+          () => {
+            record.acceptedAtMillis = Date.now();
+            injected.push(record);
+            emit({ type: 'fault', fault: record });
+          },
+          (err: unknown) =>
+            warn(`fault ${fault.kind} in ${variant.name} trial ${trial} was not injected: ${String(err)}`),
+        ),
+      );
+    };
+    const timer = setTimeout(fire, Math.max(0, startMillis + offsetMillis - Date.now()));
+    due.push({ timer, fire, offsetMillis, fired: () => fired });
   }
   return {
+    retime(timeZeroEpochMillis) {
+      for (const d of due) {
+        if (d.fired()) continue;
+        clearTimeout(d.timer);
+        d.timer = setTimeout(d.fire, Math.max(0, timeZeroEpochMillis + d.offsetMillis - Date.now()));
+      }
+    },
     async settle() {
-      for (const t of timers) clearTimeout(t);
+      for (const d of due) clearTimeout(d.timer);
       // Injections in flight finish (or fail) before the trial ends: none is lost or late.
       await Promise.all(pending);
     },

@@ -184,6 +184,11 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
   // The run's clock: ms from time 0, which every generator of a run shares (an epoch time);
   // alone, time 0 is now, rounded to a whole epoch millisecond.
   const epoch0 = options.startAtEpochMillis ?? Math.round(performance.timeOrigin + performance.now());
+  try {
+    plan.onTimeZero?.(epoch0);
+  } catch {
+    // A caller's timing hook must not break a measurement.
+  }
   const t0 = epoch0 - performance.timeOrigin;
   const now = () => performance.now() - t0;
   const secondOf = (t: number) => (t < measureStart ? 0 : Math.floor((t - measureStart) / 1000));

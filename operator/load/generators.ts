@@ -92,8 +92,8 @@ export async function runGeneratorParts(
       'generators are to be pinned to CPUs but no "taskset" is on PATH; install util-linux or pass no cpus',
     );
   }
-  const { onProgress, signal } = plan;
-  const { onProgress: _onProgress, signal: _signal, ...share } = sharePlan(plan, count);
+  const { onProgress, signal, onTimeZero } = plan;
+  const { onProgress: _onProgress, signal: _signal, onTimeZero: _onTimeZero, ...share } = sharePlan(plan, count);
   const { cpus: _cpus, ...childOptions } = options;
 
   const generators = Array.from({ length: count }, (_, g) =>
@@ -138,6 +138,11 @@ export async function runGeneratorParts(
       });
     });
     const startAtEpochMillis = Math.round(performance.timeOrigin + performance.now()) + START_LEAD_MILLIS;
+    try {
+      onTimeZero?.(startAtEpochMillis);
+    } catch {
+      // A caller's timing hook must not break a measurement.
+    }
     generators.forEach((g, index) => {
       send(g, {
         type: 'start',

@@ -81,13 +81,18 @@ export async function runParts(
 ): Promise<{ result: LoadResult; parts: LoadPart[] }> {
   const count = runners.length;
   if (count === 0) throw new Error('runParts: no generator to run the plan');
-  const { onProgress, signal, generators: _generators, ...rest } = plan;
+  const { onProgress, signal, onTimeZero, generators: _generators, ...rest } = plan;
   const controller = new AbortController();
   const onAbort = () => controller.abort();
   if (signal?.aborted) onAbort();
   signal?.addEventListener('abort', onAbort, { once: true });
   const latest: (LoadProgress | undefined)[] = new Array(count).fill(undefined);
   const startAtEpochMillis = Date.now() + leadMillis;
+  try {
+    onTimeZero?.(startAtEpochMillis);
+  } catch {
+    // A caller's timing hook must not break a measurement.
+  }
   const failed: string[] = [];
   try {
     const settled = await Promise.allSettled(

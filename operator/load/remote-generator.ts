@@ -28,7 +28,7 @@ export const GENERATE_PORT = 8090;
 export interface PartRequest {
   driver: LoadDriverName;
   /** The whole trial's plan (every target, the whole rate); the share says which part of it. */
-  plan: Omit<LoadPlan, 'onProgress' | 'signal'>;
+  plan: Omit<LoadPlan, 'onProgress' | 'signal' | 'onTimeZero'>;
   share: { index: number; count: number };
   startAtEpochMillis: number;
   /** k6's thresholds. */
@@ -74,7 +74,7 @@ export function remoteGenerator(baseUrl: string, options: RemoteGeneratorOptions
   const base = baseUrl.replace(/\/+$/, '');
   const auth = { authorization: `Bearer ${options.token}` };
   return async (plan, part) => {
-    const { onProgress, signal, ...serializable } = plan;
+    const { onProgress, signal, onTimeZero: _onTimeZero, ...serializable } = plan;
     const request: PartRequest = {
       driver: options.driver,
       plan: serializable,

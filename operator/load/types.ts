@@ -51,6 +51,12 @@ export interface LoadPlan {
   headers?: Record<string, string>;
   /** Called once a second with live figures, for progress displays. Must not throw. */
   onProgress?: (p: LoadProgress) => void;
+  /**
+   * Called once the run's time 0 (the start of the warm-up) is fixed, with its epoch ms, so a
+   * caller can time things against the load (faults at warm-up + at). Several generators fix
+   * it a little ahead of the call, so that every one starts at it. Must not throw.
+   */
+  onTimeZero?: (epochMillis: number) => void;
   /** Aborts the run early; the partial result is returned marked `partial`. */
   signal?: AbortSignal;
 }

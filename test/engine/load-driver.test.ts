@@ -9,8 +9,10 @@ import anyTest, { type ExecutionContext } from 'ava';
 import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
 import { parseDurationMillis } from '../../operator/api/units.ts';
 import { checkObject } from '../../operator/api/validate.ts';
-import { loadDriverFor } from '../../operator/engine/load-driver.ts';
+import { loadDriverFor, REMOTE_START_LEAD_MILLIS } from '../../operator/engine/load-driver.ts';
+import { runTrial } from '../../operator/engine/trial-runner.ts';
 import type { LoadPlan } from '../../operator/load/types.ts';
+import { createLocalRuntime } from '../../operator/runtime/local/index.ts';
 import { ROOT } from '../controller/helpers.ts';
 import { assertConsistent } from '../load/consistency.ts';
 import { startServer } from '../load/servers.ts';
@@ -145,6 +147,57 @@ test('in a cluster coordinator, this process is generator 0 and the generator po
     );
   }
   t.is(server.arrivals.length, 480, 'warm-up and measured requests of both plans, each once');
+});
+
+test('the caller learns the shared time 0, a lead ahead of the call, and the window starts from it', async (t) => {
+  const server = await startServer(t, (_req, res) => res.end('ok'));
+  const url = await startGenerate(t);
+  const drive = loadDriverFor(experiment({ generators: 2 }), parseDurationMillis, {
+    remote: { urls: [url], token: TOKEN },
+  });
+  const called = Date.now();
+  let timeZero = 0;
+  const r = await drive({ ...planFor(server.url, 100), onTimeZero: (at) => (timeZero = at) });
+  t.true(Math.abs(timeZero - called - REMOTE_START_LEAD_MILLIS) < 50, `time 0 ${timeZero - called} ms after the call`);
+  t.is(r.startedAtMillis, timeZero + 200, 'the measured window opens after the warm-up from time 0');
+});
+
+test('with generator pods the trial runner injects a fault at warm-up + at of the shared time 0', async (t) => {
+  t.timeout(120_000);
+  const exp = experiment({ generators: 2, rate: 50, duration: '3s', warmUp: '500ms' });
+  exp.spec.faults = [{ kind: 'throw', at: '1s', target: { worker: 0 } }];
+  const variant = exp.spec.variants[0];
+  if (!variant) throw new Error('no variant');
+  const url = await startGenerate(t);
+  const runtime = createLocalRuntime();
+  try {
+    const deployed = await runtime.start({ experiment: exp, variant, trial: 1, run: 'r1', tracing: undefined });
+    const record = await runTrial(
+      {
+        experiment: exp,
+        variant,
+        trial: 1,
+        targets: deployed.workUrls.map((workUrl, i) => ({ workUrl, adminUrl: deployed.adminUrls[i] ?? '' })),
+      },
+      {
+        drive: loadDriverFor(exp, parseDurationMillis, { remote: { urls: [url], token: TOKEN } }),
+        placementEvents: () => runtime.events(deployed),
+        parseMillis: parseDurationMillis,
+        restartWaitMillis: 5000,
+      },
+    );
+    await runtime.stop(deployed);
+    t.is(record.load.generators, 2);
+    t.is(record.load.scheduled, 150, '50 req/s for 3 s from both');
+    const fault = record.faults[0];
+    t.truthy(fault, JSON.stringify(record.warnings));
+    // The load's measured window opens at time 0 + warm-up; the fault is due 1 s into it, not
+    // 1 s early (time 0 lies a lead after the call).
+    const intoWindow = (fault?.atMillis ?? 0) - record.load.startedAtMillis;
+    t.true(Math.abs(intoWindow - 1000) < 250, `fault ${intoWindow} ms into the measured window`);
+  } finally {
+    await runtime.cleanup();
+  }
 });
 
 test('a coordinator told of the wrong number of generator pods refuses to drive, naming both counts', (t) => {
