@@ -31,7 +31,9 @@ runner as \`conclab run\`, against the replicas named in the assignment.
   --attempts N      POST attempts before giving up (default 30)
 Environment: CONCLAB_HOST (address for the OTLP receiver, the pod IP), CONCLAB_OTLP_PORT
 (default 4318), CONCLAB_TOKEN (exporters and the results endpoint require it),
-CONCLAB_K6_PATH (directory holding k6, for load.driver k6).`;
+CONCLAB_K6_PATH (directory holding k6, for load.driver k6). With spec.load.generators > 1 the
+assignment's generators name the trial's generator pods (conclab generate): this pod runs share 0
+of every plan and hands them the others, with the same token.`;
 
 const TERMINATION_LOG = '/dev/termination-log';
 

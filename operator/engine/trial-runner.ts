@@ -24,6 +24,7 @@ import { sloFromApi } from '../load/slo.ts';
 import type { LoadPlan, LoadProgress } from '../load/types.ts';
 import type { TraceReceiver } from '../telemetry/types.ts';
 import { injectFault } from './faults.ts';
+import { REMOTE_START_LEAD_MILLIS } from './load-driver.ts';
 import { faultsFor, faultWorker, toLoadPlan } from './plan.ts';
 import {
   initialState,
@@ -91,7 +92,9 @@ export function trialTimeBoundMillis(experiment: ConcurrencyExperiment, parseMil
       ? (load.stages ?? []).reduce((a, s) => a + parseMillis(s.duration), 0)
       : parseMillis(load.duration);
   const timeout = parseMillis(load.timeout);
-  const step = warmUp + measured + timeout;
+  // Shared between load pods, every plan starts a lead after it is handed out.
+  const lead = (load.generators ?? 1) > 1 ? REMOTE_START_LEAD_MILLIS : 0;
+  const step = lead + warmUp + measured + timeout;
   const faultStep = (experiment.spec.faults?.length ?? 0) > 0 ? step : 0;
   const steps = load.pattern === 'max-throughput' ? MAX_SEARCH_STEPS * step + faultStep : step;
   return steps + 30_000 /* restart wait */ + 10_000 /* span flush and polls */;
