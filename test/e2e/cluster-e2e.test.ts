@@ -73,7 +73,7 @@ test.serial(
     // kubectl get cx shows phase, winner, the differences and the capacity column.
     const get = await c().cluster.kubectl(['get', 'cx', 'quickstart', '-n', c().namespace]);
     t.is(get.code, 0, get.stderr);
-    t.regex(get.stdout, /NAME\s+PHASE\s+WINNER\s+THROUGHPUT\s+P99\s+BLAST-RADIUS\s+CAPACITY\s+AGE/);
+    t.regex(get.stdout, /NAME\s+PHASE\s+WINNER\s+THROUGHPUT\s+P99\s+BLAST-RADIUS\s+CAPACITY\s+SIZING\s+AGE/);
     t.regex(get.stdout, /quickstart\s+Succeeded\s/);
     const delta = cx.status?.verdict?.throughputDelta;
     t.truthy(delta, 'the verdict states the throughput difference');
