@@ -15,6 +15,7 @@ import type {
   V1EnvVar,
   V1OwnerReference,
   V1Pod,
+  V1ResourceRequirements,
   V1SecurityContext,
   V1Service,
 } from '@kubernetes/client-node';
@@ -67,6 +68,21 @@ export interface PodContext {
   loadResources: { cpu: string; memory: string };
   /** imagePullPolicy of the pods' containers; default: the kubelet's default for the tag. */
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+}
+
+/**
+ * Resources of a load or generator pod: the chart's loadResources requested, memory capped,
+ * CPU NOT capped. A CFS quota on the generator would stall its event loop for the rest of a
+ * period whenever it used its share early, and those stalls read as latency of the server (or
+ * flag the generator saturated). Without a limit it uses what the node has spare; it cannot
+ * take the workload's CPU, which the workload's own quota caps and its larger request (CPU
+ * shares) protects under contention.
+ */
+export function loadPodResources(ctx: PodContext): V1ResourceRequirements {
+  return {
+    requests: { cpu: ctx.loadResources.cpu, memory: ctx.loadResources.memory },
+    limits: { memory: ctx.loadResources.memory },
+  };
 }
 
 export function ownerReference(cx: ConcurrencyExperiment): V1OwnerReference {
@@ -272,7 +288,7 @@ export function loadPod(input: LoadPodInput, ctx: PodContext): V1Pod {
   const namespace = cx.metadata.namespace ?? 'default';
   const run = runOf(cx);
   const resultsPath = `${ctx.resultsUrl.replace(/\/+$/, '')}/results/v1/${namespace}/${name}/${variant}/${trial}`;
-  const resources = { requests: { ...ctx.loadResources }, limits: { ...ctx.loadResources } };
+  const resources = loadPodResources(ctx);
   const { status: _status, ...experiment } = cx;
   const assignment: TrialAssignment = {
     experiment: { ...experiment, metadata: { name, namespace, generation: cx.metadata.generation ?? 0 } },
@@ -349,7 +365,7 @@ export function generatorPod(
   const { cx, variant, trial, generator } = input;
   const name = cx.metadata.name;
   const run = runOf(cx);
-  const resources = { requests: { ...ctx.loadResources }, limits: { ...ctx.loadResources } };
+  const resources = loadPodResources(ctx);
   const isK6 = cx.spec.load.driver === 'k6';
   return {
     apiVersion: 'v1',

@@ -118,7 +118,8 @@ test('the load pod runs the trial runner with its assignment and posts with the 
   t.deepEqual(assignment.targets, targets);
   t.deepEqual(assignment.experiment.metadata, { name: 'e', namespace: 'ns', generation: 3 });
   t.is(p.spec?.initContainers, undefined);
-  t.deepEqual(c?.resources?.limits, ctx.loadResources, 'its own budget, not the workload’s');
+  t.deepEqual(c?.resources?.requests, ctx.loadResources, 'its own budget, not the workload’s');
+  t.deepEqual(c?.resources?.limits, { memory: ctx.loadResources.memory }, 'no CPU quota to stall the generator');
   t.is(p.spec?.restartPolicy, 'Never');
   t.is(p.spec?.automountServiceAccountToken, false);
 });
