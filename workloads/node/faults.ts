@@ -14,17 +14,28 @@ function leakStep(): void {
   setImmediate(leakStep);
 }
 
-export function fireFault(kind: FaultKind): void {
+/**
+ * Fires a fault in this worker. askMainThreadToAbort (worker threads): asks the main thread of
+ * this process, the supervisor, to call process.abort().
+ */
+export function fireFault(kind: FaultKind, askMainThreadToAbort: () => void): void {
   switch (kind) {
     case 'exit':
       // In a worker thread this ends only the thread; in a process, the process.
       process.exit(70);
       break;
     case 'abort':
-      // Native abort (SIGABRT) ends the whole OS process. Node refuses process.abort() inside a
-      // worker_thread, so a thread raises the same signal on its process, as a crashing native
-      // addon would; it then blocks so it serves nothing while the signal lands.
+      // A native abort ends the whole OS process, as a crashing native addon does. Node refuses
+      // process.abort() inside a worker_thread, so a thread asks the main thread to call it. Not
+      // kill(own pid, SIGABRT): as PID 1 of a container's pid namespace the kernel drops a signal
+      // whose action is the default when it is sent from inside the namespace, and the process
+      // lived on. glibc's abort() raises SIGABRT and, when that is dropped, ends with a fault
+      // the kernel forces through even to PID 1 (test/workloads/node/pid1.test.ts).
       if (isMainThread) process.abort();
+      askMainThreadToAbort();
+      // Serve nothing while the main thread aborts. Should it not (its event loop blocked), raise
+      // the signal ourselves: enough everywhere but as PID 1.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
       process.kill(process.pid, 'SIGABRT');
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
       break;

@@ -6,7 +6,8 @@
 import { parseConfig, type WorkloadConfig } from './config.ts';
 import { calibrate } from './cpu-work.ts';
 import { logEvent } from './log.ts';
-import type { ToWorker, WorkerInit } from './messages.ts';
+import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
+import { toIpcBatch } from './span-recorder.ts';
 import { Supervisor } from './supervisor.ts';
 import { runWorker } from './worker.ts';
 
@@ -20,6 +21,13 @@ async function runProcessWorker(config: WorkloadConfig, init: WorkerInit): Promi
       send: (message) => {
         if (process.connected) process.send?.(message);
       },
+      // Resolves once written to the channel (or when it is gone), so the worker may exit then.
+      sendSpans: (source, batch, count) =>
+        new Promise<void>((resolve) => {
+          if (!process.connected || process.send === undefined) return resolve();
+          const message: ToSupervisor = { type: 'spans', source, count, batch: toIpcBatch(batch, count) };
+          process.send(message, () => resolve());
+        }),
       onMessage: (listener) => process.on('message', (message) => listener(message as ToWorker)),
     },
     { index: init.index, pid: process.pid, threadId: 0 },

@@ -1,9 +1,9 @@
-// The serving side of tracing: a sampled request's SERVER span is recorded as a small plain
-// object and handed, in batches, to the process's span-export thread (span-export-thread.ts),
-// which runs the OpenTelemetry SDK's BatchSpanProcessor and OTLP exporter. The serving isolate
-// loads none of the SDK: measured (bench/README.md), merely having the SDK's ~240 modules in
-// the isolate that serves made every request dearer, traced or not. Nothing here imports
-// OpenTelemetry.
+// The serving side of tracing: a sampled request's SERVER span is recorded as a few figures in
+// columns and handed, in batches, to the workload's one span exporter, which runs in the
+// supervisor's process (span-export.ts) and owns the OpenTelemetry SDK's BatchSpanProcessor and
+// OTLP exporter. The serving isolate loads none of the SDK: measured (bench/README.md), merely
+// having the SDK's ~240 modules in the isolate that serves made every request dearer, traced or
+// not. Nothing here imports OpenTelemetry.
 import type { TraceStart } from './sampling.ts';
 
 /** A span being served: the decision plus what is known at its start. */
@@ -24,13 +24,26 @@ export const NUMBERS_PER_SPAN = 6;
  * hundreds of objects, whose keys would be written again for every span.
  */
 export interface SpanBatch {
-  /** Incoming trace id, '' for a new trace (its id is built by the export thread). */
+  /** Incoming trace id, '' for a new trace (its id is built by the exporter). */
   traceIds: string[];
   /** Remote parent span id, '' for a new trace. */
   parentSpanIds: string[];
   /** Incoming tracestate, '' when none. */
   traceStates: string[];
-  numbers: Float64Array;
+  numbers: Float64Array<ArrayBuffer>;
+}
+
+/**
+ * A SpanBatch as it crosses the process model's IPC channel, which serializes JSON (the fork's
+ * default, kept so that the shared-state IPC the experiment measures is unchanged): a typed
+ * array would turn into an object with one key per element, so the numbers travel as base64.
+ */
+export interface IpcSpanBatch {
+  traceIds: string[];
+  parentSpanIds: string[];
+  traceStates: string[];
+  /** Base64 of the first count x NUMBERS_PER_SPAN doubles, little-endian as in memory. */
+  numbersBase64: string;
 }
 
 /** Who recorded a batch: its spans carry conclab.worker, process.pid and thread.id. */
@@ -40,21 +53,11 @@ export interface SpanSource {
   threadId: number;
 }
 
-export type ToExporter =
-  | { type: 'spans'; source: SpanSource; batch: SpanBatch; count: number }
-  | { type: 'flush'; id: number; timeoutMillis: number }
-  | { type: 'shutdown'; id: number; timeoutMillis: number };
+/** Where a recorder's batches go; a promise when the hand-over completes later (IPC writes). */
+export type HandOver = (batch: SpanBatch, count: number) => void | Promise<void>;
 
-export type FromExporter = { type: 'flushed'; id: number; ok: boolean };
-
-/** A channel to the span-export thread: the Worker itself, or a MessagePort to it. */
-export interface ExporterChannel {
-  postMessage(message: ToExporter): void;
-  on(event: 'message', listener: (message: FromExporter) => void): unknown;
-}
-
-/** Spans per postMessage, and the longest a recorded span waits before it is handed over. */
-const MAX_BATCH = 1024;
+/** Spans per hand-over, and the longest a recorded span waits before it is handed over. */
+export const MAX_BATCH = 1024;
 const HANDOVER_MILLIS = 200;
 
 function emptyBatch(): SpanBatch {
@@ -66,23 +69,33 @@ function emptyBatch(): SpanBatch {
   };
 }
 
+export function toIpcBatch(batch: SpanBatch, count: number): IpcSpanBatch {
+  const bytes = Buffer.from(batch.numbers.buffer, batch.numbers.byteOffset, count * NUMBERS_PER_SPAN * 8);
+  return {
+    traceIds: batch.traceIds,
+    parentSpanIds: batch.parentSpanIds,
+    traceStates: batch.traceStates,
+    numbersBase64: bytes.toString('base64'),
+  };
+}
+
+export function fromIpcBatch(ipc: IpcSpanBatch): SpanBatch {
+  const bytes = Buffer.from(ipc.numbersBase64, 'base64');
+  // A copy into a fresh (aligned, transferable) buffer: Buffer.from may return a slice of a pool.
+  const numbers = new Float64Array(bytes.length / 8);
+  new Uint8Array(numbers.buffer).set(bytes);
+  return { traceIds: ipc.traceIds, parentSpanIds: ipc.parentSpanIds, traceStates: ipc.traceStates, numbers };
+}
+
 export class SpanRecorder {
-  readonly #channel: ExporterChannel;
-  readonly #source: SpanSource;
+  readonly #handOver: HandOver;
   #batch = emptyBatch();
   #count = 0;
   #timer: NodeJS.Timeout | undefined;
-  readonly #replies = new Map<number, (ok: boolean) => void>();
-  #nextId = 1;
+  #lastHandOver: Promise<void> = Promise.resolve();
 
-  constructor(channel: ExporterChannel, source: SpanSource) {
-    this.#channel = channel;
-    this.#source = source;
-    channel.on('message', (message) => {
-      const reply = this.#replies.get(message.id);
-      this.#replies.delete(message.id);
-      reply?.(message.ok);
-    });
+  constructor(handOver: HandOver) {
+    this.#handOver = handOver;
   }
 
   /** Starts the span of a sampled request: arrival is its start, so queueing is inside it. */
@@ -108,47 +121,31 @@ export class SpanRecorder {
     n[at + 3] = status;
     n[at + 4] = sharedStateCostMillis ?? Number.NaN;
     n[at + 5] = span.decided.xor;
-    if (this.#count >= MAX_BATCH) this.#handOver();
+    if (this.#count >= MAX_BATCH) void this.handOver();
     else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => this.#handOver(), HANDOVER_MILLIS);
+      this.#timer = setTimeout(() => void this.handOver(), HANDOVER_MILLIS);
       this.#timer.unref();
     }
   }
 
-  #handOver(): void {
+  /**
+   * Hands over what is recorded now; resolves once this and every earlier hand-over completed
+   * (for a worker process: written to the IPC channel, so the process may exit).
+   */
+  handOver(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#count === 0) return;
-    const batch = this.#batch;
-    const count = this.#count;
-    this.#batch = emptyBatch();
-    this.#count = 0;
-    this.#channel.postMessage({ type: 'spans', source: this.#source, batch, count });
-  }
-  #ask(type: 'flush' | 'shutdown', timeoutMillis: number): Promise<boolean> {
-    this.#handOver();
-    const id = this.#nextId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#replies.delete(id);
-        resolve(false);
-      }, timeoutMillis);
-      this.#replies.set(id, (ok) => {
-        clearTimeout(timer);
-        resolve(ok);
-      });
-      // The exporter bounds its own work a little below ours, so its answer arrives in time.
-      this.#channel.postMessage({ type, id, timeoutMillis: Math.max(1, Math.floor(timeoutMillis * 0.9)) });
-    });
-  }
-
-  /** Hands over what is recorded and waits until the export thread has exported everything. */
-  forceFlush(timeoutMillis: number): Promise<boolean> {
-    return this.#ask('flush', timeoutMillis);
-  }
-
-  /** Process model at exit: flush, then stop the exporter. */
-  shutdown(timeoutMillis: number): Promise<boolean> {
-    return this.#ask('shutdown', timeoutMillis);
+    if (this.#count > 0) {
+      const batch = this.#batch;
+      const count = this.#count;
+      this.#batch = emptyBatch();
+      this.#count = 0;
+      const done = this.#handOver(batch, count);
+      if (done !== undefined) {
+        const previous = this.#lastHandOver;
+        this.#lastHandOver = Promise.all([previous, done]).then(() => undefined);
+      }
+    }
+    return this.#lastHandOver;
   }
 }

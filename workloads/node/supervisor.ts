@@ -1,6 +1,7 @@
 // The supervisor: primary process (process model) or main thread (thread, offload). It starts the
 // N workers, replaces the ones that die, answers the admin endpoints, injects faults, owns the
-// shared state of the process model, runs the offload acceptor, and shuts everything down. It
+// shared state of the process model, runs the offload acceptor and the workload's one span
+// exporter (span-export.ts: every worker hands it its spans), and shuts everything down. It
 // is the one piece inside the variant's cgroup (container) and pid space in every placement, so
 // GET /stats reports everything the trial runner reads about a running variant: workers, an
 // event log, cgroup usage, context switches, memory per process, the host, tracing
@@ -21,8 +22,8 @@ import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
 import { readContextSwitches, readProcessMemory, readProcessTreeUsage } from './proc-stats.ts';
 import { TraceSampler, type TraceStart } from './sampling.ts';
 import { newSharedStateBuffer, readSharedBuffer, StateOwner } from './shared-state.ts';
-import { connectToExporter, startSpanExportThread } from './span-export.ts';
-import type { FromExporter } from './span-recorder.ts';
+import { connectToExportThread, type SpanExporter, startSupervisorExporter } from './span-export.ts';
+import { fromIpcBatch, type IpcSpanBatch, type SpanBatch } from './span-recorder.ts';
 import { decideFromHeaders, responseBody, workerHeaders } from './worker.ts';
 
 /** A worker counts as serving only while its event loop keeps sending heartbeats. */
@@ -83,6 +84,13 @@ interface PendingFlush {
   settle: () => void;
 }
 
+/** Which workers handed over their spans when asked (POST /flush). */
+interface HandOverResult {
+  done: number[];
+  failed: number[];
+  pending: number[];
+}
+
 interface AdminAnswer {
   status: number;
   body: unknown;
@@ -126,8 +134,12 @@ export class Supervisor {
   #cgroup: CgroupLocation | string | undefined;
   readonly #flushes = new Map<number, PendingFlush>();
   #nextFlush = 1;
-  /** Thread and offload models, traced: the process's one span-export thread (span-export.ts). */
-  #exporter: Worker | undefined;
+  /** Traced: the workload's one span exporter (span-export.ts), fed by every worker. */
+  #exporter: SpanExporter | undefined;
+  /** The span-export thread, where the exporter is one (offload); pool threads get a port to it. */
+  #exportThread: Worker | undefined;
+  /** IPC channels of worker processes not yet closed: their last span batches may be in them. */
+  readonly #openChannels = new Set<ChildProcess>();
 
   constructor(options: SupervisorOptions) {
     this.#config = options.config;
@@ -165,8 +177,11 @@ export class Supervisor {
     this.#host = readHostFacts(config.cgroupRoot);
     if (config.ownCgroup) this.#cgroup = locateFromSystem(config.cgroupRoot);
     const nodeSdkBench = (process.env['CONCLAB_INTERNAL_NODE_SDK_DIR'] ?? '') !== '';
-    if (config.otel.enabled && config.model !== 'process' && !nodeSdkBench) {
-      this.#exporter = startSpanExportThread(config);
+    if (config.otel.enabled && !nodeSdkBench) {
+      // Before any worker starts, so loading the SDK delays no worker's cold start.
+      const started = await startSupervisorExporter(config);
+      this.#exporter = started.exporter;
+      this.#exportThread = started.thread;
     }
     this.#admin = http.createServer((req, res) => this.#onAdmin(req, res));
     this.#adminPort = await listen(this.#admin, config.host, config.adminPort);
@@ -239,6 +254,8 @@ export class Supervisor {
       });
       slot.pid = child.pid ?? 0;
       slot.threadId = 0;
+      this.#openChannels.add(child);
+      child.on('disconnect', () => this.#openChannels.delete(child));
       slot.handle = {
         send: (message) => {
           if (child.connected) child.send(message);
@@ -252,7 +269,7 @@ export class Supervisor {
       child.on('exit', (code, signal) => this.#onExit(slot, code, signal, undefined));
     } else {
       const exporterPort: MessagePort | undefined =
-        this.#exporter === undefined ? undefined : connectToExporter(this.#exporter);
+        this.#exportThread === undefined ? undefined : connectToExportThread(this.#exportThread);
       const worker = new Worker(THREAD_ENTRY, {
         workerData: { config, init, exporterPort },
         transferList: exporterPort === undefined ? [] : [exporterPort],
@@ -320,6 +337,13 @@ export class Supervisor {
         break;
       case 'flushed':
         this.#onFlushed(slot.index, message.id, message.ok);
+        break;
+      case 'spans':
+        this.#exporter?.add(message.source, spanBatch(message.batch), message.count);
+        break;
+      case 'abort':
+        // A worker thread's native abort (faults.ts): the whole OS process, now.
+        process.abort();
         break;
       default: {
         const reply = this.#stateOwner.handle(message);
@@ -514,13 +538,32 @@ export class Supervisor {
     return this.#ready && !this.#shuttingDown && this.#slots.every((slot) => this.#serving(slot, now));
   }
 
-  // ---- POST /flush: every worker force-flushes its span processor ----
+  // ---- POST /flush: every worker hands over its spans, then the supervisor's exporter exports ----
 
-  #flush(timeoutMillis: number): Promise<AdminAnswer> {
+  async #flush(timeoutMillis: number): Promise<AdminAnswer> {
+    if (!this.#config.otel.enabled) return { status: 200, body: { flushed: true, workers: 0 } };
+    const deadline = Date.now() + timeoutMillis;
     const targets = this.#slots.filter((slot) => slot.alive && slot.handle !== undefined && slot.listening);
-    if (!this.#config.otel.enabled || targets.length === 0) {
-      return Promise.resolve({ status: 200, body: { flushed: true, workers: 0 } });
+    const workers = targets.length;
+    const handedOver = await this.#askForSpans(targets, timeoutMillis);
+    if (handedOver.done.length !== workers) {
+      const { done, failed, pending } = handedOver;
+      const error =
+        pending.length > 0
+          ? `workers ${pending.join(', ')} did not hand over their spans within ${timeoutMillis} ms`
+          : `workers ${failed.join(', ')} could not hand over their spans (or ended)`;
+      return { status: 504, body: { flushed: false, workers, done, failed, pending, error } };
     }
+    // Every batch handed over arrived before its worker's answer (same channel), so the exporter has it.
+    const exported = (await this.#exporter?.forceFlush(Math.max(1, deadline - Date.now()))) ?? true;
+    if (exported) return { status: 200, body: { flushed: true, workers } };
+    const error = `the span exporter did not export every span within ${timeoutMillis} ms (or the receiver refused them)`;
+    return { status: 504, body: { flushed: false, workers, ...handedOver, error } };
+  }
+
+  /** Asks each target worker to hand over what it recorded; settles when all answered or at the bound. */
+  #askForSpans(targets: Slot[], timeoutMillis: number): Promise<HandOverResult> {
+    if (targets.length === 0) return Promise.resolve({ done: [], failed: [], pending: [] });
     const id = this.#nextFlush++;
     return new Promise((resolve) => {
       const flush: PendingFlush = {
@@ -530,31 +573,12 @@ export class Supervisor {
         settle: () => {
           clearTimeout(timer);
           this.#flushes.delete(id);
-          const workers = targets.length;
-          if (flush.done.length === workers) {
-            resolve({ status: 200, body: { flushed: true, workers } });
-            return;
-          }
-          const pending = [...flush.pending].sort((a, b) => a - b);
-          resolve({
-            status: 504,
-            body: {
-              flushed: false,
-              workers,
-              done: flush.done,
-              failed: flush.failed,
-              pending,
-              error:
-                pending.length > 0
-                  ? `workers ${pending.join(', ')} did not flush within ${timeoutMillis} ms`
-                  : `workers ${flush.failed.join(', ')} could not export their spans (or ended)`,
-            },
-          });
+          resolve({ done: flush.done, failed: flush.failed, pending: [...flush.pending].sort((a, b) => a - b) });
         },
       };
       const timer = setTimeout(flush.settle, timeoutMillis);
       this.#flushes.set(id, flush);
-      // Each worker bounds its own flush a little below ours, so its answer arrives in time.
+      // An offload pool thread exports before it answers; it bounds that a little below ours.
       const workerBound = Math.max(1, Math.floor(timeoutMillis * 0.9));
       for (const slot of targets) slot.handle?.send({ type: 'flush', id, timeoutMillis: workerBound });
     });
@@ -748,7 +772,11 @@ export class Supervisor {
     for (const slot of this.#slots) if (slot.alive) slot.handle?.kill();
     const killDeadline = Date.now() + 1000;
     while (this.#slots.some((slot) => slot.alive) && Date.now() < killDeadline) await sleep(10);
-    if (this.#exporter !== undefined) await stopExporter(this.#exporter, Math.max(200, deadline - Date.now()));
+    if (this.#exporter !== undefined) {
+      // A worker process's last batches may still be in its IPC channel after its exit event.
+      while (this.#openChannels.size > 0 && Date.now() < killDeadline) await sleep(10);
+      await this.#exporter.shutdown(Math.max(200, deadline - Date.now()));
+    }
     this.#admin?.closeAllConnections();
     this.#admin?.close();
     logEvent('stopped', { forced: false, millis: Date.now() - started, at: Date.now() });
@@ -756,17 +784,9 @@ export class Supervisor {
   }
 }
 
-/** Exports what the span-export thread still holds and stops it (bounded). */
-function stopExporter(exporter: Worker, timeoutMillis: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, timeoutMillis);
-    exporter.on('message', (message: FromExporter) => {
-      if (message.id !== 0) return;
-      clearTimeout(timer);
-      resolve();
-    });
-    exporter.postMessage({ type: 'shutdown', id: 0, timeoutMillis: Math.max(1, Math.floor(timeoutMillis * 0.9)) });
-  });
+/** A batch as it came: transferred from a worker thread, or JSON from a worker process. */
+function spanBatch(batch: SpanBatch | IpcSpanBatch): SpanBatch {
+  return 'numbersBase64' in batch ? fromIpcBatch(batch) : batch;
 }
 
 function listen(server: http.Server, host: string, port: number): Promise<number> {

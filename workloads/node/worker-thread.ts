@@ -7,7 +7,7 @@ import { runWorker } from './worker.ts';
 const { config, init, exporterPort } = workerData as {
   config: WorkloadConfig;
   init: WorkerInit;
-  /** Tracing: a port to the process's span-export thread. */
+  /** Offload pool, traced: a port straight to the supervisor's span-export thread. */
   exporterPort: MessagePort | undefined;
 };
 const port = parentPort!;
@@ -16,6 +16,9 @@ await runWorker(
   init,
   {
     send: (message: ToSupervisor) => port.postMessage(message),
+    // The column buffer is transferred, not copied.
+    sendSpans: (source, batch, count) =>
+      port.postMessage({ type: 'spans', source, count, batch } satisfies ToSupervisor, [batch.numbers.buffer]),
     onMessage: (listener: (message: ToWorker) => void) => port.on('message', listener),
   },
   { index: init.index, pid: process.pid, threadId },

@@ -11,12 +11,17 @@ import type { ToSupervisor, ToWorker, WorkerInit } from './messages.ts';
 import { TraceSampler, type TraceStart } from './sampling.ts';
 import { ProcessSharedState, type SharedStateClient, ThreadSharedState, type WorkCosts } from './shared-state.ts';
 import type { WorkerIdentity } from './span-attributes.ts';
-import { startSpanExportThread } from './span-export.ts';
-import { SpanRecorder } from './span-recorder.ts';
+import { ExportThreadClient } from './span-export.ts';
+import { type SpanBatch, SpanRecorder, type SpanSource } from './span-recorder.ts';
 import { performWork, planWork } from './work.ts';
 
 export interface WorkerChannel {
   send(message: ToSupervisor): void;
+  /**
+   * Hands a batch of recorded spans to the supervisor on this same channel (so a later
+   * `flushed` arrives after it); a promise when the write completes later (IPC).
+   */
+  sendSpans(source: SpanSource, batch: SpanBatch, count: number): void | Promise<void>;
   onMessage(listener: (message: ToWorker) => void): void;
 }
 
@@ -59,20 +64,20 @@ export function decideFromHeaders(sampler: TraceSampler, raw: string[]): TraceSt
 interface SpanSink {
   start(decided: TraceStart, arrivalEpochMillis: number, workStartEpochMillis: number): unknown;
   end(span: unknown, status: number, sharedStateCostMillis: number | undefined, endEpochMillis: number): void;
-  forceFlush(timeoutMillis: number): Promise<boolean>;
-  /** At the worker's exit: flush, and stop the exporter when this worker owns it. */
-  close(timeoutMillis: number): Promise<boolean>;
+  /** Hands over every recorded span; true once they are handed over (offload: exported). */
+  flush(timeoutMillis: number): Promise<boolean>;
 }
 
 /**
- * The serving isolate records spans and hands them to the process's span-export thread, which
- * runs the OpenTelemetry SDK (span-export-thread.ts): a worker process starts its own; threads
- * get a port to the one the supervisor started. CONCLAB_INTERNAL_NODE_SDK_DIR (bench only)
- * makes the spans with NodeSDK in this isolate instead.
+ * The serving isolate records spans and hands them, in batches, to the workload's one exporter
+ * in the supervisor's process (span-export.ts): over the channel to the supervisor, or straight
+ * to the span-export thread when the supervisor gave this thread a port to it (offload pool).
+ * CONCLAB_INTERNAL_NODE_SDK_DIR (bench only) makes the spans with NodeSDK in this isolate instead.
  */
 async function spanSink(
   config: WorkloadConfig,
   identity: WorkerIdentity,
+  channel: WorkerChannel,
   exporterPort: MessagePort | undefined,
 ): Promise<SpanSink | undefined> {
   if (!config.otel.enabled) return undefined;
@@ -83,17 +88,23 @@ async function spanSink(
     return {
       start: (d, a, w) => tracer.start(d, a, w),
       end: (span, status, cost) => tracer.end(span as ReturnType<typeof tracer.start>, status, cost),
-      forceFlush: (ms) => tracer.forceFlush(ms),
-      close: (ms) => tracer.shutdown(ms),
+      flush: (ms) => tracer.forceFlush(ms),
     };
   }
-  const owned = exporterPort === undefined;
-  const recorder = new SpanRecorder(exporterPort ?? startSpanExportThread(config), identity);
+  const source: SpanSource = { index: identity.index, pid: identity.pid, threadId: identity.threadId };
+  const exporter = exporterPort === undefined ? undefined : new ExportThreadClient(exporterPort);
+  const recorder = new SpanRecorder(
+    exporter === undefined
+      ? (batch, count) => channel.sendSpans(source, batch, count)
+      : (batch, count) => exporter.add(source, batch, count),
+  );
   return {
     start: (d, a, w) => recorder.start(d, a, w),
     end: (span, status, cost, end) => recorder.end(span as ReturnType<typeof recorder.start>, status, cost, end),
-    forceFlush: (ms) => recorder.forceFlush(ms),
-    close: (ms) => (owned ? recorder.shutdown(ms) : recorder.forceFlush(ms)),
+    flush: async (ms) => {
+      await recorder.handOver();
+      return exporter === undefined ? true : exporter.forceFlush(ms);
+    },
   };
 }
 
@@ -104,7 +115,7 @@ export async function runWorker(
   identity: WorkerIdentity,
   exporterPort?: MessagePort,
 ): Promise<{ shutdown: () => Promise<void> }> {
-  const tracer = await spanSink(config, identity, exporterPort);
+  const tracer = await spanSink(config, identity, channel, exporterPort);
   // Sampling is decided before any span object exists (sampling.ts).
   const sampler = tracer === undefined ? undefined : new TraceSampler(config.otel.sampler);
   let processState: ProcessSharedState | undefined;
@@ -213,7 +224,8 @@ export async function runWorker(
     }
     clearInterval(heartbeatTimer);
     heartbeat();
-    await tracer?.close(Math.max(200, deadline - Date.now()));
+    // Spans go to the supervisor's exporter, which outlives this worker and exports them.
+    await tracer?.flush(Math.max(200, deadline - Date.now()));
     process.exit(0);
   }
 
@@ -221,7 +233,7 @@ export async function runWorker(
     if (processState?.onMessage(message)) return;
     switch (message.type) {
       case 'fault':
-        fireFault(message.kind);
+        fireFault(message.kind, () => channel.send({ type: 'abort' }));
         break;
       case 'shutdown':
         void shutdown();
@@ -229,7 +241,7 @@ export async function runWorker(
       case 'flush': {
         const { id, timeoutMillis } = message;
         if (tracer === undefined) channel.send({ type: 'flushed', id, ok: true });
-        else void tracer.forceFlush(timeoutMillis).then((ok) => channel.send({ type: 'flushed', id, ok }));
+        else void tracer.flush(timeoutMillis).then((ok) => channel.send({ type: 'flushed', id, ok }));
         break;
       }
       case 'task': {
