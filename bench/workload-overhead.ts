@@ -1,8 +1,9 @@
 // Benchmark: the Node workload's own overhead, and the cost of tracing.
 //
 //   npx node bench/workload-overhead.ts [--seconds 2] [--rounds 8] [--connections 16] [--node-sdk DIR]
+//                                       [--memory-seconds 10] [--main PATH] [--model process]
 //
-// Four servers run side by side on loopback under load from this process (undici, a fixed number
+// Five servers run side by side on loopback under load from this process (undici, a fixed number
 // of keep-alive connections, one request in flight on each). Each round has two phases:
 //   interleaved: every connection lane cycles through all four servers, so they get the same
 //     requests at the same moments and share the machine's noise; the figure is each server's CPU
@@ -11,14 +12,20 @@
 //     the servers.
 // Ratios are paired within a round and summarised by the median over rounds. The servers:
 //   baseline   a plain node:http hello-world sending the same body size;
-//   workload   this server, trivial handler: process model, 1 worker, CONCLAB_CPU_MILLIS=0, no tracing;
+//   workload   this server, trivial handler: process model (--model), 1 worker, CONCLAB_CPU_MILLIS=0, no tracing;
+//   A/A        a second, identical untraced workload: its ratio to the first is the noise of a ratio;
 //   trace 1.0  the same with tracing, sample ratio 1.0, exporting OTLP to a local sink process;
 //   trace 0.1  the same at sample ratio 0.1 (configured as the launcher does: OTEL_* variables only);
 //   NodeSDK    with --node-sdk DIR: trace 1.0 with the spans made in the serving isolate by the
 //              tracer of a NodeSDK from @opentelemetry/sdk-node installed under DIR (not a
 //              dependency; see bench/README.md), instead of the workload's span-export thread.
+// Then the memory phase: a 4-worker workload of each model (process, thread, offload), untraced and
+// traced at ratio 1.0, started together and given the same interleaved load for --memory-seconds;
+// the resident memory of each (every process of its group) after it, and traced minus untraced per
+// model, which is the memory the instrumentation costs that model.
 // Targets: the workload within 10% of the baseline; tracing at ratio 0.1 within 10% and at 1.0
-// within 30% of the untraced workload's CPU per request. On two shared cores the one-thread load
+// within 30% of the untraced workload's CPU per request. --main runs another copy of the workload
+// (e.g. an older commit's workloads/node/main.ts) to measure a change. On two shared cores the one-thread load
 // generator saturates before the server does, so closed-loop throughput mostly measures the
 // generator and the machine's noise; CPU per request under interleaved load is the figure to trust.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -35,6 +42,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '8' },
     connections: { type: 'string', default: '16' },
     'node-sdk': { type: 'string' },
+    'memory-seconds': { type: 'string', default: '10' },
+    main: { type: 'string' },
+    model: { type: 'string', default: 'process' },
   },
 });
 const NODE_SDK_DIR = values['node-sdk'];
@@ -48,7 +58,11 @@ const BODY_BYTES = 256;
 const TARGET_OVERHEAD = 0.1;
 /** Targets for tracing, CPU per request against the untraced workload. */
 const TRACE_TARGETS: Record<string, number> = { 'workload, trace 0.1': 0.1, 'workload, trace 1.0': 0.3 };
-const MAIN = fileURLToPath(new URL('../workloads/node/main.ts', import.meta.url));
+const MAIN = values.main ?? fileURLToPath(new URL('../workloads/node/main.ts', import.meta.url));
+const MEMORY_SECONDS = Number(values['memory-seconds']);
+const MEMORY_WORKERS = 4;
+/** Model of the CPU phase's workloads (1 worker). */
+const MODEL = values.model;
 
 const children: ChildProcess[] = [];
 function cleanup(): void {
@@ -118,7 +132,7 @@ async function startWorkload(
 ): Promise<{ name: string; port: number; pgid: number }> {
   const started = performance.now();
   const ready = await startChild([MAIN], {
-    CONCLAB_MODEL: 'process',
+    CONCLAB_MODEL: MODEL,
     CONCLAB_WORKERS: '1',
     CONCLAB_HOST: '127.0.0.1',
     CONCLAB_PORT: '0',
@@ -132,20 +146,28 @@ async function startWorkload(
   return { name, port: ready['port'] as number, pgid: ready.pgid };
 }
 
-/** Resident memory of every process of a process group, MB (Rss from smaps_rollup). */
-function groupRssMb(pgid: number): number {
-  let kb = 0;
+/**
+ * Memory of every process of a process group, MB, from smaps_rollup: Rss, and USS (Private_Clean +
+ * Private_Dirty: what the group alone holds; pages of the node binary shared between a process
+ * model's N processes count in each one's Rss but in no USS).
+ */
+function groupMemoryMb(pgid: number): { rss: number; uss: number } {
+  let rss = 0;
+  let uss = 0;
+  const field = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
-      kb += Number(/^Rss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      rss += field(rollup, 'Rss');
+      uss += field(rollup, 'Private_Clean') + field(rollup, 'Private_Dirty');
     } catch {
       // gone meanwhile
     }
   }
-  return kb / 1024;
+  return { rss: rss / 1024, uss: uss / 1024 };
 }
 
 /**
@@ -287,6 +309,7 @@ const traced = (ratio: string) => ({
 const targets: Target[] = [
   { name: 'baseline node:http', port: hello['port'] as number, pgid: hello.pgid },
   await startWorkload('workload, no tracing', { OTEL_SDK_DISABLED: 'true' }),
+  await startWorkload('workload, A/A', { OTEL_SDK_DISABLED: 'true' }),
   await startWorkload('workload, trace 1.0', traced('1')),
   await startWorkload('workload, trace 0.1', traced('0.1')),
 ];
@@ -305,6 +328,7 @@ if (NODE_SDK_DIR !== undefined) {
 console.log(
   `workload overhead: ${ROUNDS} rounds of ${SECONDS} s interleaved load over all servers, then ${SECONDS} s closed loop ` +
     `on each in ${SLICES} alternating slices; ${CONNECTIONS} keep-alive connections, ${BODY_BYTES}-byte bodies, Node ${process.version}, ` +
+    `workload ${MAIN} (${MODEL} model), ` +
     `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
 );
 const cpuPerRequest = new Map<string, number[]>(targets.map((t) => [t.name, []]));
@@ -345,6 +369,7 @@ const rpsRatios = (name: string, reference: string) =>
   closed.get(name)!.map((m, i) => m.requestsPerSecond / closed.get(reference)![i]!.requestsPerSecond);
 const BASE = 'baseline node:http';
 const UNTRACED = 'workload, no tracing';
+const AA = 'workload, A/A';
 console.log('\nmedians over rounds:');
 for (const target of targets) {
   console.log(
@@ -362,6 +387,10 @@ console.log(`  server CPU per request ${summary(cpuRatios(UNTRACED, BASE))}: ${v
 console.log(
   `  closed-loop throughput ${summary(rpsRatios(UNTRACED, BASE))}: ${verdict(rpsLoss)} ` +
     '(bounded by this one-thread load generator, so mostly its noise)',
+);
+console.log(
+  `A/A: a second untraced workload vs the first, the noise of every ratio below: CPU per request ` +
+    `${summary(cpuRatios(AA, UNTRACED))}; throughput ${summary(rpsRatios(AA, UNTRACED))}`,
 );
 for (const name of ['workload, trace 1.0', 'workload, trace 0.1']) {
   const target = TRACE_TARGETS[name]!;
@@ -382,9 +411,58 @@ if (NODE_SDK_DIR !== undefined) {
 console.log('\nstart (spawn to ready line) and resident memory of each server after the run:');
 for (const target of targets) {
   const start = startMillis.get(target.name);
+  const memory = groupMemoryMb(target.pgid);
   console.log(
     `  ${target.name.padEnd(21)} ${start === undefined ? '     -' : start.toFixed(0).padStart(6)} ms start ` +
-      `${groupRssMb(target.pgid).toFixed(0).padStart(5)} MB RSS`,
+      `${memory.rss.toFixed(0).padStart(5)} MB RSS ${memory.uss.toFixed(0).padStart(5)} MB USS`,
+  );
+}
+// The CPU phase's workloads make room for the memory phase's.
+for (const target of targets) {
+  try {
+    if (target.name !== BASE) process.kill(-target.pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+// Memory phase: what tracing costs each model in memory, N workers, the same load for every server.
+const MEMORY_MODELS = ['process', 'thread', 'offload'] as const;
+const memoryTargets: Target[] = [];
+for (const model of MEMORY_MODELS) {
+  for (const [label, env] of [
+    ['no tracing', { OTEL_SDK_DISABLED: 'true' }],
+    ['trace 1.0', traced('1')],
+  ] as const) {
+    memoryTargets.push(
+      await startWorkload(`${model} x${MEMORY_WORKERS}, ${label}`, {
+        ...env,
+        CONCLAB_MODEL: model,
+        CONCLAB_WORKERS: String(MEMORY_WORKERS),
+      }),
+    );
+  }
+}
+await new Promise((resolve) => setTimeout(resolve, 1000));
+const idle = memoryTargets.map((t) => groupMemoryMb(t.pgid));
+await interleaved(memoryTargets, MEMORY_SECONDS * 1000);
+const loaded = memoryTargets.map((t) => groupMemoryMb(t.pgid));
+console.log(
+  `\nmemory of ${MEMORY_WORKERS}-worker workloads, idle after start and after ${MEMORY_SECONDS} s of the same interleaved load ` +
+    `(${CONNECTIONS} connections over all ${memoryTargets.length}), every process of each:`,
+);
+for (const [k, target] of memoryTargets.entries()) {
+  console.log(
+    `  ${target.name.padEnd(24)} idle ${idle[k]!.rss.toFixed(0).padStart(4)} MB RSS ${idle[k]!.uss.toFixed(0).padStart(4)} MB USS; ` +
+      `loaded ${loaded[k]!.rss.toFixed(0).padStart(4)} MB RSS ${loaded[k]!.uss.toFixed(0).padStart(4)} MB USS`,
+  );
+}
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(0)}`;
+for (const [m, model] of MEMORY_MODELS.entries()) {
+  const [off, on] = [2 * m, 2 * m + 1];
+  console.log(
+    `  tracing costs ${model.padEnd(7)} idle ${signed(idle[on]!.rss - idle[off]!.rss)} MB RSS ${signed(idle[on]!.uss - idle[off]!.uss)} MB USS; ` +
+      `loaded ${signed(loaded[on]!.rss - loaded[off]!.rss)} MB RSS ${signed(loaded[on]!.uss - loaded[off]!.uss)} MB USS`,
   );
 }
 const sinkCount = await fetch(`${otlp}/count`).then((r) => r.json() as Promise<{ requests: number; bytes: number }>);
