@@ -2,8 +2,11 @@
 // and people both read: `tests: N passed, N failed`. Arguments pass through to ava
 // (`npm test -- test/api/**`). Exits non-zero when a test failed or none ran.
 import { spawn, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { hostLeftovers, recordHostSysctls } from './cluster/leftovers.ts';
 import { stopSharedClusterIfIdle, takeLease } from './cluster/shared-lease.ts';
 import { summarizeTap } from './tap-summary.ts';
 
@@ -30,8 +33,10 @@ const releaseCluster = takeLease('npm test (test/run.ts)');
 // phase only (`npm test -- test/load/`).
 const args = process.argv.slice(2);
 const SERIAL_ALONE = ['e2e'];
+// Runs after the shared cluster stopped: the host must be as the run found it.
+const LAST = 'final';
 const concurrent = readdirSync('test', { withFileTypes: true })
-  .filter((d) => d.isDirectory() && !SERIAL_ALONE.includes(d.name))
+  .filter((d) => d.isDirectory() && !SERIAL_ALONE.includes(d.name) && d.name !== LAST)
   .map((d) => `test/${d.name}/**/*.test.ts`);
 const phases: string[][] = args.length
   ? [args]
@@ -39,9 +44,14 @@ const phases: string[][] = args.length
       ['test/*.test.ts', ...concurrent],
       ['--concurrency', '1', '--serial', ...SERIAL_ALONE.map((d) => `test/${d}/**/*.test.ts`)],
     ];
+// The sysctls a kubelet or the bridge plugin would write, as the run found them.
+const sysctlRecord = join(mkdtempSync(join(tmpdir(), 'conclab-test-run-')), 'sysctls.json');
+recordHostSysctls(sysctlRecord);
+process.env['CONCLAB_SYSCTL_RECORD'] = sysctlRecord;
+
 const lines: string[] = [];
 let code = 0;
-for (const phase of phases) {
+async function runAva(phase: string[]): Promise<void> {
   const ava = spawn(process.execPath, ['node_modules/ava/entrypoints/cli.js', '--tap', ...phase], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -52,8 +62,20 @@ for (const phase of phases) {
   const phaseCode: number = await new Promise((resolve) => ava.on('close', (c) => resolve(c ?? 1)));
   if (phaseCode !== 0) code = phaseCode;
 }
+for (const phase of phases) await runAva(phase);
 releaseCluster();
 await stopSharedClusterIfIdle();
+if (!args.length) {
+  await runAva([`test/${LAST}/**/*.test.ts`]);
+  // Printed for every run (and so in .ci/run's log): what the suite left on the host.
+  const left = hostLeftovers(sysctlRecord);
+  console.log(
+    left.length
+      ? `left on the host after the tests:\n${left.map((l) => `  ${l}`).join('\n')}`
+      : 'left on the host after the tests: nothing (no test node process or shim, kubepods or conclab cgroup, node link or mount, workload process, or changed sysctl)',
+  );
+}
+rmSync(dirname(sysctlRecord), { recursive: true, force: true });
 const { passed, failed, skipped } = summarizeTap(lines);
 console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(code !== 0 || failed > 0 || passed === 0 ? 1 : 0);
