@@ -28,7 +28,7 @@ function memoryGroup(t: ExecutionContext, limitMib: number): { dir: string; oomK
     dir = path.join(v2, name);
     mkdirSync(dir);
     writeFileSync(path.join(dir, 'memory.max'), String(limitMib * MIB));
-    writeFileSync(path.join(dir, 'memory.swap.max'), '0');
+    if (existsSync(path.join(dir, 'memory.swap.max'))) writeFileSync(path.join(dir, 'memory.swap.max'), '0');
     oomKills = () => Number(/oom_kill (\d+)/.exec(readFileSync(path.join(dir, 'memory.events'), 'utf8'))?.[1]);
   } else {
     throw new Error('no memory cgroup controller (v1 /sys/fs/cgroup/memory or v2 memory): run as root on Linux');
