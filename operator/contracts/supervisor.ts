@@ -11,9 +11,11 @@
 //                                    per-process memory (smaps_rollup; costs a page-table walk,
 //                                    so the runner asks only at the start and end of a window)
 //   POST /fault?kind=K&worker=I      202, then the fault goes to worker I only
-//   POST /flush                      200 {flushed: true} once every worker's span exporter has
-//                                    exported what it holds (bounded by ?timeoutMillis=, default
-//                                    5000; 504 with what is known when the bound is hit)
+//   POST /flush                      200 {flushed: true, workers: N} once every worker has handed
+//                                    the spans it holds to the workload's one exporter (in the
+//                                    supervisor; an export thread under offload) and that exporter
+//                                    has exported them (bounded by ?timeoutMillis=, default 5000;
+//                                    504 with done/failed/pending when the bound is hit)
 //
 // Imports nothing of the project (bottom layer).
 import Type from 'typebox';

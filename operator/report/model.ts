@@ -112,6 +112,15 @@ function caveatsFor(run: ExperimentRun, variants: readonly VariantSummary[], dim
         : 'A blast radius holds for the fault kind injected: an uncaught JavaScript exception is contained in its worker thread, but a native abort (a crashing addon) or an out-of-memory kill ends the whole OS process, and under the thread model every worker with it. Threads are as safe as processes only against the first kind.',
     );
   }
+  if (
+    run.experiment.spec.tracing?.enabled !== false &&
+    run.experiment.spec.workload.runtime === 'node' &&
+    run.experiment.spec.variants.some((v) => v.model === 'offload')
+  ) {
+    caveats.push(
+      'Tracing costs every Node.js model the same one span exporter per workload, except offload: its acceptor serves every request, so its exporter runs in a thread of its own, about 15-35 MB more memory than under process or thread.',
+    );
+  }
   const tracing = run.experiment.spec.tracing;
   if (tracing?.enabled !== false && (tracing?.sampleRatio ?? 0.1) < 1) {
     caveats.push(

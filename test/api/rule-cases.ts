@@ -496,24 +496,24 @@ export const cases: Case[] = [
     fails: [quantityBound('spec.resources.memory'), 'memory-to-start'],
   },
   {
-    name: 'memory "207Mi" is too little for 4 Node.js worker processes (208Mi)',
+    name: 'memory "215Mi" is too little for 4 Node.js worker processes (216Mi)',
     edit: (s) => {
-      s.resources.memory = '207Mi';
+      s.resources.memory = '215Mi';
     },
     fails: ['memory-to-start'],
     paths: ['spec.resources.memory'],
   },
   {
-    name: 'memory "208Mi" starts 4 Node.js worker processes',
+    name: 'memory "216Mi" starts 4 Node.js worker processes',
     edit: (s) => {
-      s.resources.memory = '208Mi';
+      s.resources.memory = '216Mi';
     },
     fails: [],
   },
   {
-    name: 'memory "218103807" bytes is one byte short of 208Mi',
+    name: 'memory "226492415" bytes is one byte short of 216Mi',
     edit: (s) => {
-      s.resources.memory = '218103807';
+      s.resources.memory = '226492415';
     },
     fails: ['memory-to-start'],
   },
