@@ -15,7 +15,7 @@ import {
 
 function usage(cgroupId: string, cpuSeconds: number, extra: Partial<CgroupUsage> = {}): CgroupUsage {
   return {
-    source: `cgroup v1 cpuacct.usage, cpu.stat /sys/fs/cgroup/cpu/${cgroupId}`,
+    source: `cgroup v1 cpuacct.usage, cpu.stat at /sys/fs/cgroup/cpu/${cgroupId}`,
     cgroupId,
     cpuSeconds,
     throttledPeriods: 0,
