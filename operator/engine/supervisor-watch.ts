@@ -219,12 +219,7 @@ export function usageDuring(
         oomKills += Math.max(0, r.usage.oomKills - (before?.oomKills ?? 0));
       }
       // The kind of counters, without the per-replica paths.
-      sources.add(
-        r.usage.source
-          .replace(/\s+\/\S+/g, '')
-          .replace(/,$/, '')
-          .trim(),
-      );
+      sources.add(r.usage.source.replace(/ at .*$/, '').trim());
       if (!limits && r.usage.limits) limits = r.usage.limits;
     }
     peakMemoryBytes += replicaPeak;
