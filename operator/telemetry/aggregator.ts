@@ -20,7 +20,7 @@
 // decades of latency (two packed HDR histograms, which grow with the buckets used), plus its
 // per-second buckets; 10,000 keys stay well under 0.5 GB.
 import hdr from 'hdr-histogram-js';
-import { encodeHistogram, type Histogram, MAX_TRACKABLE_MICROS, recordMillis } from '../analysis/histogram.ts';
+import { encodeHistogram, type Histogram, MAX_TRACKABLE_MICROS, recordMillis } from '../contracts/histogram.ts';
 import { printable } from './refusals.ts';
 import type { AttributeValue, DecodedSpan } from './span.ts';
 import type { SpanAggregate, SpanExpectation, SpanKey } from './types.ts';
@@ -113,7 +113,7 @@ interface KeySpace {
 }
 
 /**
- * Same range and precision as operator/analysis/histogram.ts, so the encoded form merges with
+ * Same range and precision as operator/contracts/histogram.ts, so the encoded form merges with
  * every other conclab histogram, but 'packed' storage: a regular histogram of that range holds
  * ~96 KB of counters, which across thousands of keys would dominate the operator's memory.
  */

@@ -328,7 +328,10 @@ test.serial(
     });
     const degraded = failed.status?.conditions?.find((c) => c.type === 'Degraded');
     t.is(degraded?.reason, 'InvalidSpec');
-    t.regex(degraded?.message ?? '', /spec\.schedule: "5-1 \* \* \* \*" is not a valid cron expression \(Invalid range: 5-1/);
+    t.regex(
+      degraded?.message ?? '',
+      /spec\.schedule: "5-1 \* \* \* \*" is not a valid cron expression \(Invalid range: 5-1/,
+    );
     // Our own status write brings it back (once or twice more on a stale cache): wait until the
     // operator reconciled the Failed status it wrote. That reconcile ends it: no requeue.
     const last = await waitFor('a reconcile of the Failed status', async () =>

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decodeHistogram, summarize } from '../../operator/analysis/histogram.ts';
+import { decodeHistogram, summarize } from '../../operator/contracts/histogram.ts';
 import { SpanAggregator } from '../../operator/telemetry/aggregator.ts';
 import type { AttributeValue, DecodedSpan } from '../../operator/telemetry/span.ts';
 

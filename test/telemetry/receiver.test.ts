@@ -9,7 +9,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type ReadableSpan, TracerProvider } from '@opentelemetry/sdk-trace';
 import test from 'ava';
 import { request } from 'undici';
-import { decodeHistogram, summarize } from '../../operator/analysis/histogram.ts';
+import { decodeHistogram, summarize } from '../../operator/contracts/histogram.ts';
 import { startTraceReceiver, type TraceReceiverOptions } from '../../operator/telemetry/receiver.ts';
 import type { TraceReceiver } from '../../operator/telemetry/types.ts';
 import { sdkSpans } from './sdk-spans.ts';
