@@ -15,7 +15,7 @@ import { percentileChart } from './charts/latency.ts';
 import { loadCurveCharts } from './charts/load.ts';
 import { contextSwitchChart, cpuChart, memoryChart, sharedStateChart } from './charts/resources.ts';
 import { spreadChart } from './charts/spread.ts';
-import { variantColors } from './charts/svg.ts';
+import { escapeXml, variantColors } from './charts/svg.ts';
 import { timelineCards } from './charts/timeline.ts';
 import {
   blastTable,
@@ -42,14 +42,8 @@ import {
 import { type JsonReport, toJsonReport } from './json.ts';
 import type { ReportModel } from './model.ts';
 
-export function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+/** HTML text and attribute escaping: the same five characters as XML (charts/svg.ts). */
+export const escapeHtml = escapeXml;
 
 function htmlTable(table: Table, className = ''): string {
   const cls = (i: number) => (table.align[i] === 'right' ? ' class="num"' : '');
