@@ -521,3 +521,55 @@ test.serial(
     t.deepEqual(await c().waitForNoLeftovers('twoload'), { pods: [], configMaps: [], services: [] });
   },
 );
+
+// ---- capacity planning -----------------------------------------------------------------------
+// examples/sweep.yaml, shortened, on the real node: the same engine expands the sweep into
+// points in both placements, and the cluster report carries the same capacity sections as a
+// local one: a series per model with its measured points and a fit (or the typed reason there
+// is none), and the sizing answer for spec.target, also in status and the Sizing column.
+test.serial('the sweep example yields the capacity plan sections in the cluster too', async (t) => {
+  t.timeout(900_000);
+  const manifest = shortenedExample('sweep.yaml', (doc) => {
+    // 1 CPU: the point's pods and the load pod fit the 2-CPU node.
+    doc.spec.resources = { cpu: '1', memory: '512Mi' };
+    doc.spec.trials = 1;
+  });
+  await c().applyManifest(manifest);
+  const cx = await c().waitForExperiment(
+    'sweep',
+    (x) => x.status?.phase === 'Succeeded' || x.status?.phase === 'Failed',
+    840_000,
+  );
+  t.is(cx.status?.phase, 'Succeeded', `${JSON.stringify(cx.status?.conditions)}\n${await c().diagnostics()}`);
+  t.deepEqual(
+    (cx.status?.results ?? []).map((r) => r.name).sort(),
+    ['processes-w1', 'processes-w2', 'processes-w4', 'threads-w1', 'threads-w2', 'threads-w4'],
+    'one point per variant and worker count',
+  );
+  t.truthy((cx.status as { verdict?: { sizing?: string } })?.verdict?.sizing, 'the sizing answer in status');
+  const json = await c().conclab(['report', 'sweep', '-n', c().namespace, '--format', 'json']);
+  t.is(json.code, 0, json.stderr);
+  const plan = (JSON.parse(json.stdout) as { capacityPlan?: Record<string, unknown> }).capacityPlan as
+    | {
+        series: { variant: string; points: { workers: number; capacity: number }[]; fit: Record<string, unknown> }[];
+        sizing?: { models: unknown[] };
+        sizingMissing?: string;
+      }
+    | undefined;
+  t.truthy(plan, 'the report has the capacity plan');
+  t.deepEqual(plan?.series.map((s) => s.variant).sort(), ['processes', 'threads']);
+  for (const s of plan?.series ?? []) {
+    t.deepEqual(
+      s.points.map((p) => p.workers),
+      [1, 2, 4],
+      `${s.variant}: the measured points`,
+    );
+    t.true(Object.keys(s.fit).length > 0, `${s.variant}: a fit or the reason there is none`);
+  }
+  t.true(plan?.sizing !== undefined || plan?.sizingMissing !== undefined, 'a sizing answer or why not');
+  const md = await c().conclab(['report', 'sweep', '-n', c().namespace]);
+  t.is(md.code, 0, md.stderr);
+  t.regex(md.stdout, /Universal Scalability Law|USL/);
+  const get = await c().cluster.kubectl(['get', 'cx', 'sweep', '-n', c().namespace]);
+  t.regex(get.stdout, /SIZING/);
+});
