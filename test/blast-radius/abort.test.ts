@@ -17,10 +17,17 @@ test('abort: threads lose about all capacity (>= 90%) until the process restarts
   const down = tb.downSeconds ?? Number.POSITIVE_INFINITY;
   const floor = down >= 2 ? 90 : Math.min(90, 40 * down);
   t.true(tb.peakCapacityLostPercent >= floor, `threads peak loss ${tb.peakCapacityLostPercent}%, down ${down} s`);
-  t.true(
-    threads.afterFault.some((n) => n <= tb.baselineThroughput * 0.1),
-    'a second with (almost) nothing served',
-  );
+  // A whole second with (almost) nothing served exists only when the outage covers one; a
+  // restart under 2 s (the workload now starts in about 1 s) straddles seconds instead, and its
+  // cost shows as requests refused while the port was closed.
+  if (down >= 2) {
+    t.true(
+      threads.afterFault.some((n) => n <= tb.baselineThroughput * 0.1),
+      'a second with (almost) nothing served',
+    );
+  } else {
+    t.true(tb.requestsLost >= tb.baselineThroughput * 0.25, `requests lost ${tb.requestsLost} in a ${down} s outage`);
+  }
   t.true(tb.restarted, 'process restart observed');
   t.is(eventsOf(threads, 'process-restart').length, 1);
   t.true(threads.record.faults[0]!.restartedAtMillis !== undefined, 'InjectedFault.restartedAtMillis set');
