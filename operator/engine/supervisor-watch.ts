@@ -27,13 +27,18 @@ export interface ReplicaState {
   replica: number;
   /** pid of the supervisor last seen answering. */
   pid: number | undefined;
+  /**
+   * Which supervisor process that was: its pid and its start time. In a container the
+   * supervisor is PID 1 in every incarnation, so a restart shows only in the start time.
+   */
+  incarnation: string | undefined;
   /** Next event seq to ask for (the supervisor's nextSeq). */
   nextSeq: number;
   lastAliveMillis: number | undefined;
   /** The admin endpoint refused connections (process gone) or timed out (hung) since lastAlive. */
   down: 'refused' | 'unresponsive' | undefined;
   /** A new pid answered but is not ready yet: its restart event waits for readyAtMillis. */
-  pendingRestart: { pid: number; lastAliveMillis: number | undefined } | undefined;
+  pendingRestart: { incarnation: string; lastAliveMillis: number | undefined } | undefined;
   /** Latest reading per cgroupId, in first-seen order. */
   readings: Map<string, UsageReading>;
   last: SupervisorStats | undefined;
@@ -43,6 +48,7 @@ export function initialState(replica: number): ReplicaState {
   return {
     replica,
     pid: undefined,
+    incarnation: undefined,
     nextSeq: 0,
     lastAliveMillis: undefined,
     down: undefined,
@@ -52,8 +58,13 @@ export function initialState(replica: number): ReplicaState {
   };
 }
 
+/** The supervisor process as a unique name: pid and start time (a container's is always PID 1). */
+export function incarnationOf(stats: SupervisorStats): string {
+  return `${stats.pid}@${Math.round(stats.startedAtMillis)}`;
+}
+
 function cgroupIdOf(stats: SupervisorStats): string {
-  return stats.usage?.cgroupId ?? `process-tree:${stats.pid}`;
+  return stats.usage?.cgroupId ?? `process-tree:${incarnationOf(stats)}`;
 }
 
 /** The engine's view of one supervisor event; fault acknowledgements are the runner's own record. */
@@ -107,12 +118,18 @@ export function observe(state: ReplicaState, poll: Poll, atMillis: number): Work
     return events;
   }
   const stats = poll.stats;
-  if (state.pid !== undefined && stats.pid !== state.pid) {
+  const incarnation = incarnationOf(stats);
+  if (state.incarnation !== undefined && incarnation !== state.incarnation) {
     // A new process answers: the old one ended (a container or local restart).
     if (state.down === undefined) {
-      events.push({ atMillis, replica, kind: 'not-ready', detail: `pid ${state.pid} replaced by ${stats.pid}` });
+      events.push({
+        atMillis,
+        replica,
+        kind: 'not-ready',
+        detail: `supervisor ${state.incarnation} replaced by ${incarnation}`,
+      });
     }
-    state.pendingRestart = { pid: stats.pid, lastAliveMillis: state.lastAliveMillis };
+    state.pendingRestart = { incarnation, lastAliveMillis: state.lastAliveMillis };
     state.nextSeq = 0;
   } else if (state.down !== undefined) {
     // The same process answers again (it was stalled, not gone).
@@ -126,7 +143,7 @@ export function observe(state: ReplicaState, poll: Poll, atMillis: number): Work
   }
   state.nextSeq = Math.max(state.nextSeq, stats.events.nextSeq);
   const pending = state.pendingRestart;
-  if (pending && pending.pid === stats.pid && stats.readyAtMillis !== null) {
+  if (pending && pending.incarnation === incarnation && stats.readyAtMillis !== null) {
     const readyAt = stats.readyAtMillis;
     events.push({
       atMillis: readyAt,
@@ -139,6 +156,7 @@ export function observe(state: ReplicaState, poll: Poll, atMillis: number): Work
     state.pendingRestart = undefined;
   }
   state.pid = stats.pid;
+  state.incarnation = incarnation;
   state.lastAliveMillis = atMillis;
   state.last = stats;
   if (stats.usage) state.readings.set(cgroupIdOf(stats), { cgroupId: cgroupIdOf(stats), atMillis, usage: stats.usage });
@@ -157,8 +175,8 @@ export function requestsServed(stats: SupervisorStats): number {
 
 export interface WindowStart {
   readings: Map<string, UsageReading>;
-  /** Supervisor pid and its request count at the start. */
-  pid: number | undefined;
+  /** The supervisor process (pid and start time) and its request count at the start. */
+  incarnation: string | undefined;
   requests: number;
   contextSwitches: SupervisorStats['contextSwitches'];
 }
@@ -166,7 +184,7 @@ export interface WindowStart {
 export function windowStart(state: ReplicaState): WindowStart {
   return {
     readings: new Map(state.readings),
-    pid: state.last?.pid,
+    incarnation: state.incarnation,
     requests: state.last ? requestsServed(state.last) : 0,
     contextSwitches: state.last?.contextSwitches ?? null,
   };
@@ -177,7 +195,7 @@ export function requestsDuring(start: WindowStart, state: ReplicaState): number 
   if (!state.last) return undefined;
   const now = requestsServed(state.last);
   // A restarted supervisor counts from 0 (the old process's count died with it).
-  return state.last.pid === start.pid ? Math.max(0, now - start.requests) : now;
+  return state.incarnation === start.incarnation ? Math.max(0, now - start.requests) : now;
 }
 
 /**
@@ -233,7 +251,7 @@ export function usageDuring(
       approximate.push(`replica ${state.replica}: no cgroup of its own: CPU and memory from the process tree in /proc`);
     }
     const endSwitches = state.last?.contextSwitches;
-    if (endSwitches && start.contextSwitches && state.last?.pid === start.pid) {
+    if (endSwitches && start.contextSwitches && state.incarnation === start.incarnation) {
       switchesKnown = true;
       const dv = endSwitches.voluntary - start.contextSwitches.voluntary;
       const di = endSwitches.involuntary - start.contextSwitches.involuntary;

@@ -191,3 +191,19 @@ test('a worker that exited is awaited until replaced, unless the supervisor does
     'a restart brings all back',
   );
 });
+
+test('a restarted container is a restart although its supervisor is PID 1 again: the start time tells them apart', (t) => {
+  const state = initialState(0);
+  observe(state, stats(1, { startedAtMillis: 1000, readyAtMillis: 1500, requests: 80 }), 2000);
+  const start = windowStart(state);
+  observe(state, { down: 'refused', error: 'ECONNREFUSED' }, 3000);
+  const back = observe(state, stats(1, { startedAtMillis: 3500, readyAtMillis: 4100, requests: 5 }), 4200);
+  const restart = back.find((e) => e.kind === 'process-restart');
+  t.truthy(restart, JSON.stringify(back));
+  t.is(restart?.coldStartMillis, 600);
+  t.false(
+    back.some((e) => e.kind === 'ready' && /answering again/.test(e.detail ?? '')),
+    'not mistaken for a stall',
+  );
+  t.is(requestsDuring(start, state), 5, 'the new process counts from 0');
+});
