@@ -213,6 +213,21 @@ const Trial = Type.Object(
       }),
     ),
     replicas: Type.Optional(Type.Array(ReplicaFacts, { description: 'Where each replica ran and what it reported.' })),
+    generators: Type.Optional(Type.Integer({ minimum: 1, description: 'Load generators whose parts were merged.' })),
+    parts: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            generator: Int('Generator index.'),
+            scheduled: Int('Requests of its share scheduled.'),
+            sent: Int('Requests it sent.'),
+            completed: Int('Requests it had answered.'),
+          },
+          { description: 'One generator of a merged result.', ...closed },
+        ),
+        { description: 'What each generator did (absent for one generator).' },
+      ),
+    ),
     usageMissing: Type.Optional(Str('Why resource usage was not measured.')),
     spansMissing: Type.Optional(Str('Why there are no spans although tracing was on.')),
     contextSwitchesPerRequest: Type.Optional(TrialContextSwitches),
@@ -670,6 +685,8 @@ function trialJson(t: TrialSummary, series: TrialSeries | undefined): Type.Stati
     search: t.search,
     requestsPerReplica: t.requestsPerReplica,
     replicas: series?.replicas,
+    generators: series?.generators,
+    parts: series?.parts?.map((p: NonNullable<TrialSeries['parts']>[number]) => ({ ...p })),
     usageMissing: series?.usageMissing,
     spansMissing: series?.spansMissing,
     contextSwitchesPerRequest: t.contextSwitchesPerRequest ? defined({ ...t.contextSwitchesPerRequest }) : undefined,

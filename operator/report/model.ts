@@ -9,7 +9,7 @@ import { summarizeVariants, type VariantSummary } from '../analysis/variant-summ
 import { type DimensionVerdict, decideVerdict, type VerdictResult } from '../analysis/verdict.ts';
 import type { ConcurrencyExperimentSpec } from '../api/schema.ts';
 import { budgetOf, runVariant, sweepPoints } from '../api/sweep.ts';
-import type { InjectedFault, ReplicaFacts, SecondSample, WorkloadEvent } from '../contracts/records.ts';
+import type { InjectedFault, LoadResult, ReplicaFacts, SecondSample, WorkloadEvent } from '../contracts/records.ts';
 
 /** The raw per-second view of one trial, for timelines and charts. */
 export interface TrialSeries {
@@ -23,6 +23,9 @@ export interface TrialSeries {
   /** Encoded HDR histogram of client latency, kept so reports can be merged later. */
   latencyHistogram: string;
   replicas: ReplicaFacts[] | undefined;
+  /** Load generators whose parts were merged, and what each did (absent for one). */
+  generators: number | undefined;
+  parts: LoadResult['parts'];
   usageMissing: string | undefined;
   spansMissing: string | undefined;
 }
@@ -161,6 +164,8 @@ export function buildReport(run: ExperimentRun, options: BuildReportOptions = {}
       events: t.events,
       latencyHistogram: t.load.latencyHistogram,
       replicas: t.replicas,
+      generators: t.load.generators,
+      parts: t.load.parts,
       usageMissing: t.usageMissing,
       spansMissing: t.spansMissing,
     }));

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse, stringify } from 'yaml';
 import type { ConcurrencyExperiment } from '../../operator/api/schema.ts';
+import type { JsonReport } from '../../operator/report/json.ts';
 import { type InstalledOperator, installOperator } from '../cluster/operator-install.ts';
 import type { RealCluster } from '../cluster/real-cluster.ts';
 import { useSharedCluster } from '../cluster/shared-cluster.ts';
@@ -168,55 +169,5 @@ export function shortenedExample(file: string, edit: (doc: Manifest) => void): M
   return doc;
 }
 
-/** The report as `conclab report NAME --format json` prints it. */
-export interface ReportJson {
-  results: {
-    name: string;
-    throughput: number;
-    capacity?: number;
-    restarts?: number;
-    search?: { trial: number; steps: string }[];
-  }[];
-  verdict: { summary: string; capacity?: string };
-  environment: { cgroupVersion: string; kernel: string; cores: number; images?: string[] };
-  variants: {
-    name: string;
-    resources?: {
-      cpuSeconds: { mean?: number };
-      throttledSeconds: { mean?: number };
-      peakMemoryBytes: { mean?: number };
-      oomKills?: number;
-      restarts: number;
-    };
-    searchedCapacity?: { mean?: number };
-    blastRadius?: { restarts: number; workersReplaced: number; coldStartSeconds?: { mean?: number } };
-  }[];
-  trials: {
-    variant: string;
-    trial: number;
-    search?: { capacity: number; steps: unknown[] };
-    usage?: {
-      cpuSeconds: number;
-      throttledSeconds: number;
-      peakMemoryBytes: number;
-      oomKills?: number;
-      limits: { cpuCores: number; memoryBytes: number; source: string };
-    };
-    requestsPerReplica?: number[];
-    replicas?: {
-      replica: number;
-      requestsReceived?: number;
-      limits?: { cpuCores: number; memoryBytes: number; source: string };
-      image?: string;
-    }[];
-    events: {
-      kind: string;
-      replica?: number;
-      worker?: number;
-      coldStartMillis?: number;
-      exit?: string;
-      oomKilled?: boolean;
-    }[];
-    faults: { kind: string }[];
-  }[];
-}
+/** The report as `conclab report NAME --format json` prints it: the versioned schema's type. */
+export type ReportJson = JsonReport;
