@@ -49,18 +49,20 @@ function configMapInformer(
 }
 
 /**
- * Waits until etcd has compacted away revision 1, so a watch from resourceVersion "1" gets
- * 410 Gone: an exact list at that revision answers 410 once it is compacted (the watch cache
- * is off, so the API server asks etcd). Waits on the compaction itself, not on a guess of
- * how long the API server's compactor takes on a loaded machine.
+ * Waits until etcd has compacted past `revision` (a write of this test), so a watch from
+ * resourceVersion "1" gets 410 Gone. An exact list at a revision answers 410 once that
+ * revision is compacted (the watch cache is off, so the API server asks etcd). Waiting on
+ * revision 1 alone is not enough: the API server's first compaction can land at revision 2
+ * (its own compaction key was the only write so far), and a watch from "1" starts at 2, which
+ * is then still served. Past this test's own write, the compaction is certainly past 2.
  */
-async function revisionOneCompacted(ns: string): Promise<void> {
+async function compactedPast(ns: string, revision: string): Promise<void> {
   const core = plane().kubeConfig().makeApiClient(CoreV1Api);
   await waitFor(
-    'etcd to compact revision 1',
+    `etcd to compact revision ${revision}`,
     async () => {
       try {
-        await core.listNamespacedConfigMap({ namespace: ns, resourceVersion: '1', resourceVersionMatch: 'Exact' });
+        await core.listNamespacedConfigMap({ namespace: ns, resourceVersion: revision, resourceVersionMatch: 'Exact' });
         return false;
       } catch (err) {
         if ((err as { code?: number }).code === 410) return true;
@@ -71,18 +73,19 @@ async function revisionOneCompacted(ns: string): Promise<void> {
   );
 }
 
-async function createConfigMap(ns: string, name: string): Promise<void> {
-  await plane()
+/** Creates a ConfigMap and returns the revision of that write. */
+async function createConfigMap(ns: string, name: string): Promise<string> {
+  const made = await plane()
     .kubeConfig()
     .makeApiClient(CoreV1Api)
     .createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, namespace: ns }, data: { a: '1' } } });
+  return made.metadata?.resourceVersion ?? '';
 }
 
 test.serial('re-lists at once when the watch answers 410 Gone, then delivers later events', async (t) => {
   const ns = 'gone';
   await createNamespace(plane(), ns);
-  await createConfigMap(ns, 'before');
-  await revisionOneCompacted(ns);
+  await compactedPast(ns, await createConfigMap(ns, 'before'));
   const core = plane().kubeConfig().makeApiClient(CoreV1Api);
   let lists = 0;
   const { informer, seen, errors } = configMapInformer(ns, async () => {
@@ -151,8 +154,7 @@ test.serial('the staleness watchdog re-lists a watch that heard nothing for too 
 test.serial('a re-list reports objects deleted while the watch was down', async (t) => {
   const ns = 'missed';
   await createNamespace(plane(), ns);
-  await createConfigMap(ns, 'doomed');
-  await revisionOneCompacted(ns);
+  await compactedPast(ns, await createConfigMap(ns, 'doomed'));
   const core = plane().kubeConfig().makeApiClient(CoreV1Api);
   let lists = 0;
   const { informer, deleted } = configMapInformer(ns, async () => {
