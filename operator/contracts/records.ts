@@ -49,7 +49,9 @@ export type TargetLoad = Type.Static<typeof TargetLoad>;
 
 export const Saturation = Type.Object({
   unreliable: Bool('The load generator was saturated: the trial says nothing about the target.'),
-  sendSlipP99Millis: Num('p99 of how late requests were sent against their intended time.'),
+  sendSlipP99Millis: Num(
+    'p99 of how late the generator got to requests against their intended time (sent, or queued for the next free connection of a busy target).',
+  ),
   eventLoopLagMaxMillis: Num('Largest event-loop lag of the generator.'),
   reason: Opt(Str('Why it was judged unreliable.')),
 });

@@ -77,6 +77,12 @@ export interface BuiltinLoadOptions {
   /** Event-loop delay (max) above which the result is marked unreliable. Default 200 ms. */
   maxEventLoopLagMillis?: number;
   /**
+   * How long a request may wait for a free connection of its target before that target's
+   * pool opens more (a few per tick). Default 100 ms: brief hiccups are absorbed by waiting,
+   * a server that needs more concurrency gets it.
+   */
+  growAfterMillis?: number;
+  /**
    * CPUs to pin the generator processes to (generator g on cpus[g % cpus.length]), chosen
    * outside the workloads' budget. Given, the load runs in generator processes even when
    * plan.generators is 1, since only a process can be pinned (with taskset).

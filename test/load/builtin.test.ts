@@ -86,6 +86,56 @@ test('requests rotate over many keep-alive connections, so workers sharing a por
   t.true(Math.max(...counts) <= 200 / 10, `busiest connection carried ${Math.max(...counts)} of 200`);
 });
 
+test('a short stall makes requests wait for a free connection, not each open its own', async (t) => {
+  // The server holds every answer for 60 ms once, 300 ms in: at 2000/s about 120 requests
+  // come due meanwhile, more than the 64 rotating connections. The old driver opened a
+  // connection for each (a connect storm at high rates); now they wait and take the
+  // connections freed when the hold ends. growAfterMillis far above the hold, so a loaded
+  // machine's lag cannot make the wait long enough to grow the pool.
+  const ports = new Set<number>();
+  let releaseAt = 0;
+  const server = await startServer(t, (req, res) => {
+    ports.add(req.socket.remotePort ?? 0);
+    const now = performance.now();
+    if (releaseAt === 0 && server.arrivals.length >= 600) releaseAt = now + 60;
+    if (now < releaseAt) setTimeout(() => res.end('ok'), releaseAt - now);
+    else res.end('ok');
+  });
+  const r = await runBuiltinLoad(
+    { ...base, targets: [server.url], rate: 2000, durationMillis: 1000, maxInFlight: 2048 },
+    { growAfterMillis: 5000 },
+  );
+  assertConsistent(t, r);
+  t.is(r.completed, 2000, JSON.stringify(r.errors));
+  t.is(r.dropped, 0);
+  t.true(ports.size <= SPREAD_CONNECTIONS, `${ports.size} connections for a 60 ms hold`);
+  const s = summarize(decodeHistogram(r.latencyHistogram));
+  t.true(s.maxMillis >= 50, `the requests that waited count it in their latency (max ${s.maxMillis} ms)`);
+});
+
+test('a server that needs more concurrency than the rotating connections gets it', async (t) => {
+  // Every answer takes 250 ms; at 600/s that is about 150 outstanding, so 64 connections would
+  // serve only ~256/s and the rest would queue ever longer. The pool grows once requests have
+  // waited growAfterMillis (default 100 ms), and every request is served at about 250 ms.
+  const ports = new Set<number>();
+  const server = await startServer(t, (req, res) => {
+    ports.add(req.socket.remotePort ?? 0);
+    setTimeout(() => res.end('ok'), 250);
+  });
+  const r = await runBuiltinLoad({
+    ...base,
+    targets: [server.url],
+    rate: 600,
+    durationMillis: 2000,
+    maxInFlight: 1024,
+  });
+  assertConsistent(t, r);
+  t.is(r.completed, 1200, JSON.stringify(r.errors));
+  t.true(ports.size > SPREAD_CONNECTIONS, `the pool grew to ${ports.size} connections`);
+  const s = summarize(decodeHistogram(r.latencyHistogram));
+  t.true(s.p50Millis < 400, `p50 ${s.p50Millis} ms: not held back by too few connections`);
+});
+
 test('two targets share the schedule round-robin, and perTarget reports each', async (t) => {
   const a = await startServer(t, (_req, res) => res.end('a'));
   const b = await startServer(t, (_req, res) => res.end('b'));
