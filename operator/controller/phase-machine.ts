@@ -128,11 +128,20 @@ export interface PhaseDecision {
 const FATAL_WAITING = new Set([
   'CrashLoopBackOff',
   'InvalidImageName',
-  'CreateContainerConfigError',
   'CreateContainerError',
   'ErrImageNeverPull',
   'RunContainerError',
 ]);
+
+/**
+ * Waiting reasons the kubelet retries and that clear by themselves, fatal only when they last
+ * this long after the pod was created. CreateContainerConfigError is how the kubelet reports a
+ * Secret or ConfigMap it has not synced yet ("failed to sync secret cache: timed out waiting for
+ * the condition", met on the real node when a scheduled run recreates its token Secret beside
+ * the pods), as well as one that is really missing.
+ */
+export const RETRIED_WAITING_GRACE_MILLIS = 60_000;
+const RETRIED_WAITING = new Set(['CreateContainerConfigError']);
 
 export function timeMillis(t: unknown): number {
   if (t instanceof Date) return t.getTime();
@@ -154,8 +163,11 @@ function isReady(pod: V1Pod): boolean {
   );
 }
 
-/** Why a pod cannot serve, or undefined. `deploying`: restarts before Ready are failures too. */
-export function podProblem(pod: V1Pod, deploying: boolean): string | undefined {
+/**
+ * Why a pod cannot serve at `nowMillis`, or undefined. `deploying`: restarts before Ready are
+ * failures too.
+ */
+export function podProblem(pod: V1Pod, deploying: boolean, nowMillis: number): string | undefined {
   const name = pod.metadata?.name ?? '?';
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
   const terminated = statuses.map((c) => c.state?.terminated ?? c.lastState?.terminated).find((t) => t !== undefined);
@@ -171,6 +183,13 @@ export function podProblem(pod: V1Pod, deploying: boolean): string | undefined {
     const waiting = cs.state?.waiting;
     if (waiting?.reason && FATAL_WAITING.has(waiting.reason)) {
       return `pod ${name} container ${cs.name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+    }
+    if (waiting?.reason && RETRIED_WAITING.has(waiting.reason)) {
+      const created = timeMillis(pod.metadata?.creationTimestamp);
+      const forMillis = Number.isFinite(created) ? nowMillis - created : RETRIED_WAITING_GRACE_MILLIS;
+      if (forMillis >= RETRIED_WAITING_GRACE_MILLIS) {
+        return `pod ${name} container ${cs.name}: ${waiting.reason} for ${Math.round(forMillis / 1000)}s${waiting.message ? `: ${waiting.message}` : ''}`;
+      }
     }
     const last = cs.lastState?.terminated ?? cs.state?.terminated;
     if (deploying && (cs.restartCount ?? 0) > 0 && last) {
@@ -452,13 +471,13 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   const presentGenerators = generators.filter((p): p is V1Pod => p !== undefined);
 
   for (const pod of present) {
-    const problem = podProblem(pod, !load);
+    const problem = podProblem(pod, !load, nowMillis);
     if (problem) return fail(Reason.WorkloadFailed, `${where}: ${problem}`, step);
   }
   // Once the load pod has finished, its generators have nothing left to do.
   const loadFinished = load?.status?.phase === 'Succeeded';
   for (const pod of loadFinished ? [] : presentGenerators) {
-    const problem = podProblem(pod, !load);
+    const problem = podProblem(pod, !load, nowMillis);
     if (problem) return fail(Reason.LoadFailed, `${where}: load generator ${problem}`, step);
   }
   if (load && !loadFinished) {
@@ -544,7 +563,7 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
   }
 
   // Fatal waiting reasons (a bad image, a missing token Secret) count too, not only Failed.
-  const loadProblem = podProblem(load, false);
+  const loadProblem = podProblem(load, false, nowMillis);
   if (loadProblem) return fail(Reason.LoadFailed, `${where}: ${loadProblem}`, step);
   if (load.status?.phase === 'Succeeded') {
     const finished = (load.status.containerStatuses ?? [])

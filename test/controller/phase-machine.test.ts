@@ -10,6 +10,7 @@ import {
   decidePhase,
   type PhaseInput,
   podProblem,
+  RETRIED_WAITING_GRACE_MILLIS,
 } from '../../operator/controller/phase-machine.ts';
 import { trialTimeBoundMillis } from '../../operator/engine/trial-runner.ts';
 import { childLabels } from '../../operator/runtime/kube/names.ts';
@@ -401,11 +402,40 @@ const problems: [string, V1Pod['status'], boolean, RegExp | undefined][] = [
 ];
 for (const [name, status, deploying, expected] of problems) {
   test(`podProblem: ${name}`, (t) => {
-    const p = podProblem({ metadata: { name: 'p' }, ...(status ? { status } : {}) }, deploying);
+    const p = podProblem({ metadata: { name: 'p' }, ...(status ? { status } : {}) }, deploying, NOW);
     if (expected) t.regex(p ?? '', expected);
     else t.is(p, undefined);
   });
 }
+
+test('podProblem: CreateContainerConfigError is retried by the kubelet, so it fails the pod only after the grace', (t) => {
+  // What the real kubelet reported when a scheduled run recreated its token Secret beside the
+  // pods; it starts the container on a later sync.
+  const waiting = {
+    containerStatuses: [
+      {
+        name: 'workload',
+        image: '',
+        imageID: '',
+        ready: false,
+        restartCount: 0,
+        state: {
+          waiting: {
+            reason: 'CreateContainerConfigError',
+            message: 'failed to sync secret cache: timed out waiting for the condition',
+          },
+        },
+      },
+    ],
+  };
+  const at = (ageMillis: number) =>
+    podProblem({ metadata: { name: 'p', creationTimestamp: new Date(NOW - ageMillis) }, status: waiting }, true, NOW);
+  t.is(at(10_000), undefined, 'young: the kubelet retries');
+  t.regex(
+    at(RETRIED_WAITING_GRACE_MILLIS + 1000) ?? '',
+    /CreateContainerConfigError for 61s: failed to sync secret cache/,
+  );
+});
 
 test('with load.driver k6 an init container copies the k6 program for the trial runner to run', (t) => {
   const k6 = cx({ load: { driver: 'k6', rate: 10, duration: '10s', warmUp: '2s' } });
