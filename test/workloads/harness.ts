@@ -83,7 +83,18 @@ export class Workload {
     this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
       this.stderr += chunk;
     });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    // 'exit' can come before the last lines on stdout are read (Node: "stdio streams might
+    // still be open"), and a test that reads the final events at once then misses them (CI saw
+    // a shutdown without its "stopped" line). So the exit resolves once stdout has ended too,
+    // or at most 1 s later: a process still holding the pipe (a leftover worker) must not
+    // hide the exit itself, which tests time and check separately.
+    const stdoutEnded = new Promise<void>((resolve) => this.child.stdout!.once('close', () => resolve()));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        const grace = new Promise<void>((r) => setTimeout(r, 1000).unref());
+        void Promise.race([stdoutEnded, grace]).then(() => resolve({ code, signal }));
+      }),
+    );
   }
 
   get pid(): number {
