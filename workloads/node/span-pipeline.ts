@@ -10,6 +10,7 @@ import { millisToHrTime, TraceState } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
+import { bounded } from './bounded.ts';
 import type { WorkloadConfig } from './config.ts';
 import { newTraceId } from './sampling.ts';
 import { DEFAULT_SERVICE_NAME, workerAttributes } from './span-attributes.ts';
@@ -19,20 +20,6 @@ const scope = { name: DEFAULT_SERVICE_NAME };
 const NO_TIME: [number, number] = [0, 0];
 const random32 = () => (Math.random() * 4294967296) >>> 0;
 const hex8 = (n: number) => n.toString(16).padStart(8, '0');
-
-/** Settles true when work finished in time, false when it failed or the bound passed. */
-export function bounded(work: Promise<unknown>, timeoutMillis: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work.then(
-      () => true,
-      () => false,
-    ),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMillis);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export class SpanPipeline {
   readonly #config: WorkloadConfig;

@@ -9,6 +9,7 @@ import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, trace }
 import { TraceState } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, type IdGenerator } from '@opentelemetry/sdk-trace';
+import { bounded } from './bounded.ts';
 import type { WorkloadConfig } from './config.ts';
 import { newTraceId, type TraceStart } from './sampling.ts';
 import { DEFAULT_SERVICE_NAME, type WorkerIdentity, workerAttributes } from './span-attributes.ts';
@@ -93,17 +94,4 @@ export class NodeSdkTracer {
   shutdown(timeoutMillis: number): Promise<boolean> {
     return bounded(this.#sdk.shutdown(), timeoutMillis);
   }
-}
-
-function bounded(work: Promise<void>, timeoutMillis: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work.then(
-      () => true,
-      () => false,
-    ),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMillis);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
