@@ -571,3 +571,81 @@ test.serial('the sweep example yields the capacity plan sections in the cluster 
   const get = await c().cluster.kubectl(['get', 'cx', 'sweep', '-n', c().namespace]);
   t.regex(get.stdout, /SIZING/);
 });
+
+test.serial(
+  'a scheduled run whose workload got slower raises Regressed with a Warning event, and a run back in range clears it',
+  async (t) => {
+    // Three runs of a schedule on the real node: a baseline, then the workload's CPU per
+    // request raised from 1 ms to 30 ms (the "slower setting"), then back. The slow setting is
+    // far above the noise on purpose: at 20 req/s on 1 CPU, 1 ms gives a p99 of 5-20 ms on this
+    // node, and 30 ms puts every request above 30 ms and the p99 well beyond (0.6 of the CPU
+    // busy). 20 ms at 30 req/s was not enough in CI (p99 28-42 ms against 10-20 ms, and three
+    // trials per run gave t intervals of +-11 ms). Four trials per variant: a run's p99 is
+    // judged by its t interval over trials. Every 2 minutes so that a run (8 trials, about
+    // 70 s) ends before the next tick, and each spec edit lands between runs.
+    t.timeout(12 * 60_000);
+    const name = 'regress';
+    const manifest = shortenedExample('quickstart.yaml', (doc) => {
+      doc.metadata.name = name;
+      doc.spec.workload = { ...doc.spec.workload, cpuTime: '1ms' };
+      doc.spec.load = { ...doc.spec.load, rate: 20, duration: '3s', warmUp: '1s' };
+      doc.spec.trials = 4;
+      Object.assign(doc.spec, { schedule: '*/2 * * * *', historyLimit: 3 });
+    });
+    await c().applyManifest(manifest);
+    t.teardown(async () => {
+      await c().cluster.kubectl(['delete', 'cx', name, '-n', c().namespace, '--wait=true', '--timeout=60s']);
+    });
+    const ns = c().namespace;
+    const setCpuTime = async (cpuTime: string) => {
+      const patch = JSON.stringify({ spec: { workload: { cpuTime } } });
+      const r = await c().cluster.kubectl(['patch', 'cx', name, '-n', ns, '--type', 'merge', '-p', patch]);
+      t.is(r.code, 0, r.stderr);
+    };
+    /** Waits for the n-th run in status.history to have succeeded, with the experiment idle again. */
+    const run = async (n: number) => {
+      const cx = await c().waitForExperiment(
+        name,
+        (x) =>
+          (x.status?.history ?? []).length >= n &&
+          (x.status?.history ?? []).slice(0, 1).every((h) => h.phase === 'Succeeded' || h.phase === 'Failed') &&
+          x.status?.phase !== 'Running',
+        240_000,
+      );
+      t.is(cx.status?.history?.[0]?.phase, 'Succeeded', `run ${n}: ${JSON.stringify(cx.status?.conditions)}`);
+      const report = await reportOf(t, name);
+      t.log(
+        `run ${n} p99 per trial: ${report.variants.map((v) => `${v.name} ${v.latency.p99PerTrialMillis.map((x) => x.toFixed(1)).join('/')} ms`).join(', ')}`,
+      );
+      return cx;
+    };
+    const regressed = (cx: Awaited<ReturnType<typeof run>>) =>
+      cx.status?.conditions?.find((x) => x.type === 'Regressed');
+    const events = async (reason: string) =>
+      (await c().api.core.listNamespacedEvent({ namespace: ns })).items.filter(
+        (e) => e.reason === reason && e.involvedObject.name === name,
+      );
+
+    const first = await run(1);
+    t.is(regressed(first)?.reason, 'NoBaseline', 'the first run has nothing to compare with');
+    await setCpuTime('30ms');
+
+    const second = await run(2);
+    const cond2 = regressed(second);
+    t.is(cond2?.status, 'True', JSON.stringify(second.status?.conditions));
+    t.is(cond2?.reason, 'RegressionDetected');
+    t.regex(cond2?.message ?? '', /p99 [\d.]+ ms, previous .+ ms.*\(\+[\d.]+%\)/);
+    t.log(`run 2: ${cond2?.message}`);
+    const warning = (await events('RegressionDetected'))[0];
+    t.is(warning?.type, 'Warning', 'a Warning event alerting can hook onto');
+    await setCpuTime('1ms');
+
+    const third = await run(3);
+    const cond3 = regressed(third);
+    t.is(cond3?.status, 'False', JSON.stringify(third.status?.conditions));
+    t.is(cond3?.reason, 'RegressionCleared');
+    t.log(`run 3: ${cond3?.message}`);
+    t.is((await events('RegressionCleared'))[0]?.type, 'Normal');
+    t.is(third.status?.history?.length, 3, 'bounded by historyLimit 3');
+  },
+);
