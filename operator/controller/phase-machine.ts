@@ -562,7 +562,8 @@ export function decidePhase(input: PhaseInput): PhaseDecision {
     };
   }
 
-  // Fatal waiting reasons (a bad image, a missing token Secret) count too, not only Failed.
+  // Fatal waiting reasons (a bad image; a token Secret still missing after
+  // RETRIED_WAITING_GRACE_MILLIS) count too, not only Failed.
   const loadProblem = podProblem(load, false, nowMillis);
   if (loadProblem) return fail(Reason.LoadFailed, `${where}: ${loadProblem}`, step);
   if (load.status?.phase === 'Succeeded') {
