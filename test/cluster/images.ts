@@ -446,6 +446,15 @@ export async function importImages(
     try {
       const t0 = Date.now();
       await buildah(store, ['push', '--quiet', reference, `docker-archive:${archive}:${reference}`]);
+      // An import over an older image of the same name drops that image's references while it
+      // unpacks, and containerd's garbage collector can then delete a layer snapshot the unpack
+      // has already counted on ("parent snapshot ... does not exist: not found", containerd
+      // issue 3787; CI met it when the operator image changed). So the older image goes first,
+      // with its garbage collected before `--sync` returns, and nothing is left to collect
+      // during the import.
+      if (present.has(reference)) {
+        await runTool('ctr', ['--address', socket, '--namespace', 'k8s.io', 'images', 'rm', '--sync', reference]);
+      }
       await runTool('ctr', ['--address', socket, '--namespace', 'k8s.io', 'images', 'import', archive]);
       await runTool('ctr', [
         '--address',
