@@ -357,7 +357,9 @@ function assertMeasured(t: ExecutionContext, where: string, report: ReportJson):
 /** The set of report fields that hold a value (recursively), without the values. */
 function filledShape(value: unknown, prefix = ''): string[] {
   if (value === null || value === undefined) return [];
-  if (Array.isArray(value)) return value.length ? filledShape(value[0], `${prefix}[]`) : [];
+  // Every element counts: an optional field of an array element (a step's reason) is filled when
+  // any element has it; the first alone would make the shape depend on how the first step went.
+  if (Array.isArray(value)) return [...new Set(value.flatMap((v) => filledShape(v, `${prefix}[]`)))];
   if (typeof value !== 'object') return [prefix];
   return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) =>
     filledShape(v, prefix ? `${prefix}.${k}` : k),
@@ -404,6 +406,15 @@ test.serial(
     for (const r of cx.status?.results ?? [])
       t.true((r.search?.[0]?.steps.split(',').length ?? 0) > 1, `status steps of ${r.name}`);
 
+    for (const [where, r] of [
+      ['conclab run', localReport],
+      ['operator', clusterReport],
+    ] as const) {
+      for (const trial of r.trials) {
+        const steps = (trial.search?.steps ?? []).map((s) => `${s.rate} ${s.passed ? 'ok' : `failed (${s.reason})`}`);
+        t.log(`${where} ${trial.variant}: ${steps.join(', ')}`);
+      }
+    }
     // Field for field, the trials of both placements carry the same kinds of measurement.
     const shape = (r: ReportJson, variant: string) => {
       const trial = r.trials.find((tr) => tr.variant === variant);
