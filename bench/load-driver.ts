@@ -25,7 +25,7 @@
 // `--trial JSON` is internal: the bench runs each driver trial in a child process this way,
 // so the trial (and the generator processes it starts) can be put in a cgroup.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runGeneratorParts } from '../operator/load/generators.ts';
@@ -66,6 +66,15 @@ interface TrialOutput {
   reason?: string;
   /** CPU time of the generator processes during the run (start-up excluded), s. */
   generatorCpuSeconds: number;
+  /** The p99 latency of the worst second of the window, ms. */
+  worstSecondP99Millis: number;
+  /** Requests answered within the measured window (the rest answered after it). */
+  completedInWindow: number;
+  /** The generators' own lateness (p99 of send slip) and longest event-loop stall, ms. */
+  sendSlipP99Millis: number;
+  eventLoopLagMaxMillis: number;
+  /** Set by the parent: the server's CPU time per request of the trial (warm-up included), µs. */
+  serverMicrosPerRequest?: number;
 }
 
 if (values.trial !== undefined) {
@@ -82,6 +91,12 @@ if (values.trial !== undefined) {
     unreliable: r.saturation.unreliable,
     ...(r.saturation.reason ? { reason: r.saturation.reason } : {}),
     generatorCpuSeconds: parts.reduce((a, p) => a + (p.cpuSeconds ?? 0), 0),
+    worstSecondP99Millis: Math.max(0, ...r.perSecond.map((s) => s.p99Millis)),
+    sendSlipP99Millis: r.saturation.sendSlipP99Millis,
+    eventLoopLagMaxMillis: r.saturation.eventLoopLagMaxMillis,
+    completedInWindow: r.perSecond
+      .slice(0, Math.ceil(input.plan.durationMillis / 1000))
+      .reduce((a, s) => a + s.completed, 0),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
   process.exit(0);
@@ -107,6 +122,9 @@ const clientCpus = Array.from({ length: cores - 1 }, (_, i) => i);
 const taskset = await findOnPath('taskset', process.env.PATH ?? '');
 const wrk = await findOnPath('wrk', process.env.PATH ?? '');
 if (!taskset) throw new Error('taskset not found: install util-linux');
+if (!wrk) {
+  console.log('wrk not found (install the Debian package wrk): the driver is compared with autocannon only');
+}
 const autocannonBin = new URL('../node_modules/autocannon/autocannon.js', import.meta.url).pathname;
 
 const children = new Set<ChildProcess>();
@@ -157,12 +175,21 @@ const port = await new Promise<string>((resolve, reject) => {
   });
 });
 const url = `http://127.0.0.1:${port}/work`;
+
+/** The server's CPU time so far, s (utime + stime from /proc, 10 ms ticks). */
+async function serverCpuSeconds(): Promise<number> {
+  const stat = await readFile(`/proc/${server.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 const client = String(clientCpus[0]);
 
 /** A peer's closed-loop figures: requests/s and its CPU time per request. */
 interface Peer {
   perSecond: number;
   cpuMicrosPerRequest: number;
+  /** The server's CPU time per request it answered meanwhile, µs. */
+  serverMicrosPerRequest: number;
 }
 
 /**
@@ -178,7 +205,8 @@ async function pinnedWithCpu(args: string[]): Promise<{ out: string; cpuSeconds:
 }
 
 async function wrkRun(seconds: number): Promise<Peer> {
-  if (!wrk) return { perSecond: Number.NaN, cpuMicrosPerRequest: Number.NaN };
+  if (!wrk) return { perSecond: Number.NaN, cpuMicrosPerRequest: Number.NaN, serverMicrosPerRequest: Number.NaN };
+  const serverBefore = await serverCpuSeconds();
   const { out, cpuSeconds } = await pinnedWithCpu([
     taskset as string,
     '-c',
@@ -192,10 +220,16 @@ async function wrkRun(seconds: number): Promise<Peer> {
   const rate = /Requests\/sec:\s*([\d.]+)/.exec(out);
   const total = /(\d+) requests in/.exec(out);
   if (!rate || !total) throw new Error(`cannot read wrk's output: ${out}`);
-  return { perSecond: Number(rate[1]), cpuMicrosPerRequest: (cpuSeconds * 1e6) / Number(total[1]) };
+  const requests = Number(total[1]);
+  return {
+    perSecond: Number(rate[1]),
+    cpuMicrosPerRequest: (cpuSeconds * 1e6) / requests,
+    serverMicrosPerRequest: (((await serverCpuSeconds()) - serverBefore) * 1e6) / requests,
+  };
 }
 
 async function autocannonRun(seconds: number): Promise<Peer> {
+  const serverBefore = await serverCpuSeconds();
   const { out, cpuSeconds } = await pinnedWithCpu([
     taskset as string,
     '-c',
@@ -211,7 +245,11 @@ async function autocannonRun(seconds: number): Promise<Peer> {
   ]);
   const r = JSON.parse(out) as { requests: { total: number }; duration: number };
   // CPU includes autocannon's start-up (~0.1 s), so its per-request figure is an upper bound.
-  return { perSecond: r.requests.total / r.duration, cpuMicrosPerRequest: (cpuSeconds * 1e6) / r.requests.total };
+  return {
+    perSecond: r.requests.total / r.duration,
+    cpuMicrosPerRequest: (cpuSeconds * 1e6) / r.requests.total,
+    serverMicrosPerRequest: (((await serverCpuSeconds()) - serverBefore) * 1e6) / r.requests.total,
+  };
 }
 
 /**
@@ -261,6 +299,7 @@ async function driverTrial(rate: number, generators: number, group?: CgroupGroup
     },
     cpus: clientCpus,
   };
+  const serverBefore = await serverCpuSeconds();
   const out = await run(
     process.execPath,
     [new URL(import.meta.url).pathname, '--trial', JSON.stringify(input)],
@@ -275,7 +314,9 @@ async function driverTrial(rate: number, generators: number, group?: CgroupGroup
       });
     },
   );
-  return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as TrialOutput;
+  const t = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as TrialOutput;
+  const answered = t.scheduled * (1 + 0.5 / SECONDS);
+  return { ...t, serverMicrosPerRequest: (((await serverCpuSeconds()) - serverBefore) * 1e6) / answered };
 }
 
 const clean = (t: TrialOutput) =>
@@ -291,10 +332,11 @@ async function highestClean(
   high: number,
   trial: (rate: number) => Promise<TrialOutput>,
   step: number,
-): Promise<{ rate: number; cpuMicrosPerRequest: number; trials: string[] }> {
+): Promise<{ rate: number; cpuMicrosPerRequest: number; serverMicrosPerRequest: number; trials: string[] }> {
   let lo = 0;
   let hi = high;
   let cpu = Number.NaN;
+  let serverCpu = Number.NaN;
   const trials: string[] = [];
   let rate = Math.round(low / step) * step;
   for (let i = 0; i < 9 && hi - lo > step; i++) {
@@ -308,11 +350,12 @@ async function highestClean(
     if (ok) {
       lo = rate;
       cpu = (t.generatorCpuSeconds * 1e6) / (t.scheduled * (1 + 0.5 / SECONDS));
+      serverCpu = t.serverMicrosPerRequest ?? Number.NaN;
     } else hi = rate;
     rate = Math.round((lo === 0 ? hi / 2 : (lo + hi) / 2) / step) * step;
     if (rate <= lo || rate >= hi) break;
   }
-  return { rate: lo, cpuMicrosPerRequest: cpu, trials };
+  return { rate: lo, cpuMicrosPerRequest: cpu, serverMicrosPerRequest: serverCpu, trials };
 }
 
 const median = (xs: number[]) => {
@@ -331,10 +374,13 @@ await autocannonRun(1);
 interface Round {
   wrk: number;
   wrkCpu: number;
+  wrkServer: number;
   autocannon: number;
   autocannonCpu: number;
+  autocannonServer: number;
   driver: number;
   driverCpu: number;
+  driverServer: number;
   one: number;
   many: number;
   trials: string;
@@ -383,16 +429,19 @@ for (let round = 1; round <= ROUNDS; round++) {
   rounds.push({
     wrk: w,
     wrkCpu: wr.cpuMicrosPerRequest,
+    wrkServer: wr.serverMicrosPerRequest,
     autocannon: a,
     autocannonCpu: ac.cpuMicrosPerRequest,
+    autocannonServer: ac.serverMicrosPerRequest,
     driver: d.rate,
     driverCpu: d.cpuMicrosPerRequest,
+    driverServer: d.serverMicrosPerRequest,
     one,
     many,
     trials: `${d.trials.join(' ')} | ${scaleTrials}`,
   });
   console.log(
-    `round ${round}: wrk ${w.toFixed(0)}/s (${wr.cpuMicrosPerRequest.toFixed(1)} µs CPU/request), autocannon ${a.toFixed(0)}/s (${ac.cpuMicrosPerRequest.toFixed(1)} µs), driver ${d.rate}/s (${d.cpuMicrosPerRequest.toFixed(1)} µs CPU/request; trials ${d.trials.join(' ')})` +
+    `round ${round}: wrk ${w.toFixed(0)}/s (${wr.cpuMicrosPerRequest.toFixed(1)} µs CPU/request, server ${wr.serverMicrosPerRequest.toFixed(1)} µs), autocannon ${a.toFixed(0)}/s (${ac.cpuMicrosPerRequest.toFixed(1)} µs, server ${ac.serverMicrosPerRequest.toFixed(1)} µs), driver ${d.rate}/s (${d.cpuMicrosPerRequest.toFixed(1)} µs CPU/request, server ${d.serverMicrosPerRequest.toFixed(1)} µs; trials ${d.trials.join(' ')})` +
       (Number.isFinite(many)
         ? `; ${UNIT}-core unit: 1 generator ${one}/s, ${GENERATORS} generators ${many}/s (trials ${scaleTrials})`
         : ''),
@@ -400,15 +449,17 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 
 const ratio = (f: (r: Round) => number) => median(rounds.map(f));
-console.log('\nmedians over rounds (x = trial not clean, ! = driver flagged itself saturated):');
 console.log(
-  `  wrk closed loop              ${ratio((r) => r.wrk).toFixed(0)} req/s, ${ratio((r) => r.wrkCpu).toFixed(1)} µs CPU/request`,
+  '\nmedians over rounds (x = trial not clean, ! = driver flagged itself saturated; CPU per request: client, server):',
 );
 console.log(
-  `  autocannon closed loop       ${ratio((r) => r.autocannon).toFixed(0)} req/s, ${ratio((r) => r.autocannonCpu).toFixed(1)} µs CPU/request`,
+  `  wrk closed loop              ${ratio((r) => r.wrk).toFixed(0)} req/s, ${ratio((r) => r.wrkCpu).toFixed(1)} µs, ${ratio((r) => r.wrkServer).toFixed(1)} µs`,
 );
 console.log(
-  `  driver, open model, clean    ${ratio((r) => r.driver).toFixed(0)} req/s, ${ratio((r) => r.driverCpu).toFixed(1)} µs CPU/request`,
+  `  autocannon closed loop       ${ratio((r) => r.autocannon).toFixed(0)} req/s, ${ratio((r) => r.autocannonCpu).toFixed(1)} µs, ${ratio((r) => r.autocannonServer).toFixed(1)} µs`,
+);
+console.log(
+  `  driver, open model, clean    ${ratio((r) => r.driver).toFixed(0)} req/s, ${ratio((r) => r.driverCpu).toFixed(1)} µs, ${ratio((r) => r.driverServer).toFixed(1)} µs`,
 );
 console.log(`  driver / wrk                 ${ratio((r) => r.driver / r.wrk).toFixed(2)} (target >= 0.90)`);
 console.log(`  driver / autocannon          ${ratio((r) => r.driver / r.autocannon).toFixed(2)}`);
