@@ -412,7 +412,10 @@ test.serial(
     ] as const) {
       for (const trial of r.trials) {
         const steps = (trial.search?.steps ?? []).map((s) => `${s.rate} ${s.passed ? 'ok' : `failed (${s.reason})`}`);
-        t.log(`${where} ${trial.variant}: ${steps.join(', ')}`);
+        const g = trial.generator;
+        t.log(
+          `${where} ${trial.variant}: ${steps.join(', ')}; generator ${g.unreliable ? `saturated (${g.reason})` : 'ok'}`,
+        );
       }
     }
     // Field for field, the trials of both placements carry the same kinds of measurement.
@@ -423,9 +426,11 @@ test.serial(
       // whose kinds depend on what happened (compared above where it matters).
       // Count maps list only the kinds that occurred (failedByKind): which kinds is data, not shape.
       // Blast-radius durations exist only when the outcome had them (a recovery seen within the
-      // trial, an outage long enough to detect): whether they are filled is data too.
+      // trial, an outage long enough to detect): whether they are filled is data too, as is the
+      // reason a load generator gives only when it flagged itself saturated (its flag and figures
+      // are compared).
       const outcomeDependent =
-        /^blastRadius\[\]\.(recoverySeconds|detectSeconds|downSeconds|coldStartSeconds|spans\.survivorsChangePercent)$/;
+        /^blastRadius\[\]\.(recoverySeconds|detectSeconds|downSeconds|coldStartSeconds|spans\.survivorsChangePercent)$|^generator\.reason$/;
       for (const f of [...fields]) {
         if (
           /^replicas\[\]\.image|^events|^warnings|^spansMissing|^usage\.approximate|failedByKind\./.test(f) ||
