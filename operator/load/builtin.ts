@@ -282,10 +282,10 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
     }
   };
 
-  /** Puts the request due at `intendedMillis` on the wire on `c`. */
-  const start = (c: Connection, intendedMillis: number) => {
+  /** Puts the request due at `intendedMillis` on the wire on `c`, now (`at`, a fresh clock read). */
+  const start = (c: Connection, intendedMillis: number, at: number) => {
     c.intendedMillis = intendedMillis;
-    c.deadlineMillis = now() + timeoutMillis;
+    c.deadlineMillis = at + timeoutMillis;
     c.measured = intendedMillis >= measureStart;
     inFlight++;
     live.sent++;
@@ -299,7 +299,7 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
     const pool = pools[c.target] as TargetPool;
     if (pool.waiting.length > 0) {
       waiting--;
-      start(c, pool.waiting.shift());
+      start(c, pool.waiting.shift(), at);
     } else pool.release(c);
   };
 
@@ -349,13 +349,13 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
       return;
     }
     const target = index % targetCount;
+    const at = now();
     if (measured) {
       sent++;
       (perTarget[target] as TargetLoad).sent++;
       const second = secondOf(intendedMillis);
       seconds.ensure(second);
       (seconds.sent[second] as number)++;
-      const at = now();
       recordMillis(slip, at > intendedMillis ? at - intendedMillis : 0);
     }
     const pool = pools[target] as TargetPool;
@@ -363,7 +363,7 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
     if (c === undefined) {
       pool.waiting.push(intendedMillis);
       waiting++;
-    } else start(c, intendedMillis);
+    } else start(c, intendedMillis, at);
   };
 
   /**
@@ -377,7 +377,7 @@ export async function runBuiltinPart(plan: LoadPlan, options: PartOptions = {}):
         const c = pool.take();
         if (c === undefined) break;
         waiting--;
-        start(c, pool.waiting.shift());
+        start(c, pool.waiting.shift(), at);
       }
     }
   };

@@ -1,6 +1,6 @@
 // An incremental HTTP/1.1 response parser for the built-in driver's connections: it finds
 // where each response ends and reads its status, and nothing else. Bodies are skipped, header
-// values other than the framing ones are never turned into strings, and nothing is allocated
+// values are read in place as bytes, never turned into strings, and nothing is allocated
 // per response when the head arrives in one read (the usual case), which is what lets one
 // core drive a server at close to its own speed. Pure: bytes in, positions out; table-tested
 // with every split of the input.
@@ -42,11 +42,29 @@ function headerIs(buf: Uint8Array, at: number, end: number, name: string): boole
   return true;
 }
 
-/** The header value of the line [from, to) as lower-case text, trimmed (framing headers only). */
-function lowerValue(buf: Uint8Array, from: number, to: number): string {
-  let s = '';
-  for (let i = from; i < to; i++) s += String.fromCharCode((buf[i] as number) | 0x20);
-  return s.trim();
+/** The header value buf[from, to) holds `token` (lower case), matched case-insensitively. */
+function valueHas(buf: Uint8Array, from: number, to: number, token: string): boolean {
+  const n = token.length;
+  const first = token.charCodeAt(0);
+  for (let i = from; i + n <= to; i++) {
+    if (((buf[i] as number) | 0x20) !== first) continue;
+    let k = 1;
+    while (k < n && ((buf[i + k] as number) | 0x20) === token.charCodeAt(k)) k++;
+    if (k === n) return true;
+  }
+  return false;
+}
+
+/** The header value buf[from, to), trailing blanks ignored, ends with `token` (lower case). */
+function valueEndsWith(buf: Uint8Array, from: number, to: number, token: string): boolean {
+  let end = to;
+  while (end > from && (buf[end - 1] === 32 || buf[end - 1] === 9)) end--;
+  const n = token.length;
+  if (end - from < n) return false;
+  for (let k = 0; k < n; k++) {
+    if (((buf[end - n + k] as number) | 0x20) !== token.charCodeAt(k)) return false;
+  }
+  return true;
 }
 
 export class ResponseParser {
@@ -266,12 +284,11 @@ export class ResponseParser {
             if (digits === 0 || (length >= 0 && length !== n)) return this.fail('bad Content-Length');
             length = n;
           } else if (headerIs(buf, at, lineEnd, 'connection')) {
-            const v = lowerValue(buf, at + 11, lineEnd);
-            if (v.includes('close')) close = true;
-            else if (v.includes('keep-alive')) close = false;
+            if (valueHas(buf, at + 11, lineEnd, 'close')) close = true;
+            else if (valueHas(buf, at + 11, lineEnd, 'keep-alive')) close = false;
           }
         } else if (c === 116 /* t */ && headerIs(buf, at, lineEnd, 'transfer-encoding')) {
-          chunked = lowerValue(buf, at + 18, lineEnd).endsWith('chunked');
+          chunked = valueEndsWith(buf, at + 18, lineEnd, 'chunked');
         }
       }
       line = eol + 1;

@@ -49,6 +49,21 @@ const cases: [string, string, [number, boolean][]][] = [
   ['connection: close', 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx', [[200, true]]],
   ['HTTP/1.0 closes by default', 'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx', [[200, true]]],
   [
+    'connection tokens in any case',
+    'HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\nContent-Length: 1\r\n\r\nx',
+    [[200, true]],
+  ],
+  [
+    'HTTP/1.0 with keep-alive stays open',
+    'HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\nx',
+    [[200, false]],
+  ],
+  [
+    'chunked in any case, blanks after it',
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked \t\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+    [[200, false]],
+  ],
+  [
     'two responses back to back',
     'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 500 E\r\nContent-Length: 3\r\n\r\nabc',
     [
