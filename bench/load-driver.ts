@@ -182,6 +182,17 @@ async function serverCpuSeconds(): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
+
+/** The server's CPU time per request since `before` (a serverCpuSeconds reading), µs. */
+async function serverMicrosSince(before: number, requests: number): Promise<number> {
+  return (((await serverCpuSeconds()) - before) * 1e6) / requests;
+}
+
+/** A driver trial's warm-up, sent at the trial's rate before its measured window. */
+const WARM_UP_MILLIS = 500;
+
+/** Requests a driver trial sent in all, warm-up included, from those it scheduled in its window. */
+const withWarmUp = (scheduled: number) => scheduled * (1 + WARM_UP_MILLIS / (SECONDS * 1000));
 const client = String(clientCpus[0]);
 
 /** A peer's closed-loop figures: requests/s and its CPU time per request. */
@@ -224,7 +235,7 @@ async function wrkRun(seconds: number): Promise<Peer> {
   return {
     perSecond: Number(rate[1]),
     cpuMicrosPerRequest: (cpuSeconds * 1e6) / requests,
-    serverMicrosPerRequest: (((await serverCpuSeconds()) - serverBefore) * 1e6) / requests,
+    serverMicrosPerRequest: await serverMicrosSince(serverBefore, requests),
   };
 }
 
@@ -248,7 +259,7 @@ async function autocannonRun(seconds: number): Promise<Peer> {
   return {
     perSecond: r.requests.total / r.duration,
     cpuMicrosPerRequest: (cpuSeconds * 1e6) / r.requests.total,
-    serverMicrosPerRequest: (((await serverCpuSeconds()) - serverBefore) * 1e6) / r.requests.total,
+    serverMicrosPerRequest: await serverMicrosSince(serverBefore, r.requests.total),
   };
 }
 
@@ -292,7 +303,7 @@ async function driverTrial(rate: number, generators: number, group?: CgroupGroup
       targets: [url],
       rate,
       durationMillis: SECONDS * 1000,
-      warmUpMillis: 500,
+      warmUpMillis: WARM_UP_MILLIS,
       maxInFlight: MAX_IN_FLIGHT,
       timeoutMillis: 5000,
       generators,
@@ -315,8 +326,7 @@ async function driverTrial(rate: number, generators: number, group?: CgroupGroup
     },
   );
   const t = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as TrialOutput;
-  const answered = t.scheduled * (1 + 0.5 / SECONDS);
-  return { ...t, serverMicrosPerRequest: (((await serverCpuSeconds()) - serverBefore) * 1e6) / answered };
+  return { ...t, serverMicrosPerRequest: await serverMicrosSince(serverBefore, withWarmUp(t.scheduled)) };
 }
 
 const clean = (t: TrialOutput) =>
@@ -349,7 +359,7 @@ async function highestClean(
     trials.push(`${rate}${ok ? '' : t.unreliable ? '!' : 'x'}`);
     if (ok) {
       lo = rate;
-      cpu = (t.generatorCpuSeconds * 1e6) / (t.scheduled * (1 + 0.5 / SECONDS));
+      cpu = (t.generatorCpuSeconds * 1e6) / withWarmUp(t.scheduled);
       serverCpu = t.serverMicrosPerRequest ?? Number.NaN;
     } else hi = rate;
     rate = Math.round((lo === 0 ? hi / 2 : (lo + hi) / 2) / step) * step;
