@@ -2,9 +2,10 @@
 // pinned server in the same run, and how its generators scale.
 //
 //   npx node bench/load-driver.ts [--rounds 2] [--seconds 3] [--generators 2] [--unit 0.4]
-//                                 [--max-in-flight 2048] [--verbose]
+//                                 [--max-in-flight 2048] [--server node-http|canned] [--verbose]
 //
-// The target is a plain node:http server (one process) pinned to the last CPU; every client
+// The target is a plain node:http server (one process; `--server canned`: a cheaper one that
+// answers every request with the same bytes) pinned to the last CPU; every client
 // is pinned to the CPUs before it (on 2 cores: server on CPU 1, clients on CPU 0).
 //
 // One core, per round, interleaved so that drift of a shared machine hits all alike:
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     generators: { type: 'string', default: '2' },
     unit: { type: 'string', default: '0.4' },
     'max-in-flight': { type: 'string', default: '2048' },
+    server: { type: 'string', default: 'node-http' },
     trial: { type: 'string' },
     verbose: { type: 'boolean', default: false },
   },
@@ -155,14 +157,41 @@ function run(command: string, args: string[], input?: (c: ChildProcess) => void)
   });
 }
 
-// The server: plain node:http, one process, on its own CPU.
-const serverSource = `
-  const http = require('node:http');
-  const server = http.createServer((req, res) => res.end('ok'));
-  server.keepAliveTimeout = 60000;
-  server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
-  process.stdin.on('end', () => process.exit(0)).resume();
-`;
+// The server, one process on its own CPU: plain node:http, or with `--server canned` a net
+// server that answers every request head with the same bytes, about a third of node:http's
+// CPU per request, so that the clients, not the server, are the limit of the one-core figures.
+const SERVERS: Record<string, string> = {
+  'node-http': `
+    const http = require('node:http');
+    const server = http.createServer((req, res) => res.end('ok'));
+    server.keepAliveTimeout = 60000;
+    server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+    process.stdin.on('end', () => process.exit(0)).resume();
+  `,
+  canned: `
+    const net = require('node:net');
+    const answer = Buffer.from('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nKeep-Alive: timeout=60\\r\\n\\r\\nok');
+    const END = [13, 10, 13, 10];
+    const server = net.createServer({ noDelay: true }, (socket) => {
+      let matched = 0; // bytes of CRLFCRLF matched so far, across reads
+      socket.on('data', (chunk) => {
+        for (let i = 0; i < chunk.length; i++) {
+          const b = chunk[i];
+          matched = b === END[matched] ? matched + 1 : b === 13 ? 1 : 0;
+          if (matched === 4) {
+            matched = 0;
+            socket.write(answer);
+          }
+        }
+      });
+      socket.on('error', () => {});
+    });
+    server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+    process.stdin.on('end', () => process.exit(0)).resume();
+  `,
+};
+const serverSource = SERVERS[values.server];
+if (serverSource === undefined) throw new Error(`--server must be one of ${Object.keys(SERVERS).join(', ')}`);
 const server = spawn(taskset, ['-c', String(serverCpu), process.execPath, '-e', serverSource], {
   stdio: ['pipe', 'pipe', 'inherit'],
 });
@@ -376,7 +405,7 @@ const median = (xs: number[]) => {
 };
 
 console.log(
-  `server: node:http on CPU ${serverCpu}; clients on CPU ${clientCpus.join(',')}; ${ROUNDS} round(s) of ${SECONDS} s per measurement`,
+  `server: ${values.server} on CPU ${serverCpu}; clients on CPU ${clientCpus.join(',')}; ${ROUNDS} round(s) of ${SECONDS} s per measurement`,
 );
 await wrkRun(1).catch(() => undefined); // warm the server
 await autocannonRun(1);
