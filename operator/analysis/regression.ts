@@ -66,6 +66,8 @@ export interface RunFigures {
   /** The significant throughput winner of that run; undefined when there was none. */
   winner?: string | undefined;
   variants: RunVariantFigures[];
+  /** What this run's figures leave out and why (e.g. trials with a saturated load generator), for the message. */
+  note?: string | undefined;
 }
 
 export interface RegressionOptions {
@@ -368,12 +370,13 @@ export function detectRegression(
     );
   }
   const unjudged = now.findings.filter((f) => f.verdict === 'not-assessable').map((f) => f.message);
-  const message =
+  const judged =
     status === 'no-history'
       ? 'no previous run to compare with'
       : reasons.length > 0
         ? reasons.join('; ')
         : `within the range of the previous ${now.baselineRuns.length} run(s)${unjudged.length > 0 ? `; not judged: ${unjudged.join('; ')}` : ''}`;
+  const message = current.note ? `${judged}; ${current.note}` : judged;
   return {
     status,
     regressed,

@@ -5,6 +5,7 @@
 // no correction for many comparisons is needed for two variants; with more, the pairing is
 // chosen by the data and the p-value is slightly optimistic — the report says which pair).
 import type { VariantResult, Verdict } from '../api/schema.ts';
+import { type ClientMode, clientTrials } from './client-trials.ts';
 import { describeTrialsNeeded, type TrialsNeeded, trialsNeeded } from './power.ts';
 import { fisherExact, mannWhitneyU, mean, type TestResult, welchTTest } from './stats.ts';
 import type { VariantSummary } from './variant-summary.ts';
@@ -278,16 +279,18 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
     summaries.map((s) => ({ variant: s.name, values: pick(s).filter(Number.isFinite) }));
 
   // Client-side figures from a saturated load generator describe the generator, not the
-  // server. With 2+ sound trials per variant the saturated ones are left out; otherwise no
-  // client-side winner is named at all.
-  const counted = (s: VariantSummary) => s.perTrial.filter((t) => s.trialsCounted.includes(t.trial));
-  const sound = (s: VariantSummary) => counted(s).filter((t) => !t.generator.unreliable);
-  const saturatedTrials = summaries.reduce((n, s) => n + counted(s).length - sound(s).length, 0);
-  const clientMode: 'all' | 'sound-only' | 'withheld' =
-    saturatedTrials === 0 ? 'all' : summaries.every((s) => sound(s).length >= 2) ? 'sound-only' : 'withheld';
-  const clientTrials = (s: VariantSummary) => (clientMode === 'sound-only' ? sound(s) : counted(s));
+  // server: the trials they may use are chosen by the rule regression detection uses too.
+  const selection = clientTrials(
+    summaries.map((s) => ({ counted: s.trialsCounted, unreliable: s.generator.unreliableTrials })),
+  );
+  const clientMode = selection.mode;
+  const saturatedTrials = selection.saturated;
+  const clientTrialsOf = (s: VariantSummary) => {
+    const keep = selection.trials[summaries.indexOf(s)] ?? [];
+    return s.perTrial.filter((t) => keep.includes(t.trial));
+  };
   const clientSamples = (pick: (t: VariantSummary['perTrial'][number]) => number) =>
-    summaries.map((s) => ({ variant: s.name, values: clientTrials(s).map(pick).filter(Number.isFinite) }));
+    summaries.map((s) => ({ variant: s.name, values: clientTrialsOf(s).map(pick).filter(Number.isFinite) }));
   const qualify = (d: DimensionVerdict): DimensionVerdict => {
     if (clientMode === 'sound-only') {
       d.statement += ` (${saturatedTrials} trial(s) with a saturated load generator left out)`;
@@ -338,7 +341,7 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
   const errorRate = qualify(
     compareErrorRates(
       summaries.map((s) => {
-        const trials = clientTrials(s);
+        const trials = clientTrialsOf(s);
         const failed = trials.reduce((n, t) => n + t.errors + t.dropped, 0);
         const scheduled = trials.reduce((n, t) => n + t.scheduled, 0);
         return { name: s.name, failed, scheduled, rate: scheduled > 0 ? failed / scheduled : 0 };
@@ -385,8 +388,8 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
             ? ' (n.s.)'
             : ' (1 trial)';
     verdict.throughputDelta = `${formatDelta(throughput.deltaPercent)}${qualifier}`;
-    const lp = clientTrials(leader).map((t) => t.latency.p99Millis);
-    const rp = clientTrials(runnerUp).map((t) => t.latency.p99Millis);
+    const lp = clientTrialsOf(leader).map((t) => t.latency.p99Millis);
+    const rp = clientTrialsOf(runnerUp).map((t) => t.latency.p99Millis);
     const rMean = mean(rp);
     if (lp.length > 0 && rp.length > 0 && rMean > 0) {
       const pair = lp.length >= 2 && rp.length >= 2 ? welchTTest(lp, rp) : undefined;
@@ -410,7 +413,16 @@ export function decideVerdict(summaries: readonly VariantSummary[], options: Ver
   if (searched.length > 0) {
     verdict.capacity = `${searched.map((s) => `${s.name} ${Math.round(s.searchedCapacity?.mean ?? 0)}`).join(' / ')} req/s`;
   }
-  verdict.summary = summarySentence(summaries, throughput, p99, errorRate, faulted, boundByOffered, clientMode);
+  verdict.summary = summarySentence(
+    summaries,
+    throughput,
+    p99,
+    errorRate,
+    faulted,
+    boundByOffered,
+    clientMode,
+    saturatedTrials,
+  );
   return { dimensions, verdict, results: variantResults(summaries), throughputBoundByOfferedLoad: boundByOffered };
 }
 
@@ -421,15 +433,15 @@ function summarySentence(
   errorRate: DimensionVerdict,
   faulted: readonly VariantSummary[],
   boundByOffered: boolean,
-  clientMode: 'all' | 'sound-only' | 'withheld',
+  clientMode: ClientMode,
+  saturatedTrials: number,
 ): string {
   const parts: string[] = [];
   const minTrials = Math.min(...summaries.map((s) => s.trials));
   if (summaries.length < 2 || minTrials === 0) return 'Not enough measurements to compare variants.';
-  const unreliable = summaries.reduce((n, s) => n + s.generator.unreliableTrials.length, 0);
   if (clientMode === 'withheld') {
     parts.push(
-      `the load generator was saturated in ${unreliable} trial(s), so throughput, latency and errors are not judged (give the generator its own core or lower the rate)`,
+      `the load generator was saturated in ${saturatedTrials} trial(s), so throughput, latency and errors are not judged (give the generator its own core or lower the rate)`,
     );
   } else if (boundByOffered) {
     parts.push(`every variant served the offered ${Math.round(mean(summaries.map((s) => s.offeredRate)))} req/s`);
@@ -468,7 +480,9 @@ function summarySentence(
     );
   }
   if (clientMode === 'sound-only') {
-    parts.push(`${unreliable} trial(s) with a saturated load generator were left out of the client-side comparison`);
+    parts.push(
+      `${saturatedTrials} trial(s) with a saturated load generator were left out of the client-side comparison`,
+    );
   }
   const sentence = parts.join('; ');
   return `${sentence.charAt(0).toUpperCase()}${sentence.slice(1)}.`;
