@@ -21,14 +21,17 @@
 //   of the pooled mean, in the worse direction (capacity and throughput down, p99 up). The
 //   same in the better direction is "improved" and raises nothing. Otherwise "within-noise".
 //   With no interval on the new side (one trial), or no spread in the previous runs, the
-//   figure is "not-assessable", never an alert.
+//   figure is "not-assessable", never an alert. A run with no figure judged at all (no
+//   variant in common, one trial, client-side figures withheld) is "not-judged": neither
+//   within range nor back in range, and it neither raises nor clears a regression.
 // - Verdict flipped: this run names a significant winner and the most recent baseline run
 //   that named one named another. Losing significance is not a flip.
 //
 // The latest runs that regressed themselves (each judged the same way against the runs before
 // it), with no run back in range since, are left out of the baseline: a run that is still
 // bad is not "back in range" merely because the bad run before it lowered the bar. Once a
-// run is back in range, the earlier excursion rejoins the baseline as observed variation.
+// run is back in range, the earlier excursion rejoins the baseline as observed variation; a
+// not-judged run in between changes nothing.
 // `cleared`: the previous run regressed and this one does not. A shift that persists longer
 // than the history holds becomes the baseline once the older runs have left the history; the
 // status then returns to ok.
@@ -109,7 +112,7 @@ export interface FigureFinding {
   message: string;
 }
 
-export type RegressionStatus = 'no-history' | 'ok' | 'regressed' | 'cleared';
+export type RegressionStatus = 'no-history' | 'ok' | 'regressed' | 'cleared' | 'not-judged';
 
 export interface RegressionResult {
   status: RegressionStatus;
@@ -267,7 +270,7 @@ function judgeFigure(
 }
 
 interface Judgement {
-  status: 'no-history' | 'ok' | 'regressed';
+  status: 'no-history' | 'ok' | 'regressed' | 'not-judged';
   findings: FigureFinding[];
   baselineRuns: RunFigures[];
   previousWinner: string | undefined;
@@ -301,7 +304,14 @@ function judge(
   const previousWinner = baseline.find((r) => r.winner !== undefined)?.winner;
   const flipped = run.winner !== undefined && previousWinner !== undefined && run.winner !== previousWinner;
   const regressed = flipped || findings.some((f) => f.verdict === 'regressed');
-  return { status: regressed ? 'regressed' : 'ok', findings, baselineRuns: baseline, previousWinner, flipped };
+  const judged = flipped || findings.some((f) => f.verdict !== 'not-assessable');
+  return {
+    status: regressed ? 'regressed' : judged ? 'ok' : 'not-judged',
+    findings,
+    baselineRuns: baseline,
+    previousWinner,
+    flipped,
+  };
 }
 
 function cap(message: string): string {
@@ -345,13 +355,16 @@ export function detectRegression(
     };
   };
   let previous: Judgement | undefined;
+  // A not-judged run carries the state before it: it shows neither a regression nor a return.
+  const lastRegressed = () => replayed[replayed.length - 1]?.regressed ?? false;
   for (const run of [...history].reverse()) {
     previous = judge(run, baselineBefore().pool, level, minChangePercent, baselineRuns);
-    replayed.push({ run, regressed: previous.status === 'regressed' });
+    const regressed = previous.status === 'regressed' || (previous.status === 'not-judged' && lastRegressed());
+    replayed.push({ run, regressed });
   }
   const { pool: good, excluded } = baselineBefore();
   const now = judge(current, good, level, minChangePercent, baselineRuns);
-  const previouslyRegressed = options.previouslyRegressed ?? previous?.status === 'regressed';
+  const previouslyRegressed = options.previouslyRegressed ?? lastRegressed();
 
   const regressed = now.status === 'regressed';
   const cleared = !regressed && now.status === 'ok' && previouslyRegressed;
@@ -373,9 +386,11 @@ export function detectRegression(
   const judged =
     status === 'no-history'
       ? 'no previous run to compare with'
-      : reasons.length > 0
-        ? reasons.join('; ')
-        : `within the range of the previous ${now.baselineRuns.length} run(s)${unjudged.length > 0 ? `; not judged: ${unjudged.join('; ')}` : ''}`;
+      : status === 'not-judged'
+        ? `not judged against the previous ${now.baselineRuns.length} run(s): ${unjudged.length > 0 ? unjudged.join('; ') : 'no figure of this run has a counterpart in them'}`
+        : reasons.length > 0
+          ? reasons.join('; ')
+          : `within the range of the previous ${now.baselineRuns.length} run(s)${unjudged.length > 0 ? `; not judged: ${unjudged.join('; ')}` : ''}`;
   const message = current.note ? `${judged}; ${current.note}` : judged;
   return {
     status,

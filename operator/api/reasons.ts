@@ -47,5 +47,11 @@ export const Reason = {
   WithinRange: 'WithinRange',
   /** Regressed False: no earlier finished run to compare with (or none could be read). */
   NoBaseline: 'NoBaseline',
+  /**
+   * Regressed Unknown: the last run gave no figure that could be judged against the runs before
+   * it (its client-side figures withheld for a saturated load generator, one trial, or no
+   * variant in common with them).
+   */
+  NotJudged: 'NotJudged',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

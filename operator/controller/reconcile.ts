@@ -354,9 +354,9 @@ async function judgeRun(
     if (report) earlier.push(runFiguresOf(report, r.startTime));
     else unread.push(r.reportRef);
   }
-  const previouslyRegressed = cx.status?.conditions?.some(
-    (c) => c.type === ConditionType.Regressed && c.status === 'True',
-  );
+  // Unknown (the last run was not judged): recomputed from the history instead.
+  const last = cx.status?.conditions?.find((c) => c.type === ConditionType.Regressed)?.status;
+  const previouslyRegressed = last === 'True' ? true : last === 'False' ? false : undefined;
   let result: ReturnType<typeof detectRegression>;
   try {
     result = detectRegression(earlier, runFiguresOf(current, current.run.startedAt), {
@@ -364,7 +364,7 @@ async function judgeRun(
     });
   } catch (err) {
     // Same reports, same outcome: retrying cannot help, so the run is recorded as not judged.
-    return { status: 'False', reason: Reason.NoBaseline, message: `not judged: ${(err as Error).message}` };
+    return { status: 'Unknown', reason: Reason.NotJudged, message: `not judged: ${(err as Error).message}` };
   }
   const skipped = unread.length > 0 ? ` (reports not readable, left out: ${unread.join(', ')})` : '';
   const message = `${result.message}${skipped}`;
@@ -375,6 +375,8 @@ async function judgeRun(
       return { status: 'False', reason: Reason.RegressionCleared, message };
     case 'ok':
       return { status: 'False', reason: Reason.WithinRange, message };
+    case 'not-judged':
+      return { status: 'Unknown', reason: Reason.NotJudged, message };
     default:
       return { status: 'False', reason: Reason.NoBaseline, message };
   }
@@ -449,7 +451,7 @@ async function writeStatus(
     const regressed = status.conditions?.find((c) => c.type === ConditionType.Regressed)?.status;
     const figures = experimentFigures(
       { metadata: cx.metadata, status },
-      regressed === undefined ? undefined : regressed === 'True',
+      regressed === undefined || regressed === 'Unknown' ? undefined : regressed === 'True',
     );
     if (figures) ctx.metrics?.recordExperiment(figures);
   }

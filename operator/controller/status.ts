@@ -33,7 +33,7 @@ export interface StatusInput {
    * Scheduled experiments, when a run has just finished: the Regressed condition to set.
    * Absent: the condition stays as it was (it describes the last finished run).
    */
-  regression?: { status: 'True' | 'False'; reason: Reason; message: string };
+  regression?: { status: 'True' | 'False' | 'Unknown'; reason: Reason; message: string };
 }
 
 type CondStatus = Condition['status'];

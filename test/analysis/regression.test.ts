@@ -137,12 +137,43 @@ const table: {
     message: 'variant threads: capacity 415 req/s, previous 530.0 ± 9.4 req/s (runs reached 505–555) (-22%)',
   },
   {
-    name: 'one trial has no interval: not judged, never an alert',
+    name: 'one trial has no interval: not judged, never an alert, and not called within range',
     history: () => [good()],
     current: () => run({ mean: 300, n: 1 }),
+    status: 'not-judged',
+    message:
+      'not judged against the previous 1 run(s): variant threads: capacity 300 req/s, previous 530 ± 25 req/s (-43%): one trial has no interval, so it is not judged',
+  },
+  {
+    name: 'a figure judged beside one that is not: within range, naming the unjudged',
+    history: () => [run(fig(530, 25), { p99: fig(20, 2) })],
+    current: () => run(fig(525, 20), { p99: { mean: 90, n: 1 } }),
     status: 'ok',
     message:
-      'within the range of the previous 1 run(s); not judged: variant threads: capacity 300 req/s, previous 530 ± 25 req/s (-43%): one trial has no interval, so it is not judged',
+      'within the range of the previous 1 run(s); not judged: variant threads: p99 90 ms, previous 20.0 ± 2.0 ms (+350%): one trial has no interval, so it is not judged',
+  },
+  {
+    name: 'a run with nothing judged after a regressed one does not clear it',
+    history: () => [good(), good(), run(fig(412, 10))],
+    current: () =>
+      run(undefined, { note: 'throughput and p99 not judged: the load generator was saturated in 3 trial(s)' }),
+    status: 'not-judged',
+    message:
+      'not judged against the previous 2 run(s): no figure of this run has a counterpart in them; throughput and p99 not judged: the load generator was saturated in 3 trial(s)',
+  },
+  {
+    name: 'back in range after a regressed run and a not-judged one: cleared',
+    history: () => [good(), good(), run(fig(412, 10)), run(undefined)],
+    current: () => run(fig(528, 20)),
+    status: 'cleared',
+    message: 'back in range: no figure is beyond the previous runs',
+  },
+  {
+    name: 'still low after a regressed run and a not-judged one: the bad run stays out of the baseline',
+    history: () => [good(), good(), run(fig(412, 10)), run(undefined)],
+    current: () => run(fig(415, 10)),
+    status: 'regressed',
+    message: 'variant threads: capacity 415 req/s, previous 530.0 ± 9.4 req/s (runs reached 505–555) (-22%)',
   },
 ];
 
@@ -210,7 +241,9 @@ test('the baseline pools the trials of several runs, counting the spread between
 test('a variant new in this run is not judged; one that left is not missed', (t) => {
   const current: RunFigures = { run: 'now', variants: [{ name: 'offload', capacity: fig(100, 5) }] };
   const r = detectRegression([good()], current);
-  t.is(r.status, 'ok');
+  t.is(r.status, 'not-judged');
+  t.false(r.regressed);
+  t.false(r.cleared);
   t.deepEqual(r.findings, []);
 });
 
