@@ -591,19 +591,22 @@ test.serial('the sweep example yields the capacity plan sections in the cluster 
 test.serial(
   'a scheduled run whose workload got slower raises Regressed with a Warning event, and a run back in range clears it',
   async (t) => {
-    // Three runs of a schedule on the real node: a baseline, then the workload's CPU per
-    // request raised from 1 ms to 30 ms (the "slower setting"), then back. The slow setting is
-    // far above the noise on purpose: at 20 req/s on 1 CPU, 1 ms gives a p99 of 5-20 ms on this
-    // node, and 30 ms puts every request above 30 ms and the p99 well beyond (0.6 of the CPU
-    // busy). 20 ms at 30 req/s was not enough in CI (p99 28-42 ms against 10-20 ms, and three
-    // trials per run gave t intervals of +-11 ms). Four trials per variant: a run's p99 is
-    // judged by its t interval over trials. Every 2 minutes so that a run (8 trials, about
-    // 70 s) ends before the next tick, and each spec edit lands between runs.
+    // Three runs of a schedule on the real node: a baseline, then the workload's downstream
+    // wait per request raised from 1 ms to 400 ms (a dependency that got slower), then back.
+    // A wait, not CPU, on purpose: the wait is awaited, so it adds 400 ms to every request
+    // without queueing, and the slow run's p99 sits just above 400 ms with a spread of tens
+    // of ms at most (150 ms gave 167-199 ms per trial), above even a hiccup trial's p99.
+    // Extra CPU per request (30 ms at 20 req/s, until 2026-12-03) made the slow p99 itself
+    // queue-bound and noisy (47-96 ms per trial), so one machine hiccup in a trial of each
+    // variant (p99 60-290 ms at 1 ms of CPU, seen in CI) could hide the change. Four trials
+    // per variant: a run's p99 is judged by its t interval over trials. Every 2 minutes so
+    // that a run (8 trials, about 70 s) ends before the next tick, and each spec edit lands
+    // between runs.
     t.timeout(12 * 60_000);
     const name = 'regress';
     const manifest = shortenedExample('quickstart.yaml', (doc) => {
       doc.metadata.name = name;
-      doc.spec.workload = { ...doc.spec.workload, cpuTime: '1ms' };
+      doc.spec.workload = { ...doc.spec.workload, profile: 'mixed', cpuTime: '1ms', ioWait: '1ms' };
       doc.spec.load = { ...doc.spec.load, rate: 20, duration: '3s', warmUp: '1s' };
       doc.spec.trials = 4;
       Object.assign(doc.spec, { schedule: '*/2 * * * *', historyLimit: 3 });
@@ -613,8 +616,8 @@ test.serial(
       await c().cluster.kubectl(['delete', 'cx', name, '-n', c().namespace, '--wait=true', '--timeout=60s']);
     });
     const ns = c().namespace;
-    const setCpuTime = async (cpuTime: string) => {
-      const patch = JSON.stringify({ spec: { workload: { cpuTime } } });
+    const setIoWait = async (ioWait: string) => {
+      const patch = JSON.stringify({ spec: { workload: { ioWait } } });
       const r = await c().cluster.kubectl(['patch', 'cx', name, '-n', ns, '--type', 'merge', '-p', patch]);
       t.is(r.code, 0, r.stderr);
     };
@@ -644,7 +647,7 @@ test.serial(
 
     const first = await run(1);
     t.is(regressed(first)?.reason, 'NoBaseline', 'the first run has nothing to compare with');
-    await setCpuTime('30ms');
+    await setIoWait('400ms');
 
     const second = await run(2);
     const cond2 = regressed(second);
@@ -654,7 +657,7 @@ test.serial(
     t.log(`run 2: ${cond2?.message}`);
     const warning = (await events('RegressionDetected'))[0];
     t.is(warning?.type, 'Warning', 'a Warning event alerting can hook onto');
-    await setCpuTime('1ms');
+    await setIoWait('1ms');
 
     const third = await run(3);
     const cond3 = regressed(third);
